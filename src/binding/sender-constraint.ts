@@ -1,0 +1,58 @@
+// Picks the verifier from the token's `cnf` after checking that the scheme fits it
+// (DPOP-14..DPOP-20, MTLS-1, TOK-1). The DPoP replay claim is returned, not made: it runs last.
+import { GatewayError } from '../errors/gateway-error.js';
+import type { Binding, BindingPolicy, Credentials, RequestFacts, Route, TokenClaims } from '../types.js';
+import type { DpopNonces } from './dpop-nonce.js';
+import type { DpopVerifier } from './dpop-proof.js';
+import { expectedHtu } from './htu.js';
+import { verifyCertificateBinding } from './mtls.js';
+
+export interface BindingVerifier {
+  verify(facts: RequestFacts, creds: Credentials, claims: TokenClaims, route: Route): Promise<Binding>;
+}
+
+const accepts = (policy: BindingPolicy, kind: 'mtls' | 'dpop'): boolean => policy === kind || policy === 'any' || policy === 'none';
+
+export class SenderConstraintVerifier implements BindingVerifier {
+  constructor(
+    private readonly dpop: DpopVerifier,
+    private readonly publicOrigin: string,
+    private readonly requireTrustedChain: boolean,
+    private readonly nonces?: DpopNonces,
+  ) {}
+
+  async verify(facts: RequestFacts, creds: Credentials, claims: TokenClaims, route: Route): Promise<Binding> {
+    const cnf = claims.cnf;
+    if (cnf.kind === 'jkt' && creds.scheme === 'bearer') {
+      throw new GatewayError('GW_DPOP_BOUND_AS_BEARER', 'DPOP-17 DPoP-bound token sent with the Bearer scheme');
+    }
+    if (creds.scheme === 'dpop' && cnf.kind !== 'jkt') {
+      throw new GatewayError('GW_DPOP_SCHEME_UNBOUND', `DPOP-16 DPoP scheme with a ${cnf.kind === 'x5t' ? 'certificate-bound' : 'unbound'} token`);
+    }
+    switch (cnf.kind) {
+      case 'none':
+        if (route.binding !== 'none') throw new GatewayError('GW_TOKEN_UNBOUND', 'TOK-1 token has no cnf');
+        return { kind: 'none', thumbprint: undefined };
+      case 'x5t':
+        if (!accepts(route.binding, 'mtls')) throw new GatewayError('GW_BINDING_NOT_ACCEPTED', `route accepts ${route.binding} only`);
+        return verifyCertificateBinding(facts, cnf.thumbprint, this.requireTrustedChain);
+      case 'jkt': {
+        if (!accepts(route.binding, 'dpop')) throw new GatewayError('GW_BINDING_NOT_ACCEPTED', `route accepts ${route.binding} only`);
+        if (claims.tokenType !== undefined && claims.tokenType.toLowerCase() !== 'dpop') {
+          throw new GatewayError('GW_TOKEN_INVALID', 'DPOP-20 token_type is not DPoP for a jkt-bound token');
+        }
+        const r = await this.dpop.verify({
+          proofs: creds.proofs,
+          method: facts.method,
+          htu: expectedHtu(this.publicOrigin, facts.path),
+          accessToken: creds.token,
+          expectedJkt: cnf.thumbprint,
+          nonceRequired: route.dpop.nonce,
+        });
+        const binding = { kind: 'dpop' as const, thumbprint: r.jkt, replay: { key: r.replayKey, ttlMs: r.ttlMs } };
+        // DPOP-27: rotate by handing out the next nonce on the response.
+        return route.dpop.nonce && this.nonces !== undefined ? { ...binding, responseHeaders: { 'dpop-nonce': this.nonces.issue() } } : binding;
+      }
+    }
+  }
+}

@@ -1,0 +1,176 @@
+// YAML -> validated, cross-checked, frozen config. Runs once per (re)load, never per request.
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { LineCounter, parseDocument, isNode } from 'yaml';
+import type { z } from 'zod';
+import { configSchema, FAPI_ALGS, type GatewayConfig } from './schema.js';
+
+export interface ConfigIssue {
+  readonly path: string;
+  readonly message: string;
+  readonly line?: number;
+}
+
+export class ConfigError extends Error {
+  readonly issues: readonly ConfigIssue[];
+  constructor(source: string, issues: readonly ConfigIssue[]) {
+    super(
+      `invalid config ${source}:\n` +
+        issues.map((i) => `  - ${i.path || '(root)'}${i.line === undefined ? '' : ` (line ${i.line})`}: ${i.message}`).join('\n'),
+    );
+    this.name = 'ConfigError';
+    this.issues = issues;
+  }
+}
+
+/** Secrets resolved from the environment at load time (never logged). */
+export interface Secrets {
+  readonly dpopNonceSecrets: readonly Buffer[] | undefined;
+  readonly redisUrl: string | undefined;
+  readonly redisPassword: string | undefined;
+}
+
+export interface LoadedConfig {
+  readonly config: GatewayConfig;
+  readonly secrets: Secrets;
+  /** Where relative file paths in the config are resolved from. */
+  readonly baseDir: string;
+  readonly source: string;
+}
+
+type Path = readonly (string | number)[];
+
+export const formatPath = (path: Path): string =>
+  path.reduce<string>((acc, p) => (typeof p === 'number' ? `${acc}[${p}]` : acc === '' ? p : `${acc}.${p}`), '');
+
+export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
+  const lineOf = (path: Path): number | undefined => {
+    for (let n = path.length; n >= 0; n--) {
+      const node = doc.getIn(path.slice(0, n), true);
+      if (isNode(node) && node.range) return lines.linePos(node.range[0]).line;
+    }
+    return undefined;
+  };
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      source,
+      doc.errors.map((e) => ({ path: '', message: e.message.split('\n')[0] ?? e.message, line: e.linePos?.[0]?.line })),
+    );
+  }
+  const parsed = configSchema.safeParse(doc.toJS());
+  if (!parsed.success) {
+    throw new ConfigError(source, parsed.error.issues.map((i: z.core.$ZodIssue) => issueOf(i, lineOf)));
+  }
+  const config = parsed.data;
+  const issues = crossCheck(config);
+  const secrets = resolveSecrets(config, env, issues);
+  if (issues.length > 0) {
+    throw new ConfigError(source, issues.map((i) => ({ path: formatPath(i.path), message: i.message, line: lineOf(i.path) })));
+  }
+  config.server.public_origin = new URL(config.server.public_origin).origin;
+  return deepFreeze({ config, secrets, baseDir: source === '<inline>' ? process.cwd() : dirname(resolve(source)), source });
+}
+
+export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError(file, [{ path: '', message: `cannot read: ${(e as Error).message}` }]);
+  }
+  return parseConfig(text, file, env);
+}
+
+function issueOf(i: z.core.$ZodIssue, lineOf: (p: Path) => number | undefined): ConfigIssue {
+  const path = i.path.filter((p): p is string | number => typeof p !== 'symbol');
+  let message = i.message;
+  if (i.code === 'unrecognized_keys') message = `unknown key(s): ${i.keys.join(', ')}`;
+  return { path: formatPath(path), message, line: lineOf(path) };
+}
+
+interface RawIssue {
+  readonly path: Path;
+  readonly message: string;
+}
+
+/** Rules that span keys: references, profiles (Q-6, TOK-1) and deployment safety. */
+function crossCheck(c: GatewayConfig): RawIssue[] {
+  const issues: RawIssue[] = [];
+  const ids = new Set<string>();
+  c.routes.forEach((r, i) => {
+    const at = (...p: (string | number)[]): Path => ['routes', i, ...p];
+    if (ids.has(r.id)) issues.push({ path: at('id'), message: `duplicate route id ${r.id}` });
+    ids.add(r.id);
+    r.auth.issuers.forEach((name, j) => {
+      const iss = c.issuers[name];
+      if (iss === undefined) {
+        issues.push({ path: at('auth', 'issuers', j), message: `unknown issuer ${name}` });
+        return;
+      }
+      if (r.profile !== 'non-fapi') {
+        const bad = iss.algorithms.filter((a) => !(FAPI_ALGS as readonly string[]).includes(a));
+        if (bad.length > 0) {
+          issues.push({ path: at('auth', 'issuers', j), message: `issuer ${name} allows ${bad.join(', ')}, refused on ${r.profile} routes (Q-6)` });
+        }
+        if (r.profile === 'fapi1-advanced' && iss.algorithms.some((a) => a !== 'PS256' && a !== 'ES256')) {
+          issues.push({ path: at('auth', 'issuers', j), message: `fapi1-advanced routes accept only PS256 and ES256 issuers (JWT-2)` });
+        }
+      }
+    });
+    if (r.auth.binding === 'none' && r.profile !== 'non-fapi') {
+      issues.push({ path: at('auth', 'binding'), message: 'binding: none is a non-FAPI escape hatch: set profile: non-fapi' });
+    }
+    if (r.profile === 'fapi1-advanced' && r.auth.binding !== 'mtls') {
+      issues.push({ path: at('auth', 'binding'), message: 'fapi1-advanced routes accept only mTLS-bound tokens (MTLS-6)' });
+    }
+    if (r.auth.dpop_nonce) {
+      if (r.auth.binding === 'mtls' || r.auth.binding === 'none') {
+        issues.push({ path: at('auth', 'dpop_nonce'), message: 'dpop_nonce needs a route that accepts DPoP' });
+      }
+      if (c.dpop.nonce === undefined) {
+        issues.push({ path: at('auth', 'dpop_nonce'), message: 'dpop_nonce needs dpop.nonce.secret_env' });
+      }
+    }
+  });
+  if (c.replay.store === 'redis' && c.replay.redis === undefined) {
+    issues.push({ path: ['replay', 'redis'], message: 'store: redis needs a redis section' });
+  }
+  return issues;
+}
+
+function resolveSecrets(c: GatewayConfig, env: NodeJS.ProcessEnv, issues: RawIssue[]): Secrets {
+  const read = (name: string | undefined, path: Path): string | undefined => {
+    if (name === undefined) return undefined;
+    const v = env[name];
+    if (v === undefined || v === '') issues.push({ path, message: `environment variable ${name} is not set` });
+    return v;
+  };
+  const nonceRaw = read(c.dpop.nonce?.secret_env, ['dpop', 'nonce', 'secret_env']);
+  const dpopNonceSecrets = nonceRaw?.split(',').map((s) => Buffer.from(s.trim(), 'utf8'));
+  if (dpopNonceSecrets?.some((s) => s.length < 32)) {
+    issues.push({ path: ['dpop', 'nonce', 'secret_env'], message: 'each nonce secret needs at least 32 bytes' });
+  }
+  const r = c.replay.redis;
+  const redisUrl = read(r?.url_env, ['replay', 'redis', 'url_env']);
+  const redisPassword = read(r?.password_env, ['replay', 'redis', 'password_env']);
+  if (r !== undefined && r.mode === 'standalone' && r.url_env === undefined) {
+    issues.push({ path: ['replay', 'redis', 'url_env'], message: 'standalone redis needs url_env' });
+  }
+  if (r !== undefined && r.mode === 'sentinel' && (r.sentinels === undefined || r.sentinel_name === undefined)) {
+    issues.push({ path: ['replay', 'redis'], message: 'sentinel mode needs sentinels and sentinel_name' });
+  }
+  if (r !== undefined && r.mode === 'cluster' && r.nodes === undefined) {
+    issues.push({ path: ['replay', 'redis', 'nodes'], message: 'cluster mode needs nodes' });
+  }
+  return { dpopNonceSecrets, redisUrl, redisPassword };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value) && !Buffer.isBuffer(value)) {
+    for (const v of Object.values(value as object)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

@@ -1,0 +1,41 @@
+// Renders WWW-Authenticate challenges per RFC 6750 §3 and RFC 9449 §7.1/§7.2.
+import type { AuthScheme } from '../types.js';
+import type { GatewayError } from './gateway-error.js';
+
+export interface ChallengeContext {
+  /** Schemes the route offers, in order (ERR-7: only these are listed). */
+  readonly schemes: readonly AuthScheme[];
+  /** Scheme of the single Authorization header, when there was exactly one. */
+  readonly used: AuthScheme | undefined;
+  readonly realm: string;
+  /** DPoP `algs` (DPOP-29). */
+  readonly dpopAlgs: readonly string[];
+}
+
+const SCHEME_NAME: Readonly<Record<AuthScheme, string>> = { bearer: 'Bearer', dpop: 'DPoP' };
+
+/** ERR-6: quoted values may only hold %x20-21 / %x23-5B / %x5D-7E. Anything else is dropped. */
+export function quote(value: string): string {
+  return `"${value.replace(/[^\x20\x21\x23-\x5B\x5D-\x7E]/g, '')}"`;
+}
+
+function challenge(scheme: AuthScheme, ctx: ChallengeContext, errorParams: readonly [string, string][]): string {
+  const params: [string, string][] = [['realm', ctx.realm], ...errorParams];
+  if (scheme === 'dpop') params.push(['algs', ctx.dpopAlgs.join(' ')]);
+  return `${SCHEME_NAME[scheme]} ${params.map(([k, v]) => `${k}=${quote(v)}`).join(', ')}`;
+}
+
+/** One value per offered scheme (ERR-9: one line per scheme). Empty when the code carries none. */
+export function buildChallenges(err: GatewayError, ctx: ChallengeContext): string[] {
+  const target = err.entry.challenge;
+  if (target === 'none' || ctx.schemes.length === 0) return [];
+  const errorParams: [string, string][] =
+    target === 'bare'
+      ? []
+      : [['error', err.entry.error], ['error_description', err.entry.description], ...Object.entries(err.params)];
+  // The error goes on the scheme used; if that scheme is not offered here, or the request was
+  // ambiguous, it goes on every offered scheme.
+  const carriesError = (s: AuthScheme): boolean =>
+    target === 'all' || (target === 'used' && (ctx.used === undefined || !ctx.schemes.includes(ctx.used) || ctx.used === s));
+  return ctx.schemes.map((s) => challenge(s, ctx, carriesError(s) ? errorParams : []));
+}

@@ -1,0 +1,68 @@
+// Strip before you set (HDR-10..HDR-12): remove every header a client could spoof, the credentials
+// (unless the route opts in) and hop-by-hop headers; then write fresh identity and forwarding headers.
+import type { IncomingHttpHeaders } from 'node:http';
+import type { IdentityHeaderNames } from '../config/schema.js';
+import type { Principal, RequestFacts, Route } from '../types.js';
+
+// Exact names that are never forwarded as sent.
+const ALWAYS_STRIPPED = new Set([
+  // hop-by-hop (RFC 9110 §7.6.1); transfer-encoding is kept: the body is re-framed from it.
+  'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade', 'http2-settings',
+  // forwarding and client-certificate headers only a trusted hop may set (MTLS-5)
+  'forwarded', 'x-real-ip', 'client-cert', 'client-cert-chain', 'x-client-cert', 'ssl-client-cert',
+  'x-forwarded-client-cert', 'x-client-verify', 'x-client-dn',
+  // credentials that are never forwarded (CRED-6)
+  'proxy-authorization',
+]);
+const STRIPPED_PREFIXES = ['x-authenticated-', 'x-forwarded-', 'x-ssl-'];
+const CREDENTIAL_HEADERS = ['authorization', 'dpop'];
+
+/** Names the gateway owns, for one config: the identity header names may be renamed. */
+export function ownedHeaderNames(names: IdentityHeaderNames): ReadonlySet<string> {
+  return new Set([...ALWAYS_STRIPPED, ...Object.values(names)]);
+}
+
+function stripSpoofable(headers: IncomingHttpHeaders, owned: ReadonlySet<string>, keepCredentials: boolean): void {
+  // Headers listed in Connection are hop-by-hop too.
+  const listed = String(headers.connection ?? '')
+    .split(',')
+    .map((t) => t.trim().toLowerCase())
+    .filter((t) => t !== '' && t !== 'transfer-encoding' && t !== 'content-length' && t !== 'host');
+  for (const name of Object.keys(headers)) {
+    if (owned.has(name) || listed.includes(name) || STRIPPED_PREFIXES.some((p) => name.startsWith(p))) delete headers[name];
+  }
+  if (!keepCredentials) for (const name of CREDENTIAL_HEADERS) delete headers[name];
+}
+
+/**
+ * Identity values come from a trusted AS but may hold any character; percent-encode anything that is
+ * not visible ASCII (and `%` itself), so a header value can never be split or rejected.
+ */
+export function headerSafe(value: string): string {
+  return /^[\x20-\x24\x26-\x7E]*$/.test(value) ? value : value.replace(/[^\x20-\x24\x26-\x7E]/gu, (c) => encodeURIComponent(c));
+}
+
+export interface ForwardContext {
+  readonly names: IdentityHeaderNames;
+  readonly owned: ReadonlySet<string>;
+  readonly publicHost: string;
+}
+
+/** Rewrites `req.headers` in place into exactly what the upstream may see. */
+export function prepareUpstreamHeaders(facts: RequestFacts, route: Route, principal: Principal, ctx: ForwardContext): void {
+  const h = facts.req.headers;
+  stripSpoofable(h, ctx.owned, route.forwardCredentials);
+  const { claims, binding } = principal;
+  const n = ctx.names;
+  if (claims.subject !== undefined) h[n.subject] = headerSafe(claims.subject);
+  if (claims.clientId !== undefined) h[n.client_id] = headerSafe(claims.clientId);
+  h[n.scope] = headerSafe(claims.scopes.join(' '));
+  h[n.issuer] = headerSafe(claims.issuer);
+  h[n.binding] = binding.kind;
+  if (binding.thumbprint !== undefined) h[n.key_thumbprint] = binding.thumbprint;
+  h['x-fapi-interaction-id'] = facts.interactionId;
+  // Rewritten, never appended to client values.
+  h['x-forwarded-for'] = facts.remoteAddress;
+  h['x-forwarded-proto'] = 'https';
+  h['x-forwarded-host'] = ctx.publicHost;
+}

@@ -1,0 +1,95 @@
+// The Forwarder over http-proxy-3, with keep-alive agents. Bodies are framed explicitly: the library's
+// deleteLength pass (which turns a chunked DELETE into `content-length: 0` and lets the body through
+// unframed) and its appending x-forwarded pass are not used.
+import { Agent as HttpAgent, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import { ProxyServer } from 'http-proxy-3';
+import { deleteLength } from 'http-proxy-3/dist/lib/http-proxy/passes/web-incoming.js';
+import { GatewayError } from '../errors/gateway-error.js';
+import type { Route } from '../types.js';
+
+export interface Forwarder {
+  /** Resolves once the response is handed to the client; rejects with a GatewayError if nothing was sent yet. */
+  forward(req: IncomingMessage, res: ServerResponse, route: Route): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface ForwarderOptions {
+  readonly maxSockets?: number;
+  readonly ca?: readonly string[];
+}
+
+// Response headers the gateway sets before forwarding; they win over the upstream's (HDR-1, DPOP-27).
+const GATEWAY_RESPONSE_HEADERS = ['x-fapi-interaction-id', 'dpop-nonce', 'cache-control'];
+// Response headers that belong to the upstream hop only.
+const HOP_BY_HOP_RESPONSE = ['connection', 'keep-alive', 'proxy-connection', 'upgrade', 'trailer', 'proxy-authenticate'];
+
+export class ProxyForwarder implements Forwarder {
+  private readonly proxy: ProxyServer;
+  private readonly httpAgent: HttpAgent;
+  private readonly httpsAgent: HttpsAgent;
+  private readonly timedOut = new WeakSet<IncomingMessage>();
+
+  constructor(opts: ForwarderOptions = {}) {
+    const agentOpts = { keepAlive: true, maxSockets: opts.maxSockets ?? 256, maxFreeSockets: 64, scheduling: 'lifo' as const };
+    this.httpAgent = new HttpAgent(agentOpts);
+    this.httpsAgent = new HttpsAgent({ ...agentOpts, minVersion: 'TLSv1.2', ca: opts.ca ? [...opts.ca] : undefined });
+    this.proxy = new ProxyServer({ xfwd: false, secure: true, prependPath: true });
+    const passes = (this.proxy as unknown as { webPasses: unknown[] }).webPasses;
+    const i = passes.indexOf(deleteLength);
+    if (i === -1) throw new Error('http-proxy-3 changed: deleteLength pass not found');
+    passes.splice(i, 1);
+    // The library's proxyTimeout destroys the upstream request without saying why: remember it.
+    this.proxy.on('proxyReq', (proxyReq: ClientRequest, req: IncomingMessage) => {
+      proxyReq.once('timeout', () => this.timedOut.add(req));
+    });
+    this.proxy.on('proxyRes', (proxyRes: IncomingMessage, _req: IncomingMessage, res: ServerResponse) => {
+      for (const h of HOP_BY_HOP_RESPONSE) delete proxyRes.headers[h];
+      delete proxyRes.headers['dpop-nonce'];
+      for (const h of GATEWAY_RESPONSE_HEADERS) {
+        const v = res.getHeader(h);
+        if (typeof v === 'string') proxyRes.headers[h] = v;
+      }
+      // The library writes `connection: keep-alive` unless told otherwise; while draining it must be close.
+      if (!res.shouldKeepAlive) proxyRes.headers.connection = 'close';
+    });
+  }
+
+  forward(req: IncomingMessage, res: ServerResponse, route: Route): Promise<void> {
+    const target = route.upstream.url;
+    return new Promise((resolve, reject) => {
+      res.once('close', () => resolve());
+      this.proxy.web(
+        req,
+        res,
+        {
+          target,
+          agent: target.protocol === 'https:' ? this.httpsAgent : this.httpAgent,
+          changeOrigin: !route.upstream.preserveHost,
+          proxyTimeout: route.upstream.timeoutMs,
+          connectTimeout: route.upstream.connectTimeoutMs,
+        },
+        (err: Error & { code?: string }) => {
+          if (res.headersSent) {
+            // Mid-response failure: cut the client connection rather than pass a truncated body as complete.
+            res.destroy();
+            resolve();
+            return;
+          }
+          const timeout = this.timedOut.has(req) || err.code === 'ETIMEDOUT';
+          reject(
+            new GatewayError(timeout ? 'GW_UPSTREAM_TIMEOUT' : 'GW_UPSTREAM_UNAVAILABLE', `upstream ${target.host}: ${err.code ?? err.message}`, {
+              cause: err,
+            }),
+          );
+        },
+      );
+    });
+  }
+
+  async close(): Promise<void> {
+    this.httpAgent.destroy();
+    this.httpsAgent.destroy();
+    this.proxy.close();
+  }
+}

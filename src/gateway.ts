@@ -1,0 +1,156 @@
+// The pipeline, one line per stage. The only file that knows the order (requirements §2):
+// facts -> route -> credentials -> token -> sender constraint -> scope -> replay claim (last) -> forward.
+// Stages throw GatewayError; this file renders, logs once and counts once.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { BindingVerifier } from './binding/sender-constraint.js';
+import type { ChallengeContext } from './errors/challenge.js';
+import { GatewayError, isGatewayError } from './errors/gateway-error.js';
+import { renderError } from './errors/render.js';
+import { prepareUpstreamHeaders, type ForwardContext } from './forward/headers.js';
+import type { Forwarder } from './forward/proxy-forwarder.js';
+import { interactionIdOf, requestFacts } from './listen/request-facts.js';
+import type { Logger } from './observe/logger.js';
+import type { Metrics } from './observe/metrics.js';
+import type { ReplayStore } from './replay/store.js';
+import type { RouteTable } from './route/table.js';
+import { checkScopes } from './scope/scopes.js';
+import { extractCredentials, schemeOf } from './token/credentials.js';
+import { sha256Hex, type TokenValidator } from './token/jwt-validator.js';
+import type { Binding, Route, TokenClaims } from './types.js';
+
+export interface GatewaySettings {
+  readonly realm: string;
+  readonly dpopAlgs: readonly string[];
+  readonly strictInteractionId: boolean;
+  readonly maxCredentialBytes: number;
+  readonly maxHeaders: number;
+  readonly forward: ForwardContext;
+}
+
+/** Everything one config generation needs. Swapped atomically on reload; a request keeps the one it started with. */
+export interface Pipeline {
+  readonly routes: RouteTable;
+  readonly tokens: TokenValidator;
+  readonly bindings: BindingVerifier;
+  readonly replay: ReplayStore;
+  readonly forwarder: Forwarder;
+  readonly settings: GatewaySettings;
+}
+
+/** What one request leaves behind for its log line. */
+interface Outcome {
+  path?: string;
+  token?: string;
+  route?: Route;
+  claims?: TokenClaims;
+  binding?: Binding;
+  error?: GatewayError;
+  forwarded: boolean;
+}
+
+export class Gateway {
+  private draining = false;
+
+  constructor(
+    private pipeline: Pipeline,
+    private readonly logger: Logger,
+    private readonly metrics: Metrics,
+  ) {}
+
+  swap(next: Pipeline): Pipeline {
+    const previous = this.pipeline;
+    this.pipeline = next;
+    return previous;
+  }
+
+  drain(): void {
+    this.draining = true;
+  }
+
+  readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
+    const started = performance.now();
+    const p = this.pipeline;
+    const iid = interactionIdOf(req);
+    res.setHeader('x-fapi-interaction-id', iid.id);
+    res.setHeader('cache-control', 'no-store');
+    const outcome: Outcome = { forwarded: false };
+    res.once('close', () => this.log(req, res, iid.id, iid.replaced, outcome, started));
+    this.run(req, res, p, iid, outcome).catch((e: unknown) => {
+      const err = isGatewayError(e) ? e : new GatewayError('GW_INTERNAL', `unexpected: ${(e as Error)?.stack ?? String(e)}`);
+      outcome.error = err;
+      const ctx: ChallengeContext = {
+        schemes: outcome.route?.schemes ?? [],
+        used: schemeOf(req),
+        realm: p.settings.realm,
+        dpopAlgs: p.settings.dpopAlgs,
+      };
+      renderError(res, err, ctx, iid.id);
+    });
+  };
+
+  private async run(
+    req: IncomingMessage,
+    res: ServerResponse,
+    p: Pipeline,
+    iid: { id: string; replaced?: string },
+    o: Outcome,
+  ): Promise<void> {
+    // Draining: requests already on an open connection are still served, then the connection closes.
+    if (this.draining) res.shouldKeepAlive = false;
+    if (iid.replaced !== undefined && p.settings.strictInteractionId) {
+      throw new GatewayError('GW_INTERACTION_ID_INVALID', 'Q-8 non-UUID x-fapi-interaction-id (strict)');
+    }
+    const facts = requestFacts(req, iid.id, iid.replaced, p.settings.maxHeaders);
+    o.path = facts.path;
+    o.route = p.routes.match(facts.method, facts.path, facts.host);
+    if (o.route === undefined) throw new GatewayError('GW_ROUTE_NOT_FOUND', `no route for ${facts.method} ${facts.path}`);
+    if (req.headers.upgrade !== undefined) throw new GatewayError('GW_UPGRADE_REFUSED', 'HDR-12 Upgrade requested');
+    const creds = extractCredentials(req, facts.query, p.settings.maxCredentialBytes);
+    o.token = creds.token;
+    o.claims = await p.tokens.validate(creds.token, o.route);
+    o.binding = await p.bindings.verify(facts, creds, o.claims, o.route);
+    checkScopes(o.claims, o.route);
+    if (o.binding.replay !== undefined && !(await p.replay.claim(o.binding.replay.key, o.binding.replay.ttlMs))) {
+      throw new GatewayError('GW_DPOP_REPLAY', 'DPOP-21 jti already used');
+    }
+    prepareUpstreamHeaders(facts, o.route, { claims: o.claims, binding: o.binding }, p.settings.forward);
+    req.url = facts.query === '' ? facts.path : `${facts.path}?${facts.query}`;
+    // The upstream decides caching, except on responses that carry a DPoP nonce (DPOP-27, HDR-14).
+    if (o.binding.responseHeaders === undefined) res.removeHeader('cache-control');
+    else for (const [k, v] of Object.entries(o.binding.responseHeaders)) res.setHeader(k, v);
+    o.forwarded = true;
+    await p.forwarder.forward(req, res, o.route);
+  }
+
+  private log(req: IncomingMessage, res: ServerResponse, id: string, replaced: string | undefined, o: Outcome, started: number): void {
+    const latencyMs = Math.round((performance.now() - started) * 1000) / 1000;
+    const status = o.error?.status ?? res.statusCode;
+    const decision = o.error === undefined ? (o.forwarded ? 'allow' : 'aborted') : o.error.status >= 500 ? 'error' : 'deny';
+    const reason = o.error?.code ?? (o.forwarded ? 'OK' : 'CLIENT_ABORTED');
+    const routeId = o.route?.id ?? '-';
+    this.metrics.requests.inc({ route: routeId, decision, reason, status: String(status) });
+    this.metrics.duration.observe({ route: routeId, decision }, latencyMs / 1000);
+    if (o.binding?.kind === 'none' && o.error === undefined) this.metrics.unboundAccepted.inc({ route: routeId });
+    const line = {
+      interaction_id: id,
+      replaced_interaction_id: replaced,
+      route: routeId,
+      method: req.method,
+      path: o.path,
+      decision,
+      reason,
+      status,
+      latency_ms: latencyMs,
+      client_id: o.claims?.clientId,
+      issuer: o.claims?.issuerName,
+      binding: o.binding?.kind,
+      key_thumbprint: o.binding?.thumbprint,
+      token_hash: (o.claims?.tokenHash ?? (o.token === undefined ? undefined : sha256Hex(o.token)))?.slice(0, 16),
+      remote: req.socket.remoteAddress,
+      detail: o.error?.message,
+    };
+    if (o.error?.code === 'GW_INTERNAL') this.logger.error(line, 'request failed');
+    else if (o.binding?.kind === 'none' && o.error === undefined) this.logger.warn(line, 'unbound token accepted (binding: none)');
+    else this.logger.info(line, decision);
+  }
+}

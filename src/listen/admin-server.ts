@@ -1,0 +1,35 @@
+// The admin listener (plain HTTP, not exposed with the API): /livez, /readyz, /metrics.
+import { createServer, type Server } from 'node:http';
+import type { Registry } from 'prom-client';
+
+export interface AdminHooks {
+  readonly registry: Registry;
+  /** undefined when ready, else the reason. */
+  readonly notReady: () => Promise<string | undefined>;
+}
+
+export function createAdminServer(hooks: AdminHooks): Server {
+  return createServer((req, res) => {
+    const send = (status: number, body: string, type = 'text/plain; charset=utf-8'): void => {
+      res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' }).end(body);
+    };
+    const path = (req.url ?? '').split('?', 1)[0];
+    if (req.method !== 'GET') return send(405, 'method not allowed\n');
+    if (path === '/livez') return send(200, 'ok\n');
+    if (path === '/readyz') {
+      hooks.notReady().then(
+        (why) => (why === undefined ? send(200, 'ready\n') : send(503, `not ready: ${why}\n`)),
+        (e: unknown) => send(503, `not ready: ${(e as Error).message}\n`),
+      );
+      return;
+    }
+    if (path === '/metrics') {
+      hooks.registry.metrics().then(
+        (text) => send(200, text, hooks.registry.contentType),
+        () => send(500, 'metrics unavailable\n'),
+      );
+      return;
+    }
+    send(404, 'not found\n');
+  });
+}

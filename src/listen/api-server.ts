@@ -1,0 +1,77 @@
+// The API listener: HTTPS only (TLS-1), timeouts against slow clients, header limits (HDR-16), and
+// contract-shaped answers for requests Node's parser refuses before they reach the pipeline.
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:https';
+import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+import type { LoadedConfig } from '../config/load.js';
+import { CATALOG, type ErrorCode } from '../errors/catalog.js';
+import { tlsOptions } from './tls-options.js';
+
+export interface ClientErrorInfo {
+  readonly interactionId: string;
+  readonly status: number;
+  readonly reason: ErrorCode;
+  readonly detail: string;
+  readonly remote: string | undefined;
+}
+
+const REASON_PHRASES: Readonly<Record<number, string>> = { 400: 'Bad Request', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' };
+
+function codeFor(err: Error & { code?: string }): ErrorCode {
+  if (err.code === 'HPE_HEADER_OVERFLOW') return 'GW_HEADERS_TOO_LARGE';
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || err.code === 'ERR_HTTP_HEADERS_TIMEOUT') return 'GW_REQUEST_TIMEOUT';
+  return 'GW_BAD_REQUEST';
+}
+
+export function createApiServer(
+  loaded: LoadedConfig,
+  handler: (req: IncomingMessage, res: ServerResponse) => void,
+  onClientError: (info: ClientErrorInfo) => void,
+): Server {
+  const limits = loaded.config.server.limits;
+  const server = createServer(
+    {
+      ...tlsOptions(loaded),
+      maxHeaderSize: limits.max_header_bytes,
+      requestTimeout: limits.request_timeout_ms,
+      headersTimeout: limits.headers_timeout_ms,
+      keepAliveTimeout: limits.keep_alive_timeout_ms,
+      // Check the timeouts above every second, not every 30 s (Node's default).
+      connectionsCheckingInterval: 1000,
+      requireHostHeader: true,
+      rejectNonStandardBodyWrites: true,
+    },
+    handler,
+  );
+  // Counted in the pipeline instead: Node would silently drop fields past its limit.
+  server.maxHeadersCount = 0;
+  if (loaded.config.server.tls.client_certificate === 'required' && loaded.config.server.tls.client_ca_file === undefined) {
+    // Required without a CA: OpenSSL cannot demand a certificate it will not verify, so enforce it here.
+    server.on('secureConnection', (socket: TLSSocket) => {
+      if (!socket.getPeerCertificate()?.raw) socket.destroy();
+    });
+  }
+  server.on('clientError', (err: Error & { code?: string }, socket: Duplex) => {
+    const code = codeFor(err);
+    const entry = CATALOG[code];
+    const interactionId = randomUUID();
+    onClientError({ interactionId, status: entry.status, reason: code, detail: err.code ?? err.message, remote: (socket as TLSSocket).remoteAddress });
+    if (!socket.writable || err.code === 'ECONNRESET') {
+      socket.destroy();
+      return;
+    }
+    const body = JSON.stringify({ error: entry.error, error_description: entry.description });
+    socket.end(
+      `HTTP/1.1 ${entry.status} ${REASON_PHRASES[entry.status] ?? 'Bad Request'}\r\n` +
+        `Date: ${new Date().toUTCString()}\r\n` +
+        'Content-Type: application/json\r\n' +
+        'Cache-Control: no-store\r\n' +
+        `x-fapi-interaction-id: ${interactionId}\r\n` +
+        'Connection: close\r\n' +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
+  });
+  return server;
+}

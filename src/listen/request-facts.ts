@@ -1,0 +1,63 @@
+// Builds RequestFacts once per request: interaction id (HDR-1, Q-8), normalised target, host, and the
+// client certificate thumbprint, computed once per TLS connection (MTLS-2, TLS-12).
+import { createHash, randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import { GatewayError } from '../errors/gateway-error.js';
+import { normaliseTarget } from '../route/normalize-path.js';
+import type { RequestFacts } from '../types.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+interface PeerCert {
+  readonly thumbprint: string | undefined;
+  readonly trusted: boolean;
+}
+const peerCerts = new WeakMap<TLSSocket, PeerCert>();
+
+export function peerCertificate(socket: TLSSocket): PeerCert {
+  let pc = peerCerts.get(socket);
+  if (pc === undefined) {
+    const raw = typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate(false)?.raw : undefined;
+    pc = {
+      thumbprint: raw && raw.length > 0 ? createHash('sha256').update(raw).digest('base64url') : undefined,
+      trusted: socket.authorized === true,
+    };
+    peerCerts.set(socket, pc);
+  }
+  return pc;
+}
+
+/** Q-8: a UUID is echoed; anything else is replaced by a fresh one, and the original kept (sanitised) for the log. */
+export function interactionIdOf(req: IncomingMessage): { readonly id: string; readonly replaced?: string } {
+  const sent = req.headersDistinct['x-fapi-interaction-id'];
+  if (sent === undefined) return { id: randomUUID() };
+  const v = sent.length === 1 ? (sent[0] as string) : sent.join(',');
+  if (UUID.test(v)) return { id: v };
+  return { id: randomUUID(), replaced: v.replace(/[^A-Za-z0-9._:-]/g, '').slice(0, 128) };
+}
+
+export function hostOf(req: IncomingMessage): string {
+  const h = (req.headers.host ?? '').toLowerCase();
+  return h.startsWith('[') ? h.slice(0, h.indexOf(']') + 1) : (h.split(':', 1)[0] as string);
+}
+
+export function requestFacts(req: IncomingMessage, interactionId: string, replaced: string | undefined, maxHeaders: number): RequestFacts {
+  // Node's own maxHeadersCount silently drops extra fields (a second Authorization among them): count here.
+  if (req.rawHeaders.length / 2 > maxHeaders) throw new GatewayError('GW_HEADERS_TOO_LARGE', `HDR-16 ${req.rawHeaders.length / 2} header fields`);
+  const target = normaliseTarget(req.url ?? '');
+  if (!target.ok) throw new GatewayError('GW_PATH_AMBIGUOUS', `path refused: ${target.reason}`);
+  const pc = peerCertificate(req.socket as TLSSocket);
+  return {
+    req,
+    interactionId,
+    replacedInteractionId: replaced,
+    method: req.method ?? '',
+    path: target.path,
+    query: target.query,
+    host: hostOf(req),
+    remoteAddress: req.socket.remoteAddress ?? '',
+    clientCertThumbprint: pc.thumbprint,
+    clientCertTrusted: pc.trusted,
+  };
+}

@@ -1,0 +1,43 @@
+// TLS-1..TLS-10: TLS 1.2+ (1.3 preferred by OpenSSL's version negotiation), FAPI cipher lists,
+// a client certificate requested at the handshake and verified only as policy.
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { TlsOptions } from 'node:tls';
+import type { LoadedConfig } from '../config/load.js';
+
+const TLS13 = ['TLS_AES_128_GCM_SHA256', 'TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256'];
+/** FAPI 2.0 §5.2.2: the BCP195 (RFC 9325 §4.2) recommended TLS 1.2 suites. */
+export const FAPI2_TLS12_CIPHERS = [
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+];
+/** FAPI 1.0 Advanced Final §8.5 (Q-7), offered only with `tls.profile: fapi1`. */
+export const FAPI1_TLS12_CIPHERS = [
+  'DHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'DHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+];
+
+export function tlsOptions(loaded: LoadedConfig): TlsOptions {
+  const t = loaded.config.server.tls;
+  const file = (p: string): Buffer => readFileSync(resolve(loaded.baseDir, p));
+  const ca = t.client_ca_file === undefined ? undefined : file(t.client_ca_file);
+  return {
+    cert: file(t.cert_file),
+    key: file(t.key_file),
+    minVersion: 'TLSv1.2',
+    ciphers: [...TLS13, ...(t.profile === 'fapi1' ? FAPI1_TLS12_CIPHERS : FAPI2_TLS12_CIPHERS)].join(':'),
+    honorCipherOrder: true,
+    dhparam: t.profile === 'fapi1' ? 'auto' : undefined,
+    ecdhCurve: 'X25519:P-256:P-384',
+    requestCert: true,
+    // Self-signed client certificates bind without a CA (RFC 8705 §6.2); with a CA, `authorized` is policy input.
+    // A required certificate is enforced after the handshake when no CA is configured (see tls-server.ts).
+    rejectUnauthorized: t.client_certificate === 'required' && ca !== undefined,
+    ca,
+    handshakeTimeout: loaded.config.server.limits.handshake_timeout_ms,
+  };
+}

@@ -1,0 +1,232 @@
+// Composition root: load config -> build stages -> listen -> shut down. The only file that picks implementations.
+import { readFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { resolve } from 'node:path';
+import type { DestinationStream } from 'pino';
+import { DpopNonces } from './binding/dpop-nonce.js';
+import { DpopVerifier } from './binding/dpop-proof.js';
+import { SenderConstraintVerifier } from './binding/sender-constraint.js';
+import type { LoadedConfig } from './config/load.js';
+import { ownedHeaderNames } from './forward/headers.js';
+import { ProxyForwarder } from './forward/proxy-forwarder.js';
+import { Gateway, type Pipeline } from './gateway.js';
+import { createAdminServer } from './listen/admin-server.js';
+import { createApiServer } from './listen/api-server.js';
+import { tlsOptions } from './listen/tls-options.js';
+import { createLogger, type Logger } from './observe/logger.js';
+import { createMetrics, type Metrics } from './observe/metrics.js';
+import { MemoryReplayStore } from './replay/memory.js';
+import { RedisReplayStore } from './replay/redis.js';
+import type { ReplayStore } from './replay/store.js';
+import { compileRouteTable } from './route/table.js';
+import { IssuerKeys } from './token/issuer-keys.js';
+import { JwtValidator } from './token/jwt-validator.js';
+
+export interface RunningGateway {
+  readonly gateway: Gateway;
+  readonly apiAddress: AddressInfo;
+  readonly adminAddress: AddressInfo | undefined;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  /** Validate-and-swap a new config; throws (and keeps the old one serving) if it cannot be built. */
+  reload(next: LoadedConfig): void;
+  /** Readiness 503, stop accepting, finish in-flight requests (up to deadlineMs), close dependencies. */
+  close(deadlineMs?: number): Promise<void>;
+}
+
+export interface StartOptions {
+  /** Where log lines go (tests capture them); stdout by default. */
+  readonly logDestination?: DestinationStream;
+}
+
+interface Built {
+  readonly pipeline: Pipeline;
+  readonly issuerKeys: readonly IssuerKeys[];
+}
+
+/**
+ * What outlives a config reload: the forwarder (its keep-alive pools), the replay store (a reload must
+ * not forget which jtis were used) and each issuer's key cache, reused while their config is unchanged.
+ */
+interface Shared {
+  readonly forwarder: ProxyForwarder;
+  replay: { readonly config: string; readonly store: ReplayStore } | undefined;
+  readonly issuerKeys: Map<string, IssuerKeys>;
+}
+
+function buildReplayStore(loaded: LoadedConfig, logger: Logger, metrics: Metrics): ReplayStore {
+  const r = loaded.config.replay;
+  if (r.store === 'memory') return new MemoryReplayStore({ maxEntries: r.memory_max_entries });
+  const c = r.redis!;
+  return new RedisReplayStore({
+    mode: c.mode,
+    url: loaded.secrets.redisUrl,
+    password: loaded.secrets.redisPassword,
+    sentinels: c.sentinels,
+    sentinelName: c.sentinel_name,
+    nodes: c.nodes,
+    tls: c.tls,
+    connectTimeoutMs: c.connect_timeout_ms,
+    commandTimeoutMs: c.command_timeout_ms,
+    onError: (err: Error) => {
+      metrics.replayStoreErrors.inc();
+      logger.warn({ detail: err.message }, 'replay store error');
+    },
+  });
+}
+
+function build(loaded: LoadedConfig, logger: Logger, metrics: Metrics, shared: Shared): Built {
+  const c = loaded.config;
+  const routes = compileRouteTable(loaded);
+  const issuerKeys: IssuerKeys[] = [];
+  const issuers = Object.entries(c.issuers).map(([name, cfg]) => {
+    const ca = cfg.ca_file === undefined ? [] : [readFileSync(resolve(loaded.baseDir, cfg.ca_file), 'utf8')];
+    const cacheKey = JSON.stringify([name, cfg, ca]);
+    let keys = shared.issuerKeys.get(cacheKey);
+    if (keys === undefined) {
+      keys = new IssuerKeys(cfg, ca, {
+        onFetch: (issuer, ok, detail) => {
+          metrics.jwksFetches.inc({ issuer: name, result: ok ? 'ok' : 'error' });
+          if (ok) logger.info({ issuer, detail }, 'jwks fetched');
+          else logger.warn({ issuer, detail }, 'jwks fetch failed');
+        },
+      });
+      shared.issuerKeys.set(cacheKey, keys);
+    }
+    issuerKeys.push(keys);
+    return { name, config: cfg, keys };
+  });
+  const replayConfig = JSON.stringify([c.replay, loaded.secrets.redisUrl, loaded.secrets.redisPassword]);
+  if (shared.replay?.config !== replayConfig) shared.replay = { config: replayConfig, store: buildReplayStore(loaded, logger, metrics) };
+  const nonces =
+    c.dpop.nonce === undefined || loaded.secrets.dpopNonceSecrets === undefined
+      ? undefined
+      : new DpopNonces({ secrets: loaded.secrets.dpopNonceSecrets, stepS: c.dpop.nonce.step_s, windowS: c.dpop.nonce.window_s });
+  const dpop = new DpopVerifier({
+    algorithms: c.dpop.algorithms,
+    iatPastS: c.dpop.iat_past_s,
+    iatFutureS: c.dpop.iat_future_s,
+    keyPrefix: c.replay.redis?.key_prefix ?? 'fapi:dpop:',
+    nonces,
+  });
+  const pipeline: Pipeline = {
+    routes,
+    tokens: new JwtValidator(issuers),
+    bindings: new SenderConstraintVerifier(dpop, c.server.public_origin, c.server.tls.client_ca_file !== undefined, nonces),
+    replay: shared.replay.store,
+    forwarder: shared.forwarder,
+    settings: {
+      realm: c.server.realm ?? new URL(c.server.public_origin).host,
+      dpopAlgs: c.dpop.algorithms,
+      strictInteractionId: c.server.interaction_id === 'strict',
+      maxCredentialBytes: c.server.limits.max_credential_bytes,
+      maxHeaders: c.server.limits.max_headers,
+      forward: {
+        names: c.identity_headers,
+        owned: ownedHeaderNames(c.identity_headers),
+        publicHost: new URL(c.server.public_origin).host,
+      },
+    },
+  };
+  return { pipeline, issuerKeys };
+}
+
+function listen(server: Server, address: string): Promise<AddressInfo> {
+  const i = address.lastIndexOf(':');
+  const host = address.slice(0, i).replace(/^\[|\]$/g, '');
+  const port = Number(address.slice(i + 1));
+  return new Promise((ok, fail) => {
+    server.once('error', fail);
+    server.listen(port, host, () => {
+      server.off('error', fail);
+      ok(server.address() as AddressInfo);
+    });
+  });
+}
+
+export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}): Promise<RunningGateway> {
+  const c = loaded.config;
+  const logger = createLogger(c.logging.level, opts.logDestination);
+  const metrics = createMetrics();
+  const shared: Shared = { forwarder: new ProxyForwarder(), replay: undefined, issuerKeys: new Map() };
+  let current = { loaded, built: build(loaded, logger, metrics, shared) };
+  const gateway = new Gateway(current.built.pipeline, logger, metrics);
+  const api = createApiServer(loaded, gateway.handle, (info) =>
+    logger.info({ interaction_id: info.interactionId, decision: 'deny', reason: info.reason, status: info.status, detail: info.detail, remote: info.remote }, 'deny'),
+  );
+  const apiAddress = await listen(api, c.server.listen);
+  let draining = false;
+  let admin: Server | undefined;
+  let adminAddress: AddressInfo | undefined;
+  if (c.admin !== undefined) {
+    admin = createAdminServer({
+      registry: metrics.registry,
+      notReady: async () => {
+        if (draining) return 'draining';
+        const missing = current.built.issuerKeys.filter((k) => !k.ready).length;
+        if (missing > 0) return `${missing} issuer(s) without keys`;
+        if (!(await current.built.pipeline.replay.ping())) return 'replay store unreachable';
+        return undefined;
+      },
+    });
+    adminAddress = await listen(admin, c.admin.listen);
+  }
+  logger.info(
+    { api: `https://${apiAddress.address}:${apiAddress.port}`, admin: adminAddress && `http://${adminAddress.address}:${adminAddress.port}` },
+    'fapi-gateway listening',
+  );
+  // Warm every issuer's keys so the first request does not pay for it (failures retry on demand).
+  const warm = (b: Built): void => {
+    for (const k of b.issuerKeys) if (!k.ready) k.refresh().catch(() => undefined);
+  };
+  warm(current.built);
+
+  return {
+    gateway,
+    apiAddress,
+    adminAddress,
+    logger,
+    metrics,
+    reload(next: LoadedConfig): void {
+      try {
+        const restartOnly = (['listen'] as const).filter((k) => next.config.server[k] !== current.loaded.config.server[k]);
+        if (JSON.stringify(next.config.admin) !== JSON.stringify(current.loaded.config.admin)) restartOnly.push('admin' as never);
+        const previousStore = current.built.pipeline.replay;
+        const built = build(next, logger, metrics, shared);
+        // New certificates and TLS settings apply to new connections (certificate rotation).
+        api.setSecureContext(tlsOptions(next));
+        gateway.swap(built.pipeline);
+        current = { loaded: next, built };
+        if (built.pipeline.replay !== previousStore) {
+          // In-flight requests may still claim on the old store: close it a little later.
+          setTimeout(() => void previousStore.close(), 30_000).unref();
+        }
+        logger.level = next.config.logging.level;
+        metrics.configReloads.inc({ result: 'ok' });
+        logger.info({ source: next.source, routes: built.pipeline.routes.routes.length, needs_restart: restartOnly }, 'config reloaded');
+        warm(built);
+      } catch (e) {
+        metrics.configReloads.inc({ result: 'error' });
+        logger.error({ source: next.source, detail: (e as Error).message }, 'config reload refused; the previous config keeps serving');
+        throw e;
+      }
+    },
+    async close(deadlineMs = 10_000) {
+      draining = true;
+      gateway.drain();
+      // Stop accepting; idle keep-alive connections close now, busy ones after their response (Connection: close).
+      const closed = new Promise<void>((ok) => api.close(() => ok()));
+      api.closeIdleConnections();
+      const timer = setTimeout(() => api.closeAllConnections(), deadlineMs);
+      await closed;
+      clearTimeout(timer);
+      if (admin !== undefined) {
+        admin.closeAllConnections();
+        await new Promise<void>((ok) => admin.close(() => ok()));
+      }
+      await shared.forwarder.close();
+      await shared.replay?.store.close();
+    },
+  };
+}

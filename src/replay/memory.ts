@@ -1,0 +1,69 @@
+// In-process replay store for a single instance. Bounded: when full of live entries it refuses
+// (503) rather than accept a proof it cannot remember (DPOP-22).
+import { GatewayError } from '../errors/gateway-error.js';
+import type { ReplayStore } from './store.js';
+
+export interface MemoryReplayStoreOptions {
+  readonly maxEntries?: number;
+  /** Injectable clock for tests. */
+  readonly now?: () => number;
+}
+
+// Per-claim sweep budget keeps latency flat; each entry is deleted once, so the sweep is O(1) amortised.
+const SWEEP_BUDGET = 64;
+
+export class MemoryReplayStore implements ReplayStore {
+  // key -> expiry (ms). The gateway uses one TTL, so insertion order is expiry order: sweep from the oldest.
+  private readonly entries = new Map<string, number>();
+  private readonly maxEntries: number;
+  private readonly now: () => number;
+
+  constructor(opts: MemoryReplayStoreOptions = {}) {
+    this.maxEntries = opts.maxEntries ?? 1_000_000;
+    this.now = opts.now ?? Date.now;
+    if (!Number.isInteger(this.maxEntries) || this.maxEntries < 1) throw new RangeError('maxEntries must be a positive integer');
+  }
+
+  async claim(key: string, ttlMs: number): Promise<boolean> {
+    const now = this.now();
+    this.sweep(now, SWEEP_BUDGET);
+    const expiresAt = this.entries.get(key);
+    if (expiresAt !== undefined) {
+      if (expiresAt > now) return false;
+      this.entries.delete(key);
+    }
+    if (this.entries.size >= this.maxEntries) {
+      this.sweep(now, Infinity);
+      if (this.entries.size >= this.maxEntries) {
+        throw new GatewayError('GW_REPLAY_STORE_UNAVAILABLE', `DPOP-22 memory replay store full (${this.maxEntries} live entries)`, {
+          retryAfterS: 1,
+        });
+      }
+    }
+    this.entries.set(key, now + ttlMs);
+    return true;
+  }
+
+  async ping(): Promise<boolean> {
+    return true;
+  }
+
+  async close(): Promise<void> {
+    this.entries.clear();
+  }
+
+  /** Entries held (expired ones linger until swept), for metrics and tests. */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** Deletes expired entries from the oldest, stopping at the first live one or after `budget` deletions. */
+  private sweep(now: number, budget: number): void {
+    let n = 0;
+    for (const [key, expiresAt] of this.entries) {
+      if (expiresAt > now || n >= budget) return;
+      this.entries.delete(key);
+      n++;
+    }
+  }
+}

@@ -1,0 +1,114 @@
+// Shared replay store on Redis (DPOP-21, DPOP-22): one atomic `SET key 1 NX PX ttl` per claim.
+// Fails fast and closed while Redis is away, and reconnects by itself forever.
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import { GatewayError } from '../errors/gateway-error.js';
+import type { ReplayStore } from './store.js';
+
+export interface RedisHostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface RedisReplayStoreOptions {
+  readonly mode: 'standalone' | 'sentinel' | 'cluster';
+  /** redis:// or rediss:// (standalone). */
+  readonly url?: string;
+  readonly sentinels?: readonly RedisHostPort[];
+  readonly sentinelName?: string;
+  readonly nodes?: readonly RedisHostPort[];
+  readonly password?: string;
+  /** Sentinel mode: only when the sentinels themselves require AUTH (often they do not). */
+  readonly sentinelPassword?: string;
+  readonly tls?: boolean;
+  readonly connectTimeoutMs?: number;
+  readonly commandTimeoutMs?: number;
+  /** Connection errors, for logs/metrics (the store itself never logs). Called often while Redis is down. */
+  readonly onError?: (err: Error) => void;
+}
+
+/** Reconnect forever with a capped backoff: recovery after an outage must need no restart. */
+const backoff = (times: number): number => Math.min(times * 100, 2000);
+
+const unavailable = (detail: string, cause?: unknown): GatewayError =>
+  new GatewayError('GW_REPLAY_STORE_UNAVAILABLE', detail, { retryAfterS: 1, cause });
+
+export class RedisReplayStore implements ReplayStore {
+  private readonly client: Redis | Cluster;
+
+  constructor(opts: RedisReplayStoreOptions) {
+    const common: RedisOptions = {
+      connectTimeout: opts.connectTimeoutMs ?? 1000,
+      commandTimeout: opts.commandTimeoutMs ?? 250,
+      // Fail fast instead of queueing while disconnected, and never resend a SET NX whose reply was lost:
+      // a resent claim would read as a replay of itself.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      autoResendUnfulfilledCommands: false,
+      retryStrategy: backoff,
+      ...(opts.password !== undefined ? { password: opts.password } : {}),
+      ...(opts.tls === true ? { tls: {} } : {}),
+    };
+    switch (opts.mode) {
+      case 'standalone':
+        if (opts.url === undefined) throw new TypeError('redis standalone mode needs a url');
+        this.client = new Redis(opts.url, common);
+        break;
+      case 'sentinel':
+        if (opts.sentinels === undefined || opts.sentinels.length === 0 || opts.sentinelName === undefined) {
+          throw new TypeError('redis sentinel mode needs sentinels and sentinelName');
+        }
+        this.client = new Redis({
+          ...common,
+          sentinels: opts.sentinels.map((s) => ({ host: s.host, port: s.port })),
+          name: opts.sentinelName,
+          sentinelRetryStrategy: backoff,
+          ...(opts.sentinelPassword !== undefined ? { sentinelPassword: opts.sentinelPassword } : {}),
+          ...(opts.tls === true ? { enableTLSForSentinelMode: true } : {}),
+        });
+        break;
+      case 'cluster': {
+        if (opts.nodes === undefined || opts.nodes.length === 0) throw new TypeError('redis cluster mode needs nodes');
+        const { retryStrategy: _r, enableOfflineQueue: _q, ...redisOptions } = common;
+        this.client = new Cluster(
+          opts.nodes.map((n) => ({ host: n.host, port: n.port })),
+          { redisOptions, enableOfflineQueue: false, clusterRetryStrategy: backoff },
+        );
+        break;
+      }
+    }
+    // Without a listener an 'error' event would crash the process.
+    const onError = opts.onError;
+    this.client.on('error', (err: Error) => onError?.(err));
+  }
+
+  async claim(key: string, ttlMs: number): Promise<boolean> {
+    let reply: string | null;
+    try {
+      reply = await this.client.set(key, '1', 'PX', Math.max(1, Math.ceil(ttlMs)), 'NX');
+    } catch (err) {
+      throw unavailable(`DPOP-22 replay store SET NX failed: ${err instanceof Error ? err.message : 'unknown error'}`, err);
+    }
+    return reply === 'OK';
+  }
+
+  async ping(): Promise<boolean> {
+    try {
+      return (await this.client.ping()) === 'PONG';
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.client.status === 'ready') {
+      try {
+        await this.client.quit();
+        return;
+      } catch {
+        // fall through to a hard disconnect
+      }
+    }
+    // Also stops any pending reconnect.
+    this.client.disconnect();
+  }
+}

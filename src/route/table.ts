@@ -1,0 +1,93 @@
+// The compiled route table: exactly one route matches, or none. Overlaps are refused at load.
+import { ConfigError, type LoadedConfig } from '../config/load.js';
+import type { RouteConfig } from '../config/schema.js';
+import type { AuthScheme, Route } from '../types.js';
+
+export interface RouteTable {
+  match(method: string, path: string, host: string): Route | undefined;
+  readonly routes: readonly Route[];
+}
+
+const segmentsOf = (p: string): string[] => (p === '/' ? [] : p.replace(/\/$/, '').split('/').slice(1));
+
+/** `/accounts` covers `/accounts` and `/accounts/...`, never `/accountsX`. */
+function underPrefix(path: string, prefix: string): boolean {
+  if (prefix === '/') return true;
+  const p = prefix.endsWith('/') ? prefix.slice(0, -1) : prefix;
+  return path === p || path.startsWith(`${p}/`);
+}
+
+function schemesFor(binding: Route['binding']): AuthScheme[] {
+  if (binding === 'mtls') return ['bearer'];
+  if (binding === 'dpop') return ['dpop'];
+  return ['bearer', 'dpop'];
+}
+
+export function compileRoute(r: RouteConfig): Route {
+  return Object.freeze({
+    id: r.id,
+    methods: new Set(r.match.methods),
+    host: r.match.host,
+    pathPrefix: r.match.path_prefix,
+    exactPath: r.match.path,
+    profile: r.profile,
+    issuers: Object.freeze([...r.auth.issuers]),
+    audience: r.auth.audience,
+    binding: r.auth.binding,
+    scopes: Object.freeze({ allOf: Object.freeze([...r.auth.scopes.all_of]), anyOf: Object.freeze([...r.auth.scopes.any_of]) }),
+    forwardCredentials: r.auth.forward_credentials,
+    dpop: Object.freeze({ nonce: r.auth.dpop_nonce }),
+    upstream: Object.freeze({
+      url: new URL(r.upstream.url),
+      timeoutMs: r.upstream.timeout_ms,
+      connectTimeoutMs: r.upstream.connect_timeout_ms,
+      preserveHost: r.upstream.preserve_host,
+    }),
+    schemes: Object.freeze(schemesFor(r.auth.binding)),
+  });
+}
+
+function pathsOverlap(a: Route, b: Route): boolean {
+  if (a.exactPath !== undefined && b.exactPath !== undefined) return a.exactPath === b.exactPath;
+  if (a.exactPath !== undefined) return underPrefix(a.exactPath, b.pathPrefix as string);
+  if (b.exactPath !== undefined) return underPrefix(b.exactPath, a.pathPrefix as string);
+  const pa = segmentsOf(a.pathPrefix as string);
+  const pb = segmentsOf(b.pathPrefix as string);
+  const n = Math.min(pa.length, pb.length);
+  return pa.slice(0, n).join('/') === pb.slice(0, n).join('/');
+}
+
+const overlaps = (a: Route, b: Route): boolean =>
+  [...a.methods].some((m) => b.methods.has(m)) &&
+  (a.host === undefined || b.host === undefined || a.host === b.host) &&
+  pathsOverlap(a, b);
+
+export function compileRouteTable(loaded: LoadedConfig): RouteTable {
+  const routes = loaded.config.routes.map(compileRoute);
+  const issues = [];
+  for (let i = 0; i < routes.length; i++) {
+    for (let j = 0; j < i; j++) {
+      const a = routes[i] as Route;
+      const b = routes[j] as Route;
+      if (overlaps(a, b)) {
+        issues.push({ path: `routes[${i}].match`, message: `overlaps route ${b.id} (routes[${j}]): a request could match both` });
+      }
+    }
+  }
+  if (issues.length > 0) throw new ConfigError(loaded.source, issues);
+  // Bucket by method so a request scans only the routes that could match it.
+  const byMethod = new Map<string, Route[]>();
+  for (const r of routes) for (const m of r.methods) byMethod.set(m, [...(byMethod.get(m) ?? []), r]);
+  return Object.freeze({
+    routes: Object.freeze(routes),
+    match(method: string, path: string, host: string): Route | undefined {
+      const candidates = byMethod.get(method);
+      if (candidates === undefined) return undefined;
+      for (const r of candidates) {
+        if (r.host !== undefined && r.host !== host) continue;
+        if (r.exactPath !== undefined ? path === r.exactPath : underPrefix(path, r.pathPrefix as string)) return r;
+      }
+      return undefined;
+    },
+  });
+}

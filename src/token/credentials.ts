@@ -1,0 +1,79 @@
+// Credential extraction (CRED-1..CRED-8, DPOP-15, DPOP-18): one credential, Authorization header only.
+import type { IncomingMessage } from 'node:http';
+import { GatewayError } from '../errors/gateway-error.js';
+import type { AuthScheme, Credentials } from '../types.js';
+
+// RFC 9110 §11.2 token68, with the RFC 6750 b64token alphabet.
+const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*$/;
+const SCHEMES: Readonly<Record<string, AuthScheme>> = { bearer: 'bearer', dpop: 'dpop' };
+
+export interface ParsedAuthorization {
+  /** undefined when the scheme is not one we accept (CRED-7: treated as no credentials). */
+  readonly scheme: AuthScheme | undefined;
+  readonly token: string | undefined;
+}
+
+/** `scheme 1*SP token68`, scheme case-insensitive (CRED-2). Throws E2 on a malformed value of our schemes. */
+export function parseAuthorization(value: string): ParsedAuthorization {
+  const sp = value.indexOf(' ');
+  const name = (sp === -1 ? value : value.slice(0, sp)).toLowerCase();
+  const scheme = SCHEMES[name];
+  if (scheme === undefined) return { scheme: undefined, token: undefined };
+  const token = sp === -1 ? '' : value.slice(sp).replace(/^ +/, '');
+  if (!TOKEN68.test(token)) {
+    throw new GatewayError('GW_MALFORMED_AUTHORIZATION', `CRED-2 ${name} credential is not token68`);
+  }
+  return { scheme, token };
+}
+
+/** The scheme named by a request's Authorization header, for challenges, without validating the rest. */
+export function schemeOf(req: IncomingMessage): AuthScheme | undefined {
+  const values = req.headersDistinct.authorization;
+  if (values === undefined || values.length !== 1) return undefined;
+  const v = values[0] as string;
+  const sp = v.indexOf(' ');
+  return SCHEMES[(sp === -1 ? v : v.slice(0, sp)).toLowerCase()];
+}
+
+function queryHasToken(query: string): boolean {
+  if (query === '') return false;
+  for (const pair of query.split('&')) {
+    const name = pair.split('=', 1)[0] as string;
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(name.replace(/\+/g, ' '));
+    } catch {
+      decoded = name;
+    }
+    if (decoded === 'access_token') return true;
+  }
+  return false;
+}
+
+export function extractCredentials(req: IncomingMessage, query: string, maxBytes: number): Credentials {
+  // Count raw fields: Node keeps only the first Authorization and joins DPoP with commas (CRED-5, DPOP-1).
+  const auth = req.headersDistinct.authorization ?? [];
+  const proofs = req.headersDistinct.dpop ?? [];
+  const inQuery = queryHasToken(query);
+  if (auth.length > 1) throw new GatewayError('GW_MULTIPLE_CREDENTIALS', `CRED-5 ${auth.length} Authorization fields`);
+  if (auth.length === 1 && inQuery) {
+    throw new GatewayError('GW_MULTIPLE_CREDENTIALS', 'CRED-5 Authorization header and access_token query parameter');
+  }
+  if (inQuery) throw new GatewayError('GW_TOKEN_IN_QUERY', 'CRED-3 access_token in the query');
+  const value = auth[0];
+  if (value === undefined) throw new GatewayError('GW_NO_CREDENTIALS', 'E1 no Authorization header');
+  if (value.length > maxBytes || proofs.some((p) => p.length > maxBytes)) {
+    throw new GatewayError('GW_HEADERS_TOO_LARGE', `CRED-8 credential header over ${maxBytes} bytes`);
+  }
+  const { scheme, token } = parseAuthorization(value);
+  if (scheme === undefined || token === undefined) {
+    throw new GatewayError('GW_NO_CREDENTIALS', 'CRED-7 unsupported Authorization scheme');
+  }
+  if (scheme === 'bearer' && proofs.length > 0) {
+    throw new GatewayError('GW_BEARER_WITH_DPOP_PROOF', 'DPOP-18 Bearer scheme with a DPoP header');
+  }
+  if (scheme === 'dpop' && proofs.length === 0) {
+    throw new GatewayError('GW_DPOP_PROOF_MISSING', 'DPOP-15 DPoP scheme without a DPoP header');
+  }
+  return { scheme, token, proofs };
+}

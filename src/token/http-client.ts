@@ -1,0 +1,74 @@
+// Outbound HTTPS for metadata and JWKS (TLS-11): TLS 1.2+, server certificate always verified,
+// optional extra CA bundle, hard timeout, bounded body. Never follows redirects.
+import { request } from 'node:https';
+import { rootCertificates } from 'node:tls';
+
+export interface HttpClientOptions {
+  /** Extra trusted CA PEMs, added to the system roots. */
+  readonly ca?: readonly string[];
+  readonly timeoutMs: number;
+  readonly maxBytes?: number;
+}
+
+export class OutboundError extends Error {
+  override readonly name = 'OutboundError';
+}
+
+export interface OutboundResponse {
+  readonly status: number;
+  readonly contentType: string;
+  readonly body: Buffer;
+}
+
+export function httpsRequest(
+  url: string,
+  opts: HttpClientOptions & { method?: 'GET' | 'POST'; headers?: Record<string, string>; body?: string | Buffer },
+): Promise<OutboundResponse> {
+  const maxBytes = opts.maxBytes ?? 1024 * 1024;
+  return new Promise((resolve, reject) => {
+    const u = new URL(url);
+    if (u.protocol !== 'https:') {
+      reject(new OutboundError(`refusing non-https URL ${u.origin}`));
+      return;
+    }
+    const req = request(
+      u,
+      {
+        method: opts.method ?? 'GET',
+        headers: { accept: 'application/json', ...opts.headers },
+        minVersion: 'TLSv1.2',
+        rejectUnauthorized: true,
+        ca: opts.ca && opts.ca.length > 0 ? [...rootCertificates, ...opts.ca] : undefined,
+        timeout: opts.timeoutMs,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          size += c.length;
+          if (size > maxBytes) req.destroy(new OutboundError(`response from ${u.origin} over ${maxBytes} bytes`));
+          else chunks.push(c);
+        });
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, contentType: String(res.headers['content-type'] ?? ''), body: Buffer.concat(chunks) }),
+        );
+        res.on('error', (e) => reject(new OutboundError(`${u.origin}: ${e.message}`)));
+      },
+    );
+    const timer = setTimeout(() => req.destroy(new OutboundError(`${u.origin} timed out after ${opts.timeoutMs} ms`)), opts.timeoutMs);
+    req.on('close', () => clearTimeout(timer));
+    req.on('timeout', () => req.destroy(new OutboundError(`${u.origin} timed out after ${opts.timeoutMs} ms`)));
+    req.on('error', (e) => reject(e instanceof OutboundError ? e : new OutboundError(`${u.origin}: ${e.message}`)));
+    req.end(opts.body);
+  });
+}
+
+export async function getJson(url: string, opts: HttpClientOptions): Promise<unknown> {
+  const res = await httpsRequest(url, opts);
+  if (res.status !== 200) throw new OutboundError(`${new URL(url).origin} answered ${res.status}`);
+  try {
+    return JSON.parse(res.body.toString('utf8')) as unknown;
+  } catch {
+    throw new OutboundError(`${new URL(url).origin} answered with a body that is not JSON`);
+  }
+}

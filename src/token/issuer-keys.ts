@@ -1,0 +1,104 @@
+// An issuer's signing keys: discovered and fetched over verified TLS, refreshed in the background,
+// refetched on an unknown `kid` at most once per cooldown, one fetch at a time (JWT-3, JWT-4, TLS-11).
+import { createLocalJWKSet, type JSONWebKeySet, type JWSHeaderParameters, type FlattenedJWSInput } from 'jose';
+import type { IssuerConfig } from '../config/schema.js';
+import { GatewayError } from '../errors/gateway-error.js';
+import { getJson, type HttpClientOptions } from './http-client.js';
+
+type KeyGetter = ReturnType<typeof createLocalJWKSet>;
+
+export interface KeySourceEvents {
+  onFetch?(issuer: string, ok: boolean, detail: string): void;
+}
+
+export class IssuerKeys {
+  private local: KeyGetter | undefined;
+  private jwksUri: string | undefined;
+  private fetchedAt = 0;
+  private attemptedAt = 0;
+  private inflight: Promise<void> | undefined;
+  private readonly http: HttpClientOptions;
+
+  constructor(
+    private readonly cfg: IssuerConfig,
+    ca: readonly string[],
+    private readonly events: KeySourceEvents = {},
+    private readonly now: () => number = Date.now,
+  ) {
+    this.jwksUri = cfg.jwks_uri;
+    this.http = { ca, timeoutMs: cfg.http_timeout_ms };
+  }
+
+  /** True once keys were fetched at least once (readiness). */
+  get ready(): boolean {
+    return this.local !== undefined;
+  }
+
+  /** The key resolver handed to jose. Never called with an unverified `jku`/`x5u`/`jwk`. */
+  readonly getKey = async (header: JWSHeaderParameters, token: FlattenedJWSInput) => {
+    if (this.local === undefined) await this.refresh();
+    else if (this.now() - this.fetchedAt > this.cfg.jwks_refresh_s * 1000 && this.coolingDown() === false) {
+      // Stale: refresh in the background; keep serving the keys we have.
+      this.refresh().catch(() => undefined);
+    }
+    try {
+      return await (this.local as KeyGetter)(header, token);
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'ERR_JWKS_NO_MATCHING_KEY' || this.coolingDown()) throw e;
+      await this.refresh();
+      return (this.local as KeyGetter)(header, token);
+    }
+  };
+
+  private coolingDown(): boolean {
+    return this.now() - this.attemptedAt < this.cfg.jwks_refetch_cooldown_s * 1000;
+  }
+
+  /** Fetch now (single flight). Throws GW_JWKS_UNAVAILABLE on failure. */
+  refresh(): Promise<void> {
+    this.inflight ??= this.fetch().finally(() => {
+      this.inflight = undefined;
+    });
+    return this.inflight;
+  }
+
+  private async fetch(): Promise<void> {
+    this.attemptedAt = this.now();
+    try {
+      this.jwksUri ??= await this.discover();
+      const jwks = await getJson(this.jwksUri, this.http);
+      if (typeof jwks !== 'object' || jwks === null || !Array.isArray((jwks as { keys?: unknown }).keys)) {
+        throw new Error('JWKS has no keys array');
+      }
+      this.local = createLocalJWKSet(jwks as JSONWebKeySet);
+      this.fetchedAt = this.now();
+      this.events.onFetch?.(this.cfg.issuer, true, `${(jwks as JSONWebKeySet).keys.length} keys`);
+    } catch (e) {
+      const detail = `JWKS for ${this.cfg.issuer}: ${(e as Error).message}`;
+      this.events.onFetch?.(this.cfg.issuer, false, detail);
+      throw new GatewayError('GW_JWKS_UNAVAILABLE', detail, { retryAfterS: 5, cause: e });
+    }
+  }
+
+  /** RFC 8414 §3 (well-known inserted before the issuer path), then OIDC Discovery. */
+  private async discover(): Promise<string> {
+    const iss = new URL(this.cfg.issuer);
+    const path = iss.pathname === '/' ? '' : iss.pathname.replace(/\/$/, '');
+    const candidates = [
+      `${iss.origin}/.well-known/oauth-authorization-server${path}`,
+      `${this.cfg.issuer.replace(/\/$/, '')}/.well-known/openid-configuration`,
+    ];
+    let last: unknown;
+    for (const url of candidates) {
+      try {
+        const meta = (await getJson(url, this.http)) as { issuer?: unknown; jwks_uri?: unknown };
+        if (meta.issuer !== this.cfg.issuer) throw new Error(`metadata issuer ${String(meta.issuer)} does not match`);
+        if (typeof meta.jwks_uri !== 'string' || !meta.jwks_uri.startsWith('https://')) throw new Error('metadata has no https jwks_uri');
+        return meta.jwks_uri;
+      } catch (e) {
+        last = e;
+      }
+    }
+    throw last instanceof Error ? last : new Error('discovery failed');
+  }
+}

@@ -1,0 +1,218 @@
+// RFC 9068 JWT access tokens (TOK-*, JWT-*). Checks run in the spec's order; a verified token is
+// cached by SHA-256 until `exp`, and time and route checks are repeated on every request.
+import { createHash } from 'node:crypto';
+import { jwtVerify, errors as joseErrors, type JWTPayload } from 'jose';
+import type { IssuerConfig } from '../config/schema.js';
+import type { ErrorCode } from '../errors/catalog.js';
+import { GatewayError, isGatewayError } from '../errors/gateway-error.js';
+import type { Confirmation, Route, TokenClaims } from '../types.js';
+import type { IssuerKeys } from './issuer-keys.js';
+
+export interface TokenValidator {
+  validate(token: string, route: Route): Promise<TokenClaims>;
+}
+
+export interface JwtIssuer {
+  readonly name: string;
+  readonly config: IssuerConfig;
+  readonly keys: Pick<IssuerKeys, 'getKey'>;
+}
+
+const REQUIRED_CLAIMS = ['iss', 'exp', 'aud', 'sub', 'client_id', 'iat', 'jti'];
+
+export const sha256Hex = (s: string): string => createHash('sha256').update(s).digest('hex');
+
+function decodeSegment(segment: string): Record<string, unknown> {
+  const v: unknown = JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'));
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not a JSON object');
+  return v as Record<string, unknown>;
+}
+
+// ---- the checks, in order ------------------------------------------------------------------
+
+/** JWT-11, TOK-9: a JWS compact serialisation; JWE and anything else are refused. */
+function checkCompactJws(token: string): [Record<string, unknown>, Record<string, unknown>] {
+  const parts = token.split('.');
+  if (parts.length === 5) throw new GatewayError('GW_TOKEN_MALFORMED', 'JWT-11 encrypted (JWE) access token');
+  if (parts.length !== 3) throw new GatewayError('GW_TOKEN_MALFORMED', 'TOK-9 access token is not a JWS');
+  try {
+    return [decodeSegment(parts[0] as string), decodeSegment(parts[1] as string)];
+  } catch {
+    throw new GatewayError('GW_TOKEN_MALFORMED', 'TOK-9 JWS header or payload is not JSON');
+  }
+}
+
+/** JWT-1, Q-10: `typ` is at+jwt (media-type compare), or an explicit per-issuer extra. */
+function checkType(header: Record<string, unknown>, issuer: IssuerConfig): void {
+  const typ = typeof header.typ === 'string' ? header.typ.toLowerCase().replace(/^application\//, '') : undefined;
+  if (typ === 'at+jwt') return;
+  const extras = issuer.extra_token_types.map((t) => t.toLowerCase().replace(/^application\//, ''));
+  if (typ !== undefined && extras.includes(typ)) return;
+  throw new GatewayError('GW_TOKEN_INVALID', `JWT-1 typ ${typ === undefined ? 'missing' : 'not at+jwt'}`);
+}
+
+/** JWT-2: the allow-list comes from config, never from the token. */
+function checkAlgorithm(header: Record<string, unknown>, issuer: IssuerConfig): void {
+  if (typeof header.alg !== 'string' || !(issuer.algorithms as readonly string[]).includes(header.alg)) {
+    throw new GatewayError('GW_TOKEN_INVALID', `JWT-2 alg ${typeof header.alg === 'string' ? header.alg.slice(0, 16) : 'missing'} not allowed`);
+  }
+}
+
+/** JWT-10: required claims with their types. */
+function checkClaimTypes(p: JWTPayload): void {
+  for (const c of ['sub', 'client_id', 'jti'] as const) {
+    if (typeof p[c] !== 'string' || p[c] === '') throw new GatewayError('GW_TOKEN_INVALID', `JWT-10 ${c} missing or not a string`);
+  }
+  if (p.scope !== undefined && typeof p.scope !== 'string') throw new GatewayError('GW_TOKEN_INVALID', 'JWT-14 scope is not a string');
+}
+
+/** JWT-9: `iat` at most the leeway in the future. Q-3: `exp - iat` bounded by max_token_age_s. */
+function checkIssuedAt(p: JWTPayload, issuer: IssuerConfig, nowS: number): void {
+  const iat = p.iat as number;
+  if (iat > nowS + issuer.clock_leeway_s) throw new GatewayError('GW_TOKEN_EXPIRED', 'JWT-9 iat in the future');
+  if (issuer.max_token_age_s !== undefined && (p.exp as number) - iat > issuer.max_token_age_s) {
+    throw new GatewayError('GW_TOKEN_EXPIRED', `Q-3 token lifetime over max_token_age_s ${issuer.max_token_age_s}`);
+  }
+}
+
+/** TOK-2: at most one confirmation method, as a JSON object with a string member. */
+export function parseConfirmation(cnf: unknown): Confirmation {
+  if (cnf === undefined) return { kind: 'none' };
+  if (typeof cnf !== 'object' || cnf === null || Array.isArray(cnf)) {
+    throw new GatewayError('GW_TOKEN_CNF_INVALID', 'TOK-2 cnf is not a JSON object');
+  }
+  const c = cnf as Record<string, unknown>;
+  const x5t = c['x5t#S256'];
+  const jkt = c.jkt;
+  if (x5t !== undefined && jkt !== undefined) throw new GatewayError('GW_TOKEN_CNF_INVALID', 'TOK-2 cnf has both jkt and x5t#S256');
+  const thumb = /^[A-Za-z0-9_-]{43}$/;
+  if (x5t !== undefined) {
+    if (typeof x5t !== 'string' || !thumb.test(x5t)) throw new GatewayError('GW_TOKEN_CNF_INVALID', 'TOK-2 cnf x5t#S256 malformed');
+    return { kind: 'x5t', thumbprint: x5t };
+  }
+  if (jkt !== undefined) {
+    if (typeof jkt !== 'string' || !thumb.test(jkt)) throw new GatewayError('GW_TOKEN_CNF_INVALID', 'TOK-2 cnf jkt malformed');
+    return { kind: 'jkt', thumbprint: jkt };
+  }
+  throw new GatewayError('GW_TOKEN_CNF_INVALID', 'TOK-2 cnf has no supported confirmation method');
+}
+
+/** JWT-13: every jose failure is invalid_token; only a key source outage is a 503. */
+function fromJose(e: unknown): GatewayError {
+  if (isGatewayError(e)) return e;
+  const err = e as Error & { code?: string; claim?: string };
+  let code: ErrorCode = 'GW_TOKEN_INVALID';
+  if (e instanceof joseErrors.JWTExpired) code = 'GW_TOKEN_EXPIRED';
+  else if (e instanceof joseErrors.JWTClaimValidationFailed) {
+    if (err.claim === 'nbf' || err.claim === 'iat') code = 'GW_TOKEN_EXPIRED';
+    else if (err.claim === 'iss') code = 'GW_TOKEN_ISSUER';
+  }
+  return new GatewayError(code, `JWT ${err.code ?? err.name}: ${err.message}`.slice(0, 200), { cause: e });
+}
+
+// ---- the validator -------------------------------------------------------------------------
+
+interface Verified {
+  readonly claims: TokenClaims;
+  readonly notBefore: number | undefined;
+  readonly leeway: number;
+}
+
+export class JwtValidator implements TokenValidator {
+  private readonly byIssuer: ReadonlyMap<string, JwtIssuer>;
+  private readonly cache = new Map<string, Verified>();
+
+  constructor(
+    issuers: readonly JwtIssuer[],
+    private readonly maxCached = 10_000,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.byIssuer = new Map(issuers.map((i) => [i.config.issuer, i]));
+  }
+
+  async validate(token: string, route: Route): Promise<TokenClaims> {
+    const tokenHash = sha256Hex(token);
+    const nowS = Math.floor(this.now() / 1000);
+    let v = this.cache.get(tokenHash);
+    if (v === undefined) {
+      v = await this.verify(token, tokenHash, route, nowS);
+      if (this.cache.size >= this.maxCached) this.evict(nowS);
+      this.cache.set(tokenHash, v);
+    }
+    // Time is re-checked on every use of a cached result (JWT-8, JWT-9).
+    if (nowS >= v.claims.expiresAt + v.leeway) {
+      this.cache.delete(tokenHash);
+      throw new GatewayError('GW_TOKEN_EXPIRED', 'JWT-8 exp passed');
+    }
+    if (v.notBefore !== undefined && v.notBefore > nowS + v.leeway) throw new GatewayError('GW_TOKEN_EXPIRED', 'JWT-9 nbf in the future');
+    checkRouteIssuer(v.claims, route);
+    checkAudience(v.claims, route);
+    return v.claims;
+  }
+
+  private async verify(token: string, tokenHash: string, route: Route, nowS: number): Promise<Verified> {
+    const [header, payload] = checkCompactJws(token);
+    const issuer = typeof payload.iss === 'string' ? this.byIssuer.get(payload.iss) : undefined;
+    // TOK-4 before any crypto: a token from an issuer this route does not trust is refused outright.
+    if (issuer === undefined || !route.issuers.includes(issuer.name)) {
+      throw new GatewayError('GW_TOKEN_ISSUER', 'TOK-4 issuer not accepted on this route');
+    }
+    const cfg = issuer.config;
+    checkType(header, cfg);
+    checkAlgorithm(header, cfg);
+    let p: JWTPayload;
+    try {
+      ({ payload: p } = await jwtVerify(token, issuer.keys.getKey, {
+        issuer: cfg.issuer,
+        algorithms: [...cfg.algorithms],
+        clockTolerance: cfg.clock_leeway_s,
+        requiredClaims: REQUIRED_CLAIMS,
+        currentDate: new Date(nowS * 1000),
+      }));
+    } catch (e) {
+      throw fromJose(e);
+    }
+    checkClaimTypes(p);
+    checkIssuedAt(p, cfg, nowS);
+    const cnf = parseConfirmation(p.cnf);
+    const aud = typeof p.aud === 'string' ? [p.aud] : (p.aud ?? []);
+    return {
+      leeway: cfg.clock_leeway_s,
+      notBefore: p.nbf,
+      claims: Object.freeze({
+        issuerName: issuer.name,
+        issuer: cfg.issuer,
+        subject: p.sub,
+        clientId: p.client_id as string,
+        scopes: Object.freeze(typeof p.scope === 'string' ? p.scope.split(' ').filter((s) => s !== '') : []),
+        audience: Object.freeze([...aud]),
+        expiresAt: p.exp as number,
+        cnf,
+        acr: typeof p.acr === 'string' ? p.acr : undefined,
+        authTime: typeof p.auth_time === 'number' ? p.auth_time : undefined,
+        tokenHash,
+      }),
+    };
+  }
+
+  /** Drop expired entries; if none expired, drop the oldest tenth (insertion order). */
+  private evict(nowS: number): void {
+    for (const [k, v] of this.cache) if (v.claims.expiresAt + v.leeway <= nowS) this.cache.delete(k);
+    if (this.cache.size < this.maxCached) return;
+    let n = Math.ceil(this.maxCached / 10);
+    for (const k of this.cache.keys()) {
+      if (n-- <= 0) break;
+      this.cache.delete(k);
+    }
+  }
+}
+
+/** TOK-4 on cached results too: a token cached for one route may be presented on another. */
+function checkRouteIssuer(c: TokenClaims, route: Route): void {
+  if (!route.issuers.includes(c.issuerName)) throw new GatewayError('GW_TOKEN_ISSUER', 'TOK-4 issuer not accepted on this route');
+}
+
+/** TOK-5, JWT-7: `aud` contains this route's resource identifier. */
+function checkAudience(c: TokenClaims, route: Route): void {
+  if (!c.audience.includes(route.audience)) throw new GatewayError('GW_TOKEN_AUDIENCE', 'TOK-5 aud does not contain the route audience');
+}

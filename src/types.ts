@@ -1,0 +1,108 @@
+// Shared vocabulary of the pipeline. Types only: no runtime code lives here.
+import type { IncomingMessage } from 'node:http';
+
+/** Sender-constraint policy of a route. `none` is the non-FAPI escape hatch. */
+export type BindingPolicy = 'mtls' | 'dpop' | 'any' | 'none';
+export type RouteProfile = 'fapi2' | 'fapi1-advanced' | 'non-fapi';
+export type AuthScheme = 'bearer' | 'dpop';
+
+/** What the listener knows about a request before any check runs. Computed once. */
+export interface RequestFacts {
+  readonly req: IncomingMessage;
+  readonly interactionId: string;
+  /** The original (client-sent) interaction id when it was replaced, sanitised, for the log. */
+  readonly replacedInteractionId?: string;
+  readonly method: string;
+  /** Normalised path, the one routes match and the upstream receives. */
+  readonly path: string;
+  /** Raw query string without the leading `?` ('' when none). */
+  readonly query: string;
+  /** Host header, lower-cased, port removed. */
+  readonly host: string;
+  readonly remoteAddress: string;
+  /** base64url(SHA-256(DER)) of the leaf client certificate on this TLS connection. */
+  readonly clientCertThumbprint: string | undefined;
+  /** Whether the client chain validated against the configured client CA. */
+  readonly clientCertTrusted: boolean;
+}
+
+export interface ScopeRule {
+  readonly allOf: readonly string[];
+  readonly anyOf: readonly string[];
+}
+
+export interface DpopRouteOptions {
+  readonly nonce: boolean;
+}
+
+/** A compiled route: everything a request needs, resolved at config load. */
+export interface Route {
+  readonly id: string;
+  readonly methods: ReadonlySet<string>;
+  readonly host: string | undefined;
+  readonly pathPrefix: string | undefined;
+  readonly exactPath: string | undefined;
+  readonly profile: RouteProfile;
+  readonly issuers: readonly string[];
+  readonly audience: string;
+  readonly binding: BindingPolicy;
+  readonly scopes: ScopeRule;
+  readonly forwardCredentials: boolean;
+  readonly dpop: DpopRouteOptions;
+  readonly upstream: UpstreamTarget;
+  /** Schemes offered in challenges, in order. */
+  readonly schemes: readonly AuthScheme[];
+}
+
+export interface UpstreamTarget {
+  readonly url: URL;
+  readonly timeoutMs: number;
+  readonly connectTimeoutMs: number;
+  readonly preserveHost: boolean;
+}
+
+/** The one credential a request carried. */
+export interface Credentials {
+  readonly scheme: AuthScheme;
+  readonly token: string;
+  /** Raw `DPoP` header fields, counted as received. */
+  readonly proofs: readonly string[];
+}
+
+export type Confirmation =
+  | { readonly kind: 'x5t'; readonly thumbprint: string }
+  | { readonly kind: 'jkt'; readonly thumbprint: string }
+  | { readonly kind: 'none' };
+
+/** A validated access token. */
+export interface TokenClaims {
+  readonly issuerName: string;
+  readonly issuer: string;
+  readonly subject: string | undefined;
+  readonly clientId: string | undefined;
+  readonly scopes: readonly string[];
+  readonly audience: readonly string[];
+  readonly expiresAt: number;
+  readonly cnf: Confirmation;
+  /** `token_type` from introspection, when present. */
+  readonly tokenType?: string;
+  readonly acr?: string;
+  readonly authTime?: number;
+  /** Hex SHA-256 of the access token, computed once, for logs and caches. */
+  readonly tokenHash: string;
+}
+
+/** Outcome of the sender-constraint check. The replay claim is deferred to the end of the pipeline. */
+export interface Binding {
+  readonly kind: 'mtls' | 'dpop' | 'none';
+  readonly thumbprint: string | undefined;
+  readonly replay?: { readonly key: string; readonly ttlMs: number };
+  /** Headers for the client's response, e.g. the next `DPoP-Nonce` (DPOP-27). */
+  readonly responseHeaders?: Readonly<Record<string, string>>;
+}
+
+/** What the upstream is told about the caller. */
+export interface Principal {
+  readonly claims: TokenClaims;
+  readonly binding: Binding;
+}

@@ -1,0 +1,211 @@
+// The real CLI as an operator runs it: readiness, hot reload (SIGHUP, file change, ConfigMap symlink swap),
+// an invalid reload refused, graceful shutdown under load, second signal.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { get } from 'node:http';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { request } from '../support/client.js';
+import { cnfX5t, startIssuer, type TestIssuer } from '../support/issuer.js';
+import { testPki, writePki, type PkiFiles, type TestPki } from '../support/pki.js';
+import { startUpstream, type TestUpstream } from '../support/upstream.js';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+let pki: TestPki;
+let files: PkiFiles;
+let issuer: TestIssuer;
+let upstream: TestUpstream;
+
+beforeAll(async () => {
+  // The CLI runs from dist/, as in production.
+  execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.build.json')], { stdio: 'inherit' });
+  pki = await testPki();
+  files = await writePki(undefined, pki);
+  issuer = await startIssuer({ pki });
+  upstream = await startUpstream();
+}, 120_000);
+afterAll(async () => {
+  await issuer?.close();
+  await upstream?.close();
+});
+
+const config = (routes: string[]) => ({
+  server: { listen: '127.0.0.1:0', public_origin: 'https://api.test', tls: { cert_file: files.serverCertFile, key_file: files.serverKeyFile } },
+  admin: { listen: '127.0.0.1:0' },
+  issuers: { main: { issuer: issuer.issuer, jwks_uri: issuer.jwksUri, ca_file: files.caFile } },
+  routes: routes.map((p) => ({
+    id: p.slice(1),
+    match: { methods: ['GET'], path_prefix: p },
+    auth: { issuers: ['main'], audience: 'https://api.test', binding: 'mtls' },
+    upstream: { url: upstream.url },
+  })),
+});
+
+interface Proc {
+  child: ChildProcess;
+  lines: Record<string, any>[];
+  api: string;
+  admin: string;
+  exited: Promise<number | null>;
+  waitFor(pred: (l: Record<string, any>) => boolean, ms?: number): Promise<Record<string, any>>;
+}
+
+async function startCli(configPath: string): Promise<Proc> {
+  const child = spawn(process.execPath, [join(ROOT, 'bin/fapi-gateway.js'), '--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: Record<string, any>[] = [];
+  let buf = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    buf += d.toString();
+    const parts = buf.split('\n');
+    buf = parts.pop()!;
+    for (const p of parts) if (p.trim() !== '') lines.push(JSON.parse(p));
+  });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((ok) => child.on('exit', (code) => ok(code)));
+  const waitFor = async (pred: (l: Record<string, any>) => boolean, ms = 10_000) => {
+    const until = Date.now() + ms;
+    while (Date.now() < until) {
+      const hit = lines.find(pred);
+      if (hit) return hit;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    throw new Error(`log line not seen; stderr: ${stderr}; lines: ${JSON.stringify(lines.slice(-5))}`);
+  };
+  const up = await waitFor((l) => l.msg === 'fapi-gateway listening');
+  return { child, lines, api: up.api, admin: up.admin, exited, waitFor };
+}
+
+const adminGet = (url: string): Promise<{ status: number; body: string }> =>
+  new Promise((ok, fail) => {
+    get(url, (res) => {
+      let body = '';
+      res.on('data', (d) => (body += d));
+      res.on('end', () => ok({ status: res.statusCode ?? 0, body }));
+    }).on('error', fail);
+  });
+
+async function call(p: Proc, path: string) {
+  const token = await issuer.mint({ cnf: cnfX5t(pki.client1.x5tS256) });
+  return request(`${p.api}${path}`, { ca: pki.ca.certPem, servername: 'localhost', cert: pki.client1.certPem, key: pki.client1.keyPem, headers: [['Authorization', `Bearer ${token}`]] });
+}
+
+async function eventually(f: () => Promise<boolean>, ms = 10_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    if (await f()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('condition not met in time');
+}
+
+describe('operations: readiness, hot reload, graceful shutdown', () => {
+  it('readiness turns 200 once keys are fetched; SIGHUP applies a changed route without dropping a request; a bad file is refused', async () => {
+    const dir = join(files.dir, 'ops-sighup');
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, 'config.yaml');
+    writeFileSync(file, stringify(config(['/a'])));
+    const p = await startCli(file);
+    try {
+      await eventually(async () => (await adminGet(`${p.admin}/readyz`)).status === 200);
+      expect((await adminGet(`${p.admin}/livez`)).status).toBe(200);
+      expect((await call(p, '/a/1')).status).toBe(200);
+      expect((await call(p, '/b/1')).status).toBe(404);
+
+      // Load while the config changes: no request may fail.
+      let stop = false;
+      const statuses: number[] = [];
+      const load = (async () => {
+        while (!stop) statuses.push((await call(p, '/a/1')).status);
+      })();
+      writeFileSync(file, stringify(config(['/a', '/b'])));
+      p.child.kill('SIGHUP');
+      await p.waitFor((l) => l.msg === 'config reloaded');
+      await eventually(async () => (await call(p, '/b/1')).status === 200);
+      stop = true;
+      await load;
+      expect(statuses.length).toBeGreaterThan(0);
+      expect(statuses.every((s) => s === 200)).toBe(true);
+
+      // An invalid file: refused, logged, counted, and the old config keeps serving.
+      writeFileSync(file, 'server: [not valid');
+      p.child.kill('SIGHUP');
+      await p.waitFor((l) => l.msg?.startsWith('config reload refused'));
+      expect((await call(p, '/b/1')).status).toBe(200);
+      const metrics = (await adminGet(`${p.admin}/metrics`)).body;
+      expect(metrics).toMatch(/fapi_gateway_config_reloads_total\{result="error"\} [1-9]/);
+      expect(metrics).toMatch(/fapi_gateway_requests_total\{route="a",decision="allow",reason="OK",status="200"\} [1-9]/);
+    } finally {
+      p.child.kill('SIGKILL');
+      await p.exited;
+    }
+  }, 60_000);
+
+  it('a ConfigMap-style symlink swap is picked up without a signal', async () => {
+    const dir = join(files.dir, 'ops-configmap');
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(join(dir, '..v1'), { recursive: true });
+    writeFileSync(join(dir, '..v1', 'config.yaml'), stringify(config(['/a'])));
+    symlinkSync('..v1', join(dir, '..data'));
+    symlinkSync('..data/config.yaml', join(dir, 'config.yaml'));
+    const p = await startCli(join(dir, 'config.yaml'));
+    try {
+      expect((await call(p, '/c/1')).status).toBe(404);
+      mkdirSync(join(dir, '..v2'));
+      writeFileSync(join(dir, '..v2', 'config.yaml'), stringify(config(['/a', '/c'])));
+      symlinkSync('..v2', join(dir, '..data_tmp'));
+      renameSync(join(dir, '..data_tmp'), join(dir, '..data'));
+      await p.waitFor((l) => l.msg === 'config reloaded', 15_000);
+      expect((await call(p, '/c/1')).status).toBe(200);
+    } finally {
+      p.child.kill('SIGKILL');
+      await p.exited;
+    }
+  }, 60_000);
+
+  it('SIGTERM under load: readiness 503, in-flight requests complete with no 5xx, exit 0', async () => {
+    const dir = join(files.dir, 'ops-term');
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, 'config.yaml');
+    writeFileSync(file, stringify(config(['/a'])));
+    const p = await startCli(file);
+    upstream.delayMs = 700;
+    try {
+      await eventually(async () => (await adminGet(`${p.admin}/readyz`)).status === 200);
+      const inflight = Array.from({ length: 20 }, () => call(p, '/a/slow'));
+      await new Promise((r) => setTimeout(r, 200));
+      p.child.kill('SIGTERM');
+      await p.waitFor((l) => l.msg === 'draining');
+      const ready = await adminGet(`${p.admin}/readyz`).catch(() => ({ status: 503, body: 'closed' }));
+      expect(ready.status).toBe(503);
+      const results = await Promise.all(inflight);
+      expect(results.map((r) => r.status)).toEqual(Array(20).fill(200));
+      expect(await p.exited).toBe(0);
+    } finally {
+      upstream.delayMs = 0;
+      p.child.kill('SIGKILL');
+    }
+  }, 60_000);
+
+  it('a second signal exits at once', async () => {
+    const dir = join(files.dir, 'ops-twice');
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, 'config.yaml');
+    writeFileSync(file, stringify(config(['/a'])));
+    const p = await startCli(file);
+    upstream.behaviour = 'hang';
+    try {
+      const stuck = call(p, '/a/hang').catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 200));
+      p.child.kill('SIGTERM');
+      await p.waitFor((l) => l.msg === 'draining');
+      p.child.kill('SIGTERM');
+      expect(await p.exited).toBe(1);
+      await stuck;
+    } finally {
+      upstream.behaviour = 'ok';
+      p.child.kill('SIGKILL');
+    }
+  }, 60_000);
+});

@@ -1,0 +1,160 @@
+// Test clients: HTTPS requests with exact (duplicate) headers, raw TLS writes, TLS handshake probes.
+import type { IncomingHttpHeaders } from 'node:http';
+import { request as httpsRequest, type Agent } from 'node:https';
+import { connect, type SecureVersion, type TLSSocket } from 'node:tls';
+
+export interface RequestOpts {
+  method?: string;
+  /** sent verbatim and in order; duplicates allowed. Host / Content-Length are added if absent. */
+  headers?: [string, string][];
+  body?: string | Buffer;
+  cert?: string;
+  key?: string;
+  ca: string;
+  /** default: a fresh connection per request (agent: false) */
+  agent?: Agent;
+  /** TLS session to resume */
+  session?: Buffer;
+  servername?: string;
+}
+
+export interface TestResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  rawHeaders: string[];
+  headersDistinct: Record<string, string[]>;
+  body: string;
+  json(): any;
+  /** TLS session for resumption (if the server issued one) */
+  session?: Buffer;
+  tlsProtocol?: string;
+  sessionReused?: boolean;
+}
+
+/** HTTPS request that never rejects on HTTP status (only on transport errors). */
+export function request(url: string, opts: RequestOpts): Promise<TestResponse> {
+  const u = new URL(url);
+  const given = opts.headers ?? [];
+  const has = (name: string): boolean => given.some(([n]) => n.toLowerCase() === name);
+  // Node sends an array `headers` verbatim but then adds neither Host nor Content-Length itself.
+  const raw: string[] = [];
+  if (!has('host')) raw.push('Host', u.host);
+  for (const [n, v] of given) raw.push(n, v);
+  if (opts.body !== undefined && !has('content-length') && !has('transfer-encoding')) {
+    raw.push('Content-Length', String(Buffer.byteLength(opts.body)));
+  }
+  return new Promise((resolve, reject) => {
+    let session: Buffer | undefined;
+    const req = httpsRequest(u, {
+      method: opts.method ?? 'GET',
+      headers: raw,
+      ca: opts.ca,
+      ...(opts.cert !== undefined && { cert: opts.cert }),
+      ...(opts.key !== undefined && { key: opts.key }),
+      ...(opts.session !== undefined && { session: opts.session }),
+      ...(opts.servername !== undefined && { servername: opts.servername }),
+      agent: opts.agent ?? false,
+    });
+    req.on('socket', (s) => s.on('session', (b: Buffer) => (session = b)));
+    req.on('error', reject);
+    req.on('response', (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', reject);
+      res.on('end', () => {
+        const tls = res.socket as TLSSocket;
+        const body = Buffer.concat(chunks).toString('utf8');
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          rawHeaders: res.rawHeaders,
+          headersDistinct: res.headersDistinct as Record<string, string[]>,
+          body,
+          json: () => JSON.parse(body),
+          session: session ?? tls.getSession?.(),
+          tlsProtocol: tls.getProtocol?.() ?? undefined,
+          sessionReused: tls.isSessionReused?.(),
+        });
+      });
+    });
+    req.end(opts.body);
+  });
+}
+
+export interface TlsClientOpts {
+  ca: string;
+  cert?: string;
+  key?: string;
+  minVersion?: SecureVersion;
+  maxVersion?: SecureVersion;
+  ciphers?: string;
+  servername?: string;
+}
+
+/**
+ * Write raw bytes over TLS and collect the reply until the server closes (closed: true)
+ * or timeoutMs (default 2000) passes (closed: false). halfClose ends our side after writing.
+ */
+export function rawTls(
+  host: string,
+  port: number,
+  opts: TlsClientOpts & { payload: string | Buffer; timeoutMs?: number; halfClose?: boolean },
+): Promise<{ response: string; closed: boolean }> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let done = false;
+    const finish = (closed: boolean): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      socket.destroy();
+      resolve({ response: Buffer.concat(chunks).toString('latin1'), closed });
+    };
+    const socket = connect({ host, port, ...tlsOpts(opts) }, () => {
+      socket.write(opts.payload);
+      if (opts.halfClose) socket.end();
+    });
+    const timer = setTimeout(() => finish(false), opts.timeoutMs ?? 2000);
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('end', () => finish(true));
+    socket.on('close', () => finish(true));
+    socket.on('error', (err) => {
+      // a reset after the handshake still counts as the server closing
+      if (socket.getProtocol()) finish(true);
+      else if (!done) {
+        done = true;
+        clearTimeout(timer);
+        reject(err);
+      }
+    });
+  });
+}
+
+/** Complete a TLS handshake (client side) and report what was negotiated. Never rejects. */
+export function tlsProbe(
+  host: string,
+  port: number,
+  opts: TlsClientOpts,
+): Promise<{ ok: boolean; protocol?: string; cipher?: string; error?: string }> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port, ...tlsOpts(opts) }, () => {
+      const protocol = socket.getProtocol() ?? undefined;
+      const cipher = socket.getCipher().name; // OpenSSL name, as used in `ciphers` strings
+      socket.destroy();
+      resolve({ ok: true, ...(protocol && { protocol }), cipher });
+    });
+    socket.setTimeout(5000, () => socket.destroy(new Error('tlsProbe timeout')));
+    socket.on('error', (err) => {
+      socket.destroy();
+      resolve({ ok: false, error: err.message });
+    });
+  });
+}
+
+function tlsOpts(o: TlsClientOpts): Record<string, unknown> {
+  const out: Record<string, unknown> = { ca: o.ca };
+  for (const k of ['cert', 'key', 'minVersion', 'maxVersion', 'ciphers', 'servername'] as const) {
+    if (o[k] !== undefined) out[k] = o[k];
+  }
+  return out;
+}

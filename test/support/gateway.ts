@@ -1,0 +1,116 @@
+// A whole gateway on loopback for integration tests: real TLS listener, real issuer (JWKS over TLS),
+// real upstream, the config going through the same loader as production.
+import { Writable } from 'node:stream';
+import { stringify } from 'yaml';
+import { parseConfig } from '../../src/config/load.js';
+import { startGateway, type RunningGateway } from '../../src/main.js';
+import { request, type RequestOpts, type TestResponse } from './client.js';
+import { startIssuer, type TestIssuer } from './issuer.js';
+import { testPki, writePki, type Pem, type PkiFiles, type TestPki } from './pki.js';
+import { startUpstream, type TestUpstream } from './upstream.js';
+
+export const AUDIENCE = 'https://api.test';
+export const PUBLIC_ORIGIN = 'https://api.test';
+
+type Raw = Record<string, any>;
+
+export interface HarnessOptions {
+  /** Replace the default routes (each gets issuers/audience/upstream defaults if missing). */
+  readonly routes?: Raw[];
+  /** Last word on the raw config before it is validated. */
+  readonly patch?: (config: Raw) => void;
+  readonly env?: NodeJS.ProcessEnv;
+  readonly issuer?: TestIssuer;
+  readonly upstream?: TestUpstream;
+}
+
+export interface CallOptions extends Omit<RequestOpts, 'ca' | 'cert' | 'key'> {
+  /** Client certificate for the TLS connection. */
+  readonly cert?: Pem;
+}
+
+export interface Harness {
+  readonly pki: TestPki;
+  readonly files: PkiFiles;
+  readonly issuer: TestIssuer;
+  readonly upstream: TestUpstream;
+  readonly gw: RunningGateway;
+  readonly port: number;
+  readonly adminUrl: string;
+  readonly logs: string[];
+  logLines(): Raw[];
+  url(path: string): string;
+  call(path: string, opts?: CallOptions): Promise<TestResponse>;
+  close(): Promise<void>;
+}
+
+export const defaultRoutes = (): Raw[] => [
+  { id: 'accounts', match: { methods: ['GET'], path_prefix: '/accounts' }, auth: { binding: 'any', scopes: { all_of: ['accounts'] } } },
+  { id: 'mtls-only', match: { methods: ['GET', 'POST', 'DELETE'], path_prefix: '/mtls' }, auth: { binding: 'mtls' } },
+  { id: 'dpop-only', match: { methods: ['GET', 'POST'], path_prefix: '/dpop' }, auth: { binding: 'dpop' } },
+  { id: 'payments', match: { methods: ['POST'], path: '/payments' }, auth: { binding: 'any', scopes: { all_of: ['payments'] } } },
+  { id: 'open', profile: 'non-fapi', match: { methods: ['GET'], path_prefix: '/open' }, auth: { binding: 'none' } },
+];
+
+export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
+  const pki = await testPki();
+  const files = await writePki(undefined, pki);
+  const issuer = opts.issuer ?? (await startIssuer({ pki }));
+  const upstream = opts.upstream ?? (await startUpstream());
+  const config: Raw = {
+    server: {
+      listen: '127.0.0.1:0',
+      public_origin: PUBLIC_ORIGIN,
+      tls: { cert_file: files.serverCertFile, key_file: files.serverKeyFile },
+    },
+    admin: { listen: '127.0.0.1:0' },
+    issuers: { main: { issuer: issuer.issuer, jwks_uri: issuer.jwksUri, ca_file: files.caFile } },
+    routes: (opts.routes ?? defaultRoutes()).map((r) => ({
+      ...r,
+      auth: { issuers: ['main'], audience: AUDIENCE, ...r.auth },
+      upstream: { url: upstream.url, timeout_ms: 2000, ...r.upstream },
+    })),
+    logging: { level: 'info' },
+  };
+  opts.patch?.(config);
+  const logs: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      logs.push(...chunk.toString('utf8').split('\n').filter((l) => l !== ''));
+      done();
+    },
+  });
+  const loaded = parseConfig(stringify(config), '<inline>', opts.env ?? {});
+  const gw = await startGateway(loaded, { logDestination: sink });
+  const port = gw.apiAddress.port;
+  const url = (path: string): string => `https://127.0.0.1:${port}${path}`;
+  return {
+    pki,
+    files,
+    issuer,
+    upstream,
+    gw,
+    port,
+    adminUrl: `http://127.0.0.1:${gw.adminAddress?.port}`,
+    logs,
+    logLines: () => logs.map((l) => JSON.parse(l) as Raw),
+    url,
+    call: (path, { cert, ...o } = {}) =>
+      request(url(path), {
+        ...o,
+        ca: pki.ca.certPem,
+        servername: 'localhost',
+        ...(cert !== undefined && { cert: cert.certPem, key: cert.keyPem }),
+      }),
+    async close() {
+      await gw.close(1000);
+      if (opts.upstream === undefined) await upstream.close();
+      if (opts.issuer === undefined) await issuer.close();
+    },
+  };
+}
+
+/** The one request log line for an interaction id. */
+export function logFor(h: Harness, interactionId: string): Raw | undefined {
+  return h.logLines().find((l) => l.interaction_id === interactionId && l.reason !== undefined);
+}

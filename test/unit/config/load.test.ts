@@ -1,0 +1,148 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { ConfigError, loadConfigFile, parseConfig } from '../../../src/config/load.js';
+import { compileRouteTable } from '../../../src/route/table.js';
+
+const base = () => ({
+  server: {
+    listen: '127.0.0.1:0',
+    public_origin: 'https://api.test',
+    tls: { cert_file: 's.crt', key_file: 's.key' },
+  },
+  issuers: { as: { issuer: 'https://as.test', jwks_uri: 'https://as.test/jwks' } },
+  routes: [
+    {
+      id: 'accounts',
+      match: { methods: ['GET'], path_prefix: '/accounts' },
+      auth: { issuers: ['as'], audience: 'https://api.test' },
+      upstream: { url: 'http://127.0.0.1:1' },
+    },
+  ] as Record<string, unknown>[],
+});
+
+const issuesOf = (text: string, env: NodeJS.ProcessEnv = {}) => {
+  try {
+    parseConfig(text, 'test.yaml', env);
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return (e as ConfigError).issues;
+  }
+  throw new Error('config was accepted');
+};
+
+describe('config loading', () => {
+  it('accepts the commented example in config/ and fills defaults', () => {
+    const loaded = loadConfigFile(new URL('../../../config/example.yaml', import.meta.url).pathname);
+    expect(loaded.config.server.limits.max_header_bytes).toBe(16384);
+    expect(loaded.config.routes.map((r) => r.id)).toEqual(['accounts-read', 'payments-create']);
+    expect(compileRouteTable(loaded).routes).toHaveLength(2);
+  });
+  it('freezes the result', () => {
+    const loaded = parseConfig(stringify(base()), 'x.yaml', {});
+    expect(Object.isFrozen(loaded.config.routes[0]?.auth)).toBe(true);
+    expect(() => {
+      (loaded.config.server as { listen: string }).listen = 'x';
+    }).toThrow();
+  });
+  it('refuses unknown keys, naming the key path and line', () => {
+    const text = readFileSync(new URL('../../../config/example.yaml', import.meta.url), 'utf8').replace('  interaction_id: lenient', '  interaction_idd: lenient');
+    const [issue] = issuesOf(text);
+    expect(issue?.path).toBe('server');
+    expect(issue?.message).toContain('interaction_idd');
+    expect(issue?.line).toBeGreaterThan(1);
+  });
+  it('names the path of a bad value', () => {
+    const c = base();
+    (c.routes[0] as { upstream: { url: string } }).upstream.url = 'ftp://x';
+    const issues = issuesOf(stringify(c));
+    expect(issues.map((i) => i.path)).toContain('routes[0].upstream.url');
+    expect(issues[0]?.line).toBeTypeOf('number');
+  });
+  it('refuses a route that names an unknown issuer', () => {
+    const c = base();
+    (c.routes[0] as { auth: { issuers: string[] } }).auth.issuers = ['nope'];
+    expect(issuesOf(stringify(c))[0]).toMatchObject({ path: 'routes[0].auth.issuers[0]', message: 'unknown issuer nope' });
+  });
+  it('Q-6: refuses an RS256 issuer on a FAPI route, allows it on a non-fapi route', () => {
+    const c = base();
+    c.issuers.as = { ...c.issuers.as, algorithms: ['RS256', 'PS256'] } as typeof c.issuers.as;
+    expect(issuesOf(stringify(c))[0]?.message).toContain('RS256');
+    (c.routes[0] as { profile?: string }).profile = 'non-fapi';
+    expect(() => parseConfig(stringify(c), 'x.yaml', {})).not.toThrow();
+  });
+  it('TOK-1: binding none is only allowed on non-fapi routes', () => {
+    const c = base();
+    (c.routes[0] as { auth: { binding?: string } }).auth.binding = 'none';
+    expect(issuesOf(stringify(c))[0]?.path).toBe('routes[0].auth.binding');
+  });
+  it('MTLS-6: fapi1-advanced routes accept only mtls', () => {
+    const c = base();
+    Object.assign(c.routes[0] as object, { profile: 'fapi1-advanced' });
+    expect(issuesOf(stringify(c)).map((i) => i.path)).toContain('routes[0].auth.binding');
+  });
+  it('resolves secrets by env-var reference and names a missing one', () => {
+    const c = { ...base(), replay: { store: 'redis', redis: { url_env: 'MY_REDIS' } } };
+    expect(issuesOf(stringify(c))[0]).toMatchObject({ path: 'replay.redis.url_env', message: 'environment variable MY_REDIS is not set' });
+    const loaded = parseConfig(stringify(c), 'x.yaml', { MY_REDIS: 'redis://127.0.0.1:6379' });
+    expect(loaded.secrets.redisUrl).toBe('redis://127.0.0.1:6379');
+  });
+  it('JWT-8: clock leeway is capped at 60 s, DPOP-11: iat future window at 60 s', () => {
+    const c = base();
+    c.issuers.as = { ...c.issuers.as, clock_leeway_s: 61 } as typeof c.issuers.as;
+    expect(issuesOf(stringify(c))[0]?.path).toBe('issuers.as.clock_leeway_s');
+    expect(issuesOf(stringify({ ...base(), dpop: { iat_future_s: 61 } }))[0]?.path).toBe('dpop.iat_future_s');
+  });
+  it('refuses YAML syntax errors with a line', () => {
+    const issues = issuesOf('server:\n  listen: [\n');
+    expect(issues[0]?.line).toBeTypeOf('number');
+  });
+  it('refuses an http issuer (TLS-11) and a public_origin with a path', () => {
+    const c = base();
+    c.issuers.as = { issuer: 'http://as.test', jwks_uri: 'https://as.test/jwks' };
+    expect(issuesOf(stringify(c))[0]?.path).toBe('issuers.as.issuer');
+    const d = base();
+    d.server.public_origin = 'https://api.test/base';
+    expect(issuesOf(stringify(d))[0]?.path).toBe('server.public_origin');
+  });
+});
+
+describe('route table', () => {
+  const withRoutes = (...routes: Record<string, unknown>[]) => {
+    const c = base();
+    c.routes = routes.map((r, i) => ({ ...(base().routes[0] as object), id: `r${i}`, ...r }));
+    return parseConfig(stringify(c), 'x.yaml', {});
+  };
+  it('matches on method, segment-bounded prefix, exact path and host', () => {
+    const t = compileRouteTable(
+      withRoutes(
+        { match: { methods: ['GET'], path_prefix: '/accounts' } },
+        { match: { methods: ['POST'], path: '/payments' } },
+        { match: { methods: ['GET'], path_prefix: '/cards', host: 'api.test' } },
+      ),
+    );
+    expect(t.match('GET', '/accounts', 'x')?.id).toBe('r0');
+    expect(t.match('GET', '/accounts/1/balances', 'x')?.id).toBe('r0');
+    expect(t.match('GET', '/accountsX', 'x')).toBeUndefined();
+    expect(t.match('POST', '/accounts', 'x')).toBeUndefined();
+    expect(t.match('POST', '/payments', 'x')?.id).toBe('r1');
+    expect(t.match('POST', '/payments/1', 'x')).toBeUndefined();
+    expect(t.match('GET', '/cards/1', 'api.test')?.id).toBe('r2');
+    expect(t.match('GET', '/cards/1', 'other.test')).toBeUndefined();
+  });
+  it('refuses overlapping routes at load', () => {
+    const loaded = withRoutes({ match: { methods: ['GET'], path_prefix: '/accounts' } }, { match: { methods: ['GET', 'POST'], path: '/accounts/admin' } });
+    expect(() => compileRouteTable(loaded)).toThrow(/overlaps route r0/);
+    const nested = withRoutes({ match: { methods: ['GET'], path_prefix: '/a' } }, { match: { methods: ['GET'], path_prefix: '/a/b' } });
+    expect(() => compileRouteTable(nested)).toThrow(ConfigError);
+  });
+  it('allows same paths on disjoint methods or hosts', () => {
+    const loaded = withRoutes(
+      { match: { methods: ['GET'], path_prefix: '/accounts' } },
+      { match: { methods: ['POST'], path_prefix: '/accounts' } },
+      { match: { methods: ['GET'], path_prefix: '/x', host: 'a.test' } },
+      { match: { methods: ['GET'], path_prefix: '/x', host: 'b.test' } },
+    );
+    expect(compileRouteTable(loaded).routes).toHaveLength(4);
+  });
+});

@@ -1,0 +1,60 @@
+import type { IncomingMessage } from 'node:http';
+import { describe, expect, it } from 'vitest';
+import { GatewayError } from '../../../src/errors/gateway-error.js';
+import { extractCredentials, parseAuthorization } from '../../../src/token/credentials.js';
+
+// A request as Node's parser leaves it: headersDistinct holds every raw field.
+const req = (fields: [string, string][]): IncomingMessage => {
+  const headersDistinct: Record<string, string[]> = {};
+  for (const [k, v] of fields) (headersDistinct[k.toLowerCase()] ??= []).push(v);
+  return { headersDistinct } as unknown as IncomingMessage;
+};
+const code = (f: () => unknown): string => {
+  try {
+    f();
+  } catch (e) {
+    if (e instanceof GatewayError) return e.code;
+    throw e;
+  }
+  return 'accepted';
+};
+
+describe('credential extraction (CRED-*)', () => {
+  it('CRED-1 / CRED-2: Bearer and DPoP, scheme case-insensitive', () => {
+    expect(extractCredentials(req([['authorization', 'bEARER abc.def-_~+/=']]), '', 8192)).toMatchObject({ scheme: 'bearer', token: 'abc.def-_~+/=' });
+    expect(extractCredentials(req([['authorization', 'dPoP t0k'], ['dpop', 'p']]), '', 8192)).toMatchObject({ scheme: 'dpop', token: 't0k', proofs: ['p'] });
+  });
+  it('CRED-2: empty or non-token68 credentials are invalid_request', () => {
+    expect(code(() => parseAuthorization('Bearer'))).toBe('GW_MALFORMED_AUTHORIZATION');
+    expect(code(() => parseAuthorization('Bearer '))).toBe('GW_MALFORMED_AUTHORIZATION');
+    expect(code(() => parseAuthorization('Bearer a b'))).toBe('GW_MALFORMED_AUTHORIZATION');
+    expect(code(() => parseAuthorization('Bearer a=b'))).toBe('GW_MALFORMED_AUTHORIZATION');
+    expect(code(() => parseAuthorization('Bearer "x"'))).toBe('GW_MALFORMED_AUTHORIZATION');
+  });
+  it('CRED-3: a token in the query is refused, even without a header', () => {
+    expect(code(() => extractCredentials(req([]), 'access_token=x', 8192))).toBe('GW_TOKEN_IN_QUERY');
+    expect(code(() => extractCredentials(req([]), 'a=1&access%5Ftoken=x', 8192))).toBe('GW_TOKEN_IN_QUERY');
+    expect(code(() => extractCredentials(req([]), 'my_access_token=x', 8192))).toBe('GW_NO_CREDENTIALS');
+  });
+  it('CRED-5: two Authorization fields, or header plus query, are multiple credentials', () => {
+    expect(code(() => extractCredentials(req([['authorization', 'Bearer a'], ['authorization', 'Bearer b']]), '', 8192))).toBe('GW_MULTIPLE_CREDENTIALS');
+    expect(code(() => extractCredentials(req([['authorization', 'Bearer a']]), 'access_token=b', 8192))).toBe('GW_MULTIPLE_CREDENTIALS');
+  });
+  it('CRED-6 / CRED-7: Basic or only Proxy-Authorization means no credentials', () => {
+    expect(code(() => extractCredentials(req([['authorization', 'Basic dXNlcjpwYXNz']]), '', 8192))).toBe('GW_NO_CREDENTIALS');
+    expect(code(() => extractCredentials(req([['proxy-authorization', 'DPoP abc']]), '', 8192))).toBe('GW_NO_CREDENTIALS');
+  });
+  it('CRED-8: oversized credential headers are refused', () => {
+    expect(code(() => extractCredentials(req([['authorization', `Bearer ${'a'.repeat(9000)}`]]), '', 8192))).toBe('GW_HEADERS_TOO_LARGE');
+    expect(code(() => extractCredentials(req([['authorization', 'DPoP a'], ['dpop', 'p'.repeat(9000)]]), '', 8192))).toBe('GW_HEADERS_TOO_LARGE');
+  });
+  it('DPOP-18 / M5: Bearer with a DPoP header is invalid_request', () => {
+    expect(code(() => extractCredentials(req([['authorization', 'Bearer a'], ['dpop', 'p']]), '', 8192))).toBe('GW_BEARER_WITH_DPOP_PROOF');
+  });
+  it('DPOP-15 / M6: DPoP scheme without a proof is invalid_request', () => {
+    expect(code(() => extractCredentials(req([['authorization', 'DPoP a']]), '', 8192))).toBe('GW_DPOP_PROOF_MISSING');
+  });
+  it('DPOP-1: every DPoP field is kept for counting', () => {
+    expect(extractCredentials(req([['authorization', 'DPoP a'], ['dpop', 'p1'], ['dpop', 'p2']]), '', 8192).proofs).toEqual(['p1', 'p2']);
+  });
+});
