@@ -3,7 +3,7 @@ import { generateKeyPair, SignJWT, exportJWK } from 'jose';
 import { randomUUID, createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cnfJkt, cnfX5t } from '../support/issuer.js';
-import { AUDIENCE, logFor, startHarness, type Harness } from '../support/gateway.js';
+import { AUDIENCE, logFor, logsFor, startHarness, type Harness } from '../support/gateway.js';
 import type { TestResponse } from '../support/client.js';
 
 let h: Harness;
@@ -262,7 +262,7 @@ describe('routing and hygiene', () => {
     const r = await h.call('/open/x', { headers: [bearer(await h.issuer.mint()), ['x-fapi-interaction-id', iid]] });
     expect(r.status).toBe(200);
     expect(h.upstream.received.at(-1)!.headers['x-authenticated-binding']).toBe('none');
-    const line = logFor(h, iid);
+    const line = await logFor(h, iid);
     expect(line).toMatchObject({ level: 'warn', binding: 'none', decision: 'allow' });
     expect(await h.gw.metrics.registry.getSingleMetricAsString('fapi_gateway_unbound_tokens_accepted_total')).toContain('route="open"} 1');
   });
@@ -273,8 +273,9 @@ describe('HDR-2 / TOK-10: one log line per request, never a token', () => {
     const token = await bound({ scope: 'none' });
     const iid = randomUUID();
     await h.call('/accounts/1', { cert: h.pki.client1, headers: [bearer(token), ['x-fapi-interaction-id', iid]] });
-    const lines = h.logLines().filter((l) => l.interaction_id === iid);
-    expect(lines).toHaveLength(1);
+    const lines = await logsFor(h, iid);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(h.logLines().filter((l) => l.interaction_id === iid)).toHaveLength(1);
     expect(lines[0]).toMatchObject({
       route: 'accounts',
       decision: 'deny',

@@ -110,7 +110,16 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   };
 }
 
-/** The one request log line for an interaction id. */
-export function logFor(h: Harness, interactionId: string): Raw | undefined {
-  return h.logLines().find((l) => l.interaction_id === interactionId && l.reason !== undefined);
+/** The request log lines for an interaction id; the line is written when the response closes, so wait for it. */
+export async function logsFor(h: Harness, interactionId: string, timeoutMs = 2000): Promise<Raw[]> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const lines = h.logLines().filter((l) => l.interaction_id === interactionId && l.reason !== undefined);
+    if (lines.length > 0 || Date.now() > until) return lines;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+export async function logFor(h: Harness, interactionId: string): Promise<Raw | undefined> {
+  return (await logsFor(h, interactionId))[0];
 }
