@@ -28,8 +28,10 @@ function stripSpoofable(headers: IncomingHttpHeaders, owned: ReadonlySet<string>
     .split(',')
     .map((t) => t.trim().toLowerCase())
     .filter((t) => t !== '' && t !== 'transfer-encoding' && t !== 'content-length' && t !== 'host');
-  for (const name of Object.keys(headers)) {
-    if (owned.has(name) || listed.includes(name) || STRIPPED_PREFIXES.some((p) => name.startsWith(p))) delete headers[name];
+  for (const key of Object.keys(headers)) {
+    // CGI-style upstreams read `X_Authenticated_Subject` as `X-Authenticated-Subject`: judge that form.
+    const name = key.includes('_') ? key.replaceAll('_', '-') : key;
+    if (owned.has(name) || listed.includes(name) || STRIPPED_PREFIXES.some((p) => name.startsWith(p))) delete headers[key];
   }
   if (!keepCredentials) for (const name of CREDENTIAL_HEADERS) delete headers[name];
 }

@@ -40,7 +40,8 @@ export function createApiServer(
       keepAliveTimeout: limits.keep_alive_timeout_ms,
       // Check the timeouts above every second, not every 30 s (Node's default).
       connectionsCheckingInterval: 1000,
-      requireHostHeader: true,
+      // Checked in the pipeline, so a missing Host still gets the error contract (HDR-1).
+      requireHostHeader: false,
       rejectNonStandardBodyWrites: true,
     },
     handler,
@@ -60,6 +61,15 @@ export function createApiServer(
     onClientError({ interactionId, status: entry.status, reason: code, detail: err.code ?? err.message, remote: (socket as TLSSocket).remoteAddress });
     if (!socket.writable || err.code === 'ECONNRESET') {
       socket.destroy();
+      return;
+    }
+    // A response to an earlier, completely received (so possibly executed) request is still pending on
+    // this connection: a 400 written now would read as that request's answer. Let it finish, then close.
+    // If the error is in that request's own body, it is answered with the 400 (and never completes).
+    const pending = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (pending != null && !pending.writableEnded && pending.req.complete) {
+      pending.shouldKeepAlive = false;
+      pending.once('close', () => socket.destroy());
       return;
     }
     const body = JSON.stringify({ error: entry.error, error_description: entry.description });

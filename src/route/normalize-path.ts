@@ -13,7 +13,7 @@ const PATH_CHAR = /^[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*$/;
  * - origin-form only (absolute-form, authority-form and `*` are refused);
  * - percent-encoding: hex upper-cased, unreserved characters decoded (so `%2e%2e` is `..`);
  * - encoded `/`, `\` and control characters, raw `\`, and invalid escapes are refused;
- * - `.` segments are removed; any `..` segment is refused rather than resolved.
+ * - `.` segments are removed; any `..` segment (also `..;param`) is refused rather than resolved.
  */
 export function normaliseTarget(target: string): NormalisedTarget {
   if (!target.startsWith('/')) return { ok: false, reason: 'request-target is not origin-form' };
@@ -42,7 +42,10 @@ export function normaliseTarget(target: string): NormalisedTarget {
   const segments = path.split('/');
   for (let i = 1; i < segments.length; i++) {
     const s = segments[i] as string;
-    if (s === '..') return { ok: false, reason: 'dot-dot segment in path' };
+    // `..;x` is `..` to Tomcat/Spring (path parameters): as ambiguous as `..` itself.
+    const bare = s.split(';', 1)[0];
+    if (bare === '..') return { ok: false, reason: 'dot-dot segment in path' };
+    if (bare === '.' && s !== '.') return { ok: false, reason: 'dot segment with path parameters' };
     if (s === '.') {
       if (i === segments.length - 1) out.push('');
       continue;
