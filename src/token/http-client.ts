@@ -1,4 +1,4 @@
-// Outbound HTTPS for metadata and JWKS (TLS-11): TLS 1.2+, server certificate always verified,
+// Outbound HTTPS for metadata, JWKS and introspection (TLS-11): TLS 1.2+, server certificate always verified,
 // optional extra CA bundle, hard timeout, bounded body. Never follows redirects.
 import { request } from 'node:https';
 import { rootCertificates } from 'node:tls';
@@ -8,6 +8,9 @@ export interface HttpClientOptions {
   readonly ca?: readonly string[];
   readonly timeoutMs: number;
   readonly maxBytes?: number;
+  /** Client certificate chain and key (PEM) presented on the TLS connection (RFC 8705 tls_client_auth). */
+  readonly cert?: string;
+  readonly key?: string;
 }
 
 export class OutboundError extends Error {
@@ -40,6 +43,7 @@ export function httpsRequest(
         rejectUnauthorized: true,
         ca: opts.ca && opts.ca.length > 0 ? [...rootCertificates, ...opts.ca] : undefined,
         timeout: opts.timeoutMs,
+        ...(opts.cert !== undefined && opts.key !== undefined && { cert: opts.cert, key: opts.key }),
       },
       (res) => {
         const chunks: Buffer[] = [];

@@ -1,0 +1,365 @@
+// RFC 7662 introspection, optionally RFC 9701 signed responses (INT-1..INT-8). One Introspector per
+// issuer: it authenticates as a client, checks the answer in the spec's order, and caches by
+// SHA-256(token) (INT-6). Route checks (TOK-4, TOK-5) are the caller's, on every request.
+import { jwtVerify, type JWTPayload } from 'jose';
+import type { IssuerConfig, IntrospectionConfig } from '../config/schema.js';
+import { GatewayError, isGatewayError } from '../errors/gateway-error.js';
+import type { TokenClaims } from '../types.js';
+import type { ClientAuthentication } from './client-auth.js';
+import { httpsRequest, type HttpClientOptions, type OutboundResponse } from './http-client.js';
+import { IntrospectionCache, type CacheLoad } from './introspection-cache.js';
+import type { IssuerKeys } from './issuer-keys.js';
+import { parseConfirmation } from './jwt-validator.js';
+
+export const JWT_RESPONSE_TYPE = 'application/token-introspection+jwt';
+/** Retry-After on a failed introspection (E9). */
+const RETRY_AFTER_S = 2;
+/** INT-8: after this many consecutive failures, fail fast for BREAKER_OPEN_MS, then try again. */
+const BREAKER_THRESHOLD = 5;
+const BREAKER_OPEN_MS = 2000;
+const MAX_RESPONSE_BYTES = 256 * 1024;
+
+export type Transport = (
+  url: string,
+  opts: HttpClientOptions & { method?: 'GET' | 'POST'; headers?: Record<string, string>; body?: string },
+) => Promise<OutboundResponse>;
+
+export interface IntrospectionIssuer {
+  readonly name: string;
+  readonly config: IssuerConfig;
+  /** The issuer's JWKS, shared with JWT validation; verifies RFC 9701 responses. */
+  readonly keys: Pick<IssuerKeys, 'getKey'>;
+}
+
+export interface IntrospectorOptions {
+  readonly auth: ClientAuthentication;
+  /** Extra CA PEMs for the AS's TLS (the issuer's ca_file), on top of the system roots. */
+  readonly ca?: readonly string[];
+  /** Outbound HTTPS; a test may swap it. */
+  readonly transport?: Transport;
+  readonly now?: () => number;
+  /** For metrics: every lookup (cache hit or not) and every call's outcome. */
+  readonly events?: IntrospectionEvents;
+}
+
+export interface IntrospectionEvents {
+  onLookup?(issuer: string, cacheHit: boolean): void;
+  onCall?(issuer: string, result: 'active' | 'refused' | 'error'): void;
+}
+
+/** What an active answer established, before any route check. */
+interface Active {
+  readonly active: true;
+  readonly claims: TokenClaims;
+  readonly exp: number | undefined;
+  readonly nbf: number | undefined;
+}
+
+/** An answer that refuses the token (401), kept at most negative_cache_s. */
+interface Refused {
+  readonly active: false;
+  readonly error: GatewayError;
+}
+
+type Answer = Active | Refused;
+type Json = Record<string, unknown>;
+
+const unavailable = (detail: string, cause?: unknown): GatewayError =>
+  new GatewayError('GW_INTROSPECTION_UNAVAILABLE', detail.slice(0, 300), { retryAfterS: RETRY_AFTER_S, cause });
+
+const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+// ---- the checks, in order ------------------------------------------------------------------
+
+/** INT-2: only a 200 is an answer; anything else is the AS failing, never "inactive". */
+/**
+ * Some ASes (oidc-provider among them) answer 400 `unsupported_token_type` for a token they will not
+ * introspect, e.g. a JWT access token. That is a definite answer about the token, not an outage: inactive.
+ */
+function refusesTokenType(res: OutboundResponse): boolean {
+  if (res.status !== 400) return false;
+  try {
+    return (JSON.parse(res.body.toString('utf8')) as { error?: unknown }).error === 'unsupported_token_type';
+  } catch {
+    return false;
+  }
+}
+
+function checkHttpStatus(res: OutboundResponse): void {
+  if (res.status !== 200) throw unavailable(`INT-2 introspection answered HTTP ${res.status}`);
+}
+
+/** INT-7: a signed answer must say so; a plain JSON answer is refused when signing is required. */
+function checkContentType(res: OutboundResponse, signed: boolean): void {
+  const type = res.contentType.split(';', 1)[0]?.trim().toLowerCase() ?? '';
+  if (signed && type !== JWT_RESPONSE_TYPE) throw unavailable(`INT-7 expected ${JWT_RESPONSE_TYPE}, got ${type.slice(0, 60) || 'none'}`);
+}
+
+/** INT-2: the body is a JSON object. */
+function parseJsonObject(body: Buffer): Json {
+  let v: unknown;
+  try {
+    v = JSON.parse(body.toString('utf8'));
+  } catch {
+    throw unavailable('INT-2 introspection answer is not JSON');
+  }
+  if (!isObject(v)) throw unavailable('INT-2 introspection answer is not a JSON object');
+  return v;
+}
+
+/**
+ * INT-7 (RFC 9701 §5, FAPI2-MS §5.5.2): typ token-introspection+jwt, signed by the issuer's keys with an
+ * allowed alg, iss = the issuer, aud = the gateway's client_id, iat present, unknown crit refused; the
+ * token_introspection claim is an object. Any failure is a 503: the AS said something we cannot trust.
+ */
+async function verifySignedAnswer(jwt: string, issuer: IntrospectionIssuer, clientId: string, nowS: number): Promise<Json> {
+  const cfg = issuer.config;
+  let payload: JWTPayload;
+  try {
+    ({ payload } = await jwtVerify(jwt, issuer.keys.getKey, {
+      typ: 'token-introspection+jwt',
+      algorithms: [...cfg.algorithms],
+      issuer: cfg.issuer,
+      audience: clientId,
+      requiredClaims: ['iat'],
+      clockTolerance: cfg.clock_leeway_s,
+      currentDate: new Date(nowS * 1000),
+    }));
+  } catch (e) {
+    const err = e as Error & { code?: string };
+    throw unavailable(`INT-7 signed introspection answer refused: ${err.code ?? err.name}: ${err.message}`, e);
+  }
+  const inner = payload.token_introspection;
+  if (!isObject(inner)) throw unavailable('INT-7 token_introspection claim is not a JSON object');
+  return inner;
+}
+
+/** INT-2: an answer has a boolean `active`; without one the AS said nothing we can use. */
+function checkActiveIsBoolean(r: Json): Json {
+  if (typeof r.active !== 'boolean') throw unavailable('INT-2 active is missing or not a boolean');
+  return r;
+}
+
+/** INT-2, TOK-3: `active: false` refuses the token (unknown, expired, revoked: the AS does not say which). */
+function checkActive(r: Json): void {
+  if (r.active !== true) throw new GatewayError('GW_TOKEN_INACTIVE', 'INT-2 the AS says the token is not active');
+}
+
+/** INT-3: members, when present, have their RFC 7662 §2.2 types. */
+function checkMemberTypes(r: Json): void {
+  for (const m of ['exp', 'nbf', 'iat', 'auth_time'] as const) {
+    if (r[m] !== undefined && (typeof r[m] !== 'number' || !Number.isFinite(r[m]))) {
+      throw new GatewayError('GW_TOKEN_INVALID', `INT-3 ${m} is not a number`);
+    }
+  }
+  for (const m of ['iss', 'sub', 'client_id', 'scope', 'token_type', 'acr'] as const) {
+    if (r[m] !== undefined && typeof r[m] !== 'string') throw new GatewayError('GW_TOKEN_INVALID', `INT-3 ${m} is not a string`);
+  }
+  const aud = r.aud;
+  if (aud !== undefined && typeof aud !== 'string' && !(Array.isArray(aud) && aud.every((a) => typeof a === 'string'))) {
+    throw new GatewayError('GW_TOKEN_INVALID', 'INT-3 aud is not a string or an array of strings');
+  }
+}
+
+/** INT-3, JWT-8: not expired, with the issuer's leeway. */
+function checkExpiry(exp: number | undefined, leeway: number, nowS: number): void {
+  if (exp !== undefined && nowS >= exp + leeway) throw new GatewayError('GW_TOKEN_EXPIRED', 'INT-3 exp passed');
+}
+
+/** INT-3, JWT-9: not before `nbf`, with the issuer's leeway. */
+function checkNotBefore(nbf: number | undefined, leeway: number, nowS: number): void {
+  if (nbf !== undefined && nbf > nowS + leeway) throw new GatewayError('GW_TOKEN_EXPIRED', 'INT-3 nbf in the future');
+}
+
+/** INT-3, JWT-6: `iss`, when present, is exactly the configured issuer. */
+function checkIssuer(iss: unknown, cfg: IssuerConfig): void {
+  if (iss !== undefined && iss !== cfg.issuer) throw new GatewayError('GW_TOKEN_ISSUER', 'INT-3 iss is not the configured issuer');
+}
+
+/** INT-3..INT-5: the claims the rest of the pipeline reads; `cnf` per TOK-2, `token_type` kept for DPOP-20. */
+function claimsOf(r: Json, issuer: IntrospectionIssuer, tokenHash: string, nowS: number): TokenClaims {
+  const cnf = parseConfirmation(r.cnf);
+  const aud = r.aud === undefined ? [] : typeof r.aud === 'string' ? [r.aud] : (r.aud as string[]);
+  const scope = r.scope as string | undefined;
+  const i = issuer.config.introspection as IntrospectionConfig;
+  return Object.freeze({
+    issuerName: issuer.name,
+    issuer: issuer.config.issuer,
+    subject: r.sub as string | undefined,
+    clientId: r.client_id as string | undefined,
+    scopes: Object.freeze(scope === undefined ? [] : scope.split(' ').filter((s) => s !== '')),
+    audience: Object.freeze([...aud]),
+    // RFC 7662 makes exp optional; without it the answer is trusted only as long as it is cached.
+    expiresAt: (r.exp as number | undefined) ?? nowS + i.cache_max_s,
+    cnf,
+    tokenType: r.token_type as string | undefined,
+    acr: r.acr as string | undefined,
+    authTime: r.auth_time as number | undefined,
+    tokenHash,
+  });
+}
+
+// ---- the introspector ----------------------------------------------------------------------
+
+export class Introspector {
+  readonly name: string;
+  private readonly cfg: IssuerConfig;
+  private readonly icfg: IntrospectionConfig;
+  private readonly cache: IntrospectionCache<Answer>;
+  private readonly transport: Transport;
+  private readonly now: () => number;
+  private endpoint: string | undefined;
+  private discovering: Promise<string> | undefined;
+  private failures = 0;
+  private openUntil = 0;
+
+  constructor(
+    private readonly issuer: IntrospectionIssuer,
+    private readonly opts: IntrospectorOptions,
+  ) {
+    if (issuer.config.introspection === undefined) throw new Error(`issuer ${issuer.name} has no introspection settings`);
+    this.name = issuer.name;
+    this.cfg = issuer.config;
+    this.icfg = issuer.config.introspection;
+    this.endpoint = this.icfg.endpoint;
+    this.transport = opts.transport ?? httpsRequest;
+    this.now = opts.now ?? Date.now;
+    this.cache = new IntrospectionCache<Answer>(this.icfg.cache_max_entries, this.now);
+  }
+
+  /**
+   * The issuer-level result for a token: GW_TOKEN_INACTIVE and other 401s for a refused token,
+   * GW_INTROSPECTION_UNAVAILABLE (503) when the AS gave no usable answer. Time is re-checked on
+   * every use of a cached answer.
+   */
+  async introspect(token: string, tokenHash: string): Promise<TokenClaims> {
+    let called = false;
+    const answer = await this.cache.getOrLoad(tokenHash, () => {
+      called = true;
+      return this.load(token, tokenHash);
+    });
+    this.opts.events?.onLookup?.(this.name, !called);
+    if (!answer.active) throw answer.error;
+    const nowS = Math.floor(this.now() / 1000);
+    checkExpiry(answer.exp, this.cfg.clock_leeway_s, nowS);
+    checkNotBefore(answer.nbf, this.cfg.clock_leeway_s, nowS);
+    return answer.claims;
+  }
+
+  /** One introspection call and its checks; the cache stores the result for the TTL returned (INT-6). */
+  private async load(token: string, tokenHash: string): Promise<CacheLoad<Answer>> {
+    const nowMs = this.now();
+    const nowS = Math.floor(nowMs / 1000);
+    this.checkBreaker(nowMs);
+    let r: Json;
+    try {
+      r = await this.fetchAnswer(token, nowS);
+    } catch (e) {
+      // Not an answer: shared by the waiting requests, never cached (INT-6), counted by the breaker (INT-8).
+      this.recordFailure(this.now());
+      this.opts.events?.onCall?.(this.name, 'error');
+      throw isGatewayError(e) ? e : unavailable(`INT-8 introspection failed: ${(e as Error).message}`, e);
+    }
+    this.failures = 0;
+    try {
+      checkActive(r);
+      checkMemberTypes(r);
+      const exp = r.exp as number | undefined;
+      const nbf = r.nbf as number | undefined;
+      checkExpiry(exp, this.cfg.clock_leeway_s, nowS);
+      checkNotBefore(nbf, this.cfg.clock_leeway_s, nowS);
+      checkIssuer(r.iss, this.cfg);
+      const claims = claimsOf(r, this.issuer, tokenHash, nowS);
+      // Never cached past exp (INT-6, Q-12).
+      const ttlMs = Math.min(this.icfg.cache_max_s * 1000, exp === undefined ? Infinity : exp * 1000 - nowMs);
+      this.opts.events?.onCall?.(this.name, 'active');
+      return { value: { active: true, claims, exp, nbf }, ttlMs };
+    } catch (e) {
+      if (!isGatewayError(e)) throw e;
+      this.opts.events?.onCall?.(this.name, 'refused');
+      // A refusal from a valid answer: cached briefly (INT-6).
+      return { value: { active: false, error: e }, ttlMs: this.icfg.negative_cache_s * 1000 };
+    }
+  }
+
+  /** INT-1: POST token + token_type_hint, client authentication, bounded by timeout_ms (INT-8). */
+  private async fetchAnswer(token: string, nowS: number): Promise<Json> {
+    const endpoint = await this.resolveEndpoint();
+    const signed = this.icfg.signed_response;
+    const creds = await this.opts.auth.credentials(nowS);
+    const body = new URLSearchParams({ token, token_type_hint: 'access_token', ...creds.form }).toString();
+    const tls = this.opts.auth.tls;
+    let res: OutboundResponse;
+    try {
+      res = await this.transport(endpoint, {
+        method: 'POST',
+        ca: this.opts.ca ?? [],
+        timeoutMs: this.icfg.timeout_ms,
+        maxBytes: MAX_RESPONSE_BYTES,
+        ...(tls !== undefined && { cert: tls.cert, key: tls.key }),
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          accept: signed ? JWT_RESPONSE_TYPE : 'application/json',
+          ...creds.headers,
+        },
+        body,
+      });
+    } catch (e) {
+      throw unavailable(`INT-8 introspection at ${new URL(endpoint).origin} failed: ${(e as Error).message}`, e);
+    }
+    if (refusesTokenType(res)) return { active: false };
+    checkHttpStatus(res);
+    checkContentType(res, signed);
+    const r = signed ? await verifySignedAnswer(res.body.toString('utf8').trim(), this.issuer, this.icfg.client_id, nowS) : parseJsonObject(res.body);
+    return checkActiveIsBoolean(r);
+  }
+
+  /** INT-8: fail fast while the AS keeps failing, so requests do not pile up behind timeouts. */
+  private checkBreaker(nowMs: number): void {
+    if (nowMs < this.openUntil) {
+      throw new GatewayError('GW_INTROSPECTION_UNAVAILABLE', `INT-8 introspection at ${this.cfg.issuer} failing, circuit open`, {
+        retryAfterS: Math.max(1, Math.ceil((this.openUntil - nowMs) / 1000)),
+      });
+    }
+  }
+
+  private recordFailure(nowMs: number): void {
+    if (++this.failures >= BREAKER_THRESHOLD) this.openUntil = nowMs + BREAKER_OPEN_MS;
+  }
+
+  /** INT-1: the configured endpoint, or the one in the metadata (the mTLS alias for tls_client_auth). */
+  private resolveEndpoint(): Promise<string> {
+    if (this.endpoint !== undefined) return Promise.resolve(this.endpoint);
+    this.discovering ??= this.discover()
+      .then((url) => (this.endpoint = url))
+      .finally(() => (this.discovering = undefined));
+    return this.discovering;
+  }
+
+  /** RFC 8414 §3 (well-known inserted before the issuer path), then OIDC Discovery; metadata issuer must match. */
+  private async discover(): Promise<string> {
+    const iss = new URL(this.cfg.issuer);
+    const path = iss.pathname === '/' ? '' : iss.pathname.replace(/\/$/, '');
+    const candidates = [
+      `${iss.origin}/.well-known/oauth-authorization-server${path}`,
+      `${this.cfg.issuer.replace(/\/$/, '')}/.well-known/openid-configuration`,
+    ];
+    const problems: string[] = [];
+    for (const url of candidates) {
+      try {
+        const res = await this.transport(url, { ca: this.opts.ca ?? [], timeoutMs: this.icfg.timeout_ms });
+        if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
+        const meta = JSON.parse(res.body.toString('utf8')) as Json;
+        if (meta.issuer !== this.cfg.issuer) throw new Error(`metadata issuer ${String(meta.issuer).slice(0, 100)} does not match`);
+        const aliases = isObject(meta.mtls_endpoint_aliases) ? meta.mtls_endpoint_aliases : {};
+        const found =
+          (this.opts.auth.method === 'tls_client_auth' ? aliases.introspection_endpoint : undefined) ?? meta.introspection_endpoint;
+        if (typeof found !== 'string' || !found.startsWith('https://')) throw new Error('metadata has no https introspection_endpoint');
+        return found;
+      } catch (e) {
+        problems.push(`${new URL(url).pathname}: ${(e as Error).message}`);
+      }
+    }
+    throw unavailable(`INT-1 introspection endpoint discovery for ${this.cfg.issuer} failed: ${problems.join('; ')}`);
+  }
+}
