@@ -1,6 +1,8 @@
 // fapi-gateway [run] --config <file> | check --config <file> | schema
+import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
+import { runPrimary, runWorker, workerCount } from './cluster.js';
 import { ConfigError, loadConfigFile } from './config/load.js';
 import { configSchema } from './config/schema.js';
 import { watchConfig } from './config/watch.js';
@@ -56,8 +58,25 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`config ${values.config} is valid\n\n${formatRouteTable(table.routes)}\n`);
       return 0;
     }
-    const running = await startGateway(loaded);
     const file = values.config;
+    if (cluster.isPrimary && workerCount(loaded) > 1) {
+      const log = (msg: string, extra: object = {}): void => void process.stdout.write(`${JSON.stringify({ level: 'info', time: new Date().toISOString(), service: 'fapi-gateway', role: 'primary', ...extra, msg })}\n`);
+      const primary = await runPrimary(loaded, log);
+      const stopWatching = watchConfig(file, () => primary.reload());
+      process.on('SIGHUP', () => primary.reload());
+      let stopping = false;
+      const stop = (signal: string): void => {
+        if (stopping) process.exit(1);
+        stopping = true;
+        stopWatching();
+        log('draining', { signal });
+        primary.stop().then(() => process.exit(0));
+      };
+      process.on('SIGTERM', () => stop('SIGTERM'));
+      process.on('SIGINT', () => stop('SIGINT'));
+      return -1;
+    }
+    const running = cluster.isWorker ? await runWorker(loaded) : await startGateway(loaded);
     const reload = (why: string): void => {
       running.logger.info({ why }, 'reloading config');
       let next;
@@ -74,8 +93,10 @@ async function main(argv: string[]): Promise<number> {
         // Logged and counted by reload(); the previous config keeps serving.
       }
     };
-    const stopWatching = watchConfig(file, () => reload('file changed'));
-    process.on('SIGHUP', () => reload('SIGHUP'));
+    // A worker reloads when its primary says so; a single process watches the file itself.
+    const stopWatching = cluster.isWorker ? () => undefined : watchConfig(file, () => reload('file changed'));
+    if (cluster.isWorker) process.on('message', (m: { type?: string }) => m.type === 'reload' && reload('primary'));
+    else process.on('SIGHUP', () => reload('SIGHUP'));
     let stopping = false;
     const stop = (signal: string): void => {
       if (stopping) {

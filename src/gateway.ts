@@ -8,6 +8,7 @@ import { GatewayError, isGatewayError } from './errors/gateway-error.js';
 import { renderError } from './errors/render.js';
 import { prepareUpstreamHeaders, type ForwardContext } from './forward/headers.js';
 import type { Forwarder } from './forward/proxy-forwarder.js';
+import type { ForwardedCertPolicy } from './listen/forwarded-cert.js';
 import { interactionIdOf, requestFacts } from './listen/request-facts.js';
 import type { Logger } from './observe/logger.js';
 import type { Metrics } from './observe/metrics.js';
@@ -25,6 +26,7 @@ export interface GatewaySettings {
   readonly maxCredentialBytes: number;
   readonly maxHeaders: number;
   readonly forward: ForwardContext;
+  readonly forwardedCert: ForwardedCertPolicy | undefined;
 }
 
 /** Everything one config generation needs. Swapped atomically on reload; a request keeps the one it started with. */
@@ -100,26 +102,36 @@ export class Gateway {
     if (iid.replaced !== undefined && p.settings.strictInteractionId) {
       throw new GatewayError('GW_INTERACTION_ID_INVALID', 'Q-8 non-UUID x-fapi-interaction-id (strict)');
     }
-    const facts = requestFacts(req, iid.id, iid.replaced, p.settings.maxHeaders);
+    const facts = requestFacts(req, iid.id, iid.replaced, p.settings.maxHeaders, p.settings.forwardedCert);
     o.path = facts.path;
-    o.route = p.routes.match(facts.method, facts.path, facts.host);
-    if (o.route === undefined) throw new GatewayError('GW_ROUTE_NOT_FOUND', `no route for ${facts.method} ${facts.path}`);
+    const route = (o.route = p.routes.match(facts.method, facts.path, facts.host));
+    if (route === undefined) throw new GatewayError('GW_ROUTE_NOT_FOUND', `no route for ${facts.method} ${facts.path}`);
     if (req.headers.upgrade !== undefined) throw new GatewayError('GW_UPGRADE_REFUSED', 'HDR-12 Upgrade requested');
     const creds = extractCredentials(req, facts.query, p.settings.maxCredentialBytes);
     o.token = creds.token;
-    o.claims = await p.tokens.validate(creds.token, o.route);
-    o.binding = await p.bindings.verify(facts, creds, o.claims, o.route);
-    checkScopes(o.claims, o.route);
-    if (o.binding.replay !== undefined && !(await p.replay.claim(o.binding.replay.key, o.binding.replay.ttlMs))) {
+    const claims = (o.claims = await this.timed('token', () => p.tokens.validate(creds.token, route)));
+    const binding = (o.binding = await this.timed('binding', () => p.bindings.verify(facts, creds, claims, route)));
+    checkScopes(claims, route);
+    const replay = binding.replay;
+    if (replay !== undefined && !(await this.timed('replay', () => p.replay.claim(replay.key, replay.ttlMs)))) {
       throw new GatewayError('GW_DPOP_REPLAY', 'DPOP-21 jti already used');
     }
-    prepareUpstreamHeaders(facts, o.route, { claims: o.claims, binding: o.binding }, p.settings.forward);
+    prepareUpstreamHeaders(facts, route, { claims, binding }, p.settings.forward);
     req.url = facts.query === '' ? facts.path : `${facts.path}?${facts.query}`;
     // The upstream decides caching, except on responses that carry a DPoP nonce (DPOP-27, HDR-14).
-    if (o.binding.responseHeaders === undefined) res.removeHeader('cache-control');
-    else for (const [k, v] of Object.entries(o.binding.responseHeaders)) res.setHeader(k, v);
+    if (binding.responseHeaders === undefined) res.removeHeader('cache-control');
+    else for (const [k, v] of Object.entries(binding.responseHeaders)) res.setHeader(k, v);
     o.forwarded = true;
-    await p.forwarder.forward(req, res, o.route);
+    await this.timed('upstream', () => p.forwarder.forward(req, res, route));
+  }
+
+  private async timed<T>(stage: 'token' | 'binding' | 'replay' | 'upstream', f: () => Promise<T>): Promise<T> {
+    const t0 = performance.now();
+    try {
+      return await f();
+    } finally {
+      this.metrics.stage.observe({ stage }, (performance.now() - t0) / 1000);
+    }
   }
 
   private log(req: IncomingMessage, res: ServerResponse, id: string, replaced: string | undefined, o: Outcome, started: number): void {

@@ -1,4 +1,5 @@
 // Composition root: load config -> build stages -> listen -> shut down. The only file that picks implementations.
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -13,6 +14,7 @@ import { ProxyForwarder } from './forward/proxy-forwarder.js';
 import { Gateway, type Pipeline } from './gateway.js';
 import { createAdminServer } from './listen/admin-server.js';
 import { createApiServer } from './listen/api-server.js';
+import { ForwardedCertPolicy } from './listen/forwarded-cert.js';
 import { tlsOptions } from './listen/tls-options.js';
 import { createLogger, type Logger } from './observe/logger.js';
 import { createMetrics, type Metrics } from './observe/metrics.js';
@@ -21,7 +23,7 @@ import { RedisReplayStore } from './replay/redis.js';
 import type { ReplayStore } from './replay/store.js';
 import { compileRouteTable } from './route/table.js';
 import { IssuerKeys } from './token/issuer-keys.js';
-import { JwtValidator } from './token/jwt-validator.js';
+import { createTokenValidator } from './token/token-validator.js';
 
 export interface RunningGateway {
   readonly gateway: Gateway;
@@ -29,6 +31,8 @@ export interface RunningGateway {
   readonly adminAddress: AddressInfo | undefined;
   readonly logger: Logger;
   readonly metrics: Metrics;
+  /** undefined when ready (keys fetched, replay store reachable, not draining), else why not. */
+  notReady(): Promise<string | undefined>;
   /** Validate-and-swap a new config; throws (and keeps the old one serving) if it cannot be built. */
   reload(next: LoadedConfig): void;
   /** Readiness 503, stop accepting, finish in-flight requests (up to deadlineMs), close dependencies. */
@@ -38,6 +42,8 @@ export interface RunningGateway {
 export interface StartOptions {
   /** Where log lines go (tests capture them); stdout by default. */
   readonly logDestination?: DestinationStream;
+  /** false: do not open the admin listener (a cluster worker: the primary serves it). */
+  readonly admin?: boolean;
 }
 
 interface Built {
@@ -94,7 +100,8 @@ function build(loaded: LoadedConfig, logger: Logger, metrics: Metrics, shared: S
       });
       shared.issuerKeys.set(cacheKey, keys);
     }
-    issuerKeys.push(keys);
+    // Readiness waits only for keys the gateway uses: JWT issuers and signed introspection answers.
+    if (cfg.token_format === 'jwt' || cfg.introspection?.signed_response === true) issuerKeys.push(keys);
     return { name, config: cfg, keys };
   });
   const replayConfig = JSON.stringify([c.replay, loaded.secrets.redisUrl, loaded.secrets.redisPassword]);
@@ -112,7 +119,12 @@ function build(loaded: LoadedConfig, logger: Logger, metrics: Metrics, shared: S
   });
   const pipeline: Pipeline = {
     routes,
-    tokens: new JwtValidator(issuers),
+    tokens: createTokenValidator(loaded, issuers, {
+      events: {
+        onLookup: (issuer, hit) => metrics.introspectionLookups.inc({ issuer, cache: hit ? 'hit' : 'miss' }),
+        onCall: (issuer, result) => metrics.introspectionCalls.inc({ issuer, result }),
+      },
+    }),
     bindings: new SenderConstraintVerifier(dpop, c.server.public_origin, c.server.tls.client_ca_file !== undefined, nonces),
     replay: shared.replay.store,
     forwarder: shared.forwarder,
@@ -122,6 +134,7 @@ function build(loaded: LoadedConfig, logger: Logger, metrics: Metrics, shared: S
       strictInteractionId: c.server.interaction_id === 'strict',
       maxCredentialBytes: c.server.limits.max_credential_bytes,
       maxHeaders: c.server.limits.max_headers,
+      forwardedCert: forwardedCertPolicy(loaded),
       forward: {
         names: c.identity_headers,
         owned: ownedHeaderNames(c.identity_headers),
@@ -130,6 +143,18 @@ function build(loaded: LoadedConfig, logger: Logger, metrics: Metrics, shared: S
     },
   };
   return { pipeline, issuerKeys };
+}
+
+function forwardedCertPolicy(loaded: LoadedConfig): ForwardedCertPolicy | undefined {
+  const f = loaded.config.server.forwarded_client_cert;
+  if (f === undefined) return undefined;
+  const caFile = loaded.config.server.tls.client_ca_file;
+  return new ForwardedCertPolicy({
+    header: f.header,
+    trustedPeers: f.trusted_peers,
+    trustedPeerCertificates: f.trusted_peer_certificates,
+    clientCa: caFile === undefined ? undefined : new X509Certificate(readFileSync(resolve(loaded.baseDir, caFile))),
+  });
 }
 
 function listen(server: Server, address: string): Promise<AddressInfo> {
@@ -157,19 +182,18 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
   );
   const apiAddress = await listen(api, c.server.listen);
   let draining = false;
+  const notReady = async (): Promise<string | undefined> => {
+    if (draining) return 'draining';
+    const missing = current.built.issuerKeys.filter((k) => !k.ready).length;
+    if (missing > 0) return `${missing} issuer(s) without keys`;
+    if (!(await current.built.pipeline.replay.ping())) return 'replay store unreachable';
+    return undefined;
+  };
   let admin: Server | undefined;
   let adminAddress: AddressInfo | undefined;
-  if (c.admin !== undefined) {
-    admin = createAdminServer({
-      registry: metrics.registry,
-      notReady: async () => {
-        if (draining) return 'draining';
-        const missing = current.built.issuerKeys.filter((k) => !k.ready).length;
-        if (missing > 0) return `${missing} issuer(s) without keys`;
-        if (!(await current.built.pipeline.replay.ping())) return 'replay store unreachable';
-        return undefined;
-      },
-    });
+  // In a cluster the primary serves the admin endpoints for every worker (see cluster.ts).
+  if (c.admin !== undefined && opts.admin !== false) {
+    admin = createAdminServer({ metrics: metrics.registry, notReady });
     adminAddress = await listen(admin, c.admin.listen);
   }
   logger.info(
@@ -188,6 +212,7 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
     adminAddress,
     logger,
     metrics,
+    notReady,
     reload(next: LoadedConfig): void {
       try {
         const restartOnly = (['listen'] as const).filter((k) => next.config.server[k] !== current.loaded.config.server[k]);

@@ -28,6 +28,8 @@ export interface Secrets {
   readonly dpopNonceSecrets: readonly Buffer[] | undefined;
   readonly redisUrl: string | undefined;
   readonly redisPassword: string | undefined;
+  /** client_secret_basic secrets for introspection, by issuer name. */
+  readonly introspectionSecrets: Readonly<Record<string, string>>;
 }
 
 export interface LoadedConfig {
@@ -134,10 +136,55 @@ function crossCheck(c: GatewayConfig): RawIssue[] {
       }
     }
   });
+  if (c.server.workers !== 1 && c.replay.store === 'memory') {
+    issues.push({ path: ['server', 'workers'], message: 'more than one worker needs replay.store: redis (a memory store is per process)' });
+  }
   if (c.replay.store === 'redis' && c.replay.redis === undefined) {
     issues.push({ path: ['replay', 'redis'], message: 'store: redis needs a redis section' });
   }
+  crossCheckIntrospection(c, issues);
+  // The JWT validator picks the issuer by `iss`: two JWT issuers with one URL would be ambiguous.
+  const seen = new Map<string, string>();
+  for (const [name, iss] of Object.entries(c.issuers)) {
+    if (iss.token_format !== 'jwt') continue;
+    const other = seen.get(iss.issuer);
+    if (other !== undefined) issues.push({ path: ['issuers', name, 'issuer'], message: `same issuer as ${other}` });
+    seen.set(iss.issuer, name);
+  }
   return issues;
+}
+
+/** TOK-9, Q-3, INT-1: what token_format, revocation and introspection need from each other. */
+function crossCheckIntrospection(c: GatewayConfig, issues: RawIssue[]): void {
+  for (const [name, iss] of Object.entries(c.issuers)) {
+    const at = (...p: string[]): Path => ['issuers', name, ...p];
+    const i = iss.introspection;
+    if (i === undefined) {
+      if (iss.token_format === 'opaque') issues.push({ path: at('token_format'), message: 'token_format: opaque needs an introspection section' });
+      if (iss.revocation === 'introspect') issues.push({ path: at('revocation'), message: 'revocation: introspect needs an introspection section' });
+      continue;
+    }
+    const needs: Record<typeof i.auth, readonly (keyof typeof i)[]> = {
+      private_key_jwt: ['private_key_file'],
+      tls_client_auth: ['cert_file', 'key_file'],
+      client_secret_basic: ['client_secret_env'],
+    };
+    const owned = ['private_key_file', 'private_key_alg', 'cert_file', 'key_file', 'client_secret_env'] as const;
+    for (const k of needs[i.auth]) {
+      if (i[k] === undefined) issues.push({ path: at('introspection', k), message: `auth: ${i.auth} needs ${k}` });
+    }
+    for (const k of owned) {
+      const allowed = [...needs[i.auth], ...(i.auth === 'private_key_jwt' ? ['private_key_alg'] : [])];
+      if (i[k] !== undefined && !allowed.includes(k)) issues.push({ path: at('introspection', k), message: `${k} does not apply to auth: ${i.auth}` });
+    }
+    if (i.auth === 'client_secret_basic') {
+      c.routes.forEach((r, j) => {
+        if (r.profile !== 'non-fapi' && r.auth.issuers.includes(name)) {
+          issues.push({ path: ['routes', j, 'auth', 'issuers'], message: `issuer ${name} introspects with client_secret_basic, refused on ${r.profile} routes (INT-1)` });
+        }
+      });
+    }
+  }
 }
 
 function resolveSecrets(c: GatewayConfig, env: NodeJS.ProcessEnv, issues: RawIssue[]): Secrets {
@@ -164,7 +211,12 @@ function resolveSecrets(c: GatewayConfig, env: NodeJS.ProcessEnv, issues: RawIss
   if (r !== undefined && r.mode === 'cluster' && r.nodes === undefined) {
     issues.push({ path: ['replay', 'redis', 'nodes'], message: 'cluster mode needs nodes' });
   }
-  return { dpopNonceSecrets, redisUrl, redisPassword };
+  const introspectionSecrets: Record<string, string> = {};
+  for (const [name, iss] of Object.entries(c.issuers)) {
+    const v = read(iss.introspection?.client_secret_env, ['issuers', name, 'introspection', 'client_secret_env']);
+    if (v !== undefined && v !== '') introspectionSecrets[name] = v;
+  }
+  return { dpopNonceSecrets, redisUrl, redisPassword, introspectionSecrets };
 }
 
 function deepFreeze<T>(value: T): T {

@@ -40,6 +40,8 @@ const limits = z.strictObject({
 
 const server = z.strictObject({
   listen,
+  /** Processes sharing the listener (node:cluster). More than one needs the Redis replay store. */
+  workers: z.union([z.int().min(1).max(64), z.literal('auto')]).default(1),
   /** The origin clients use; DPoP `htu` is checked against it, never against Host or X-Forwarded-*. */
   public_origin: httpsUrl.refine((u) => {
     const x = new URL(u);
@@ -48,12 +50,52 @@ const server = z.strictObject({
   realm: z.string().regex(/^[\x20\x21\x23-\x5B\x5D-\x7E]+$/).optional(),
   tls,
   limits: limits.prefault({}),
+  /** MTLS-5: accept the client certificate from a header, only from these trusted TLS-terminating hops. */
+  forwarded_client_cert: z
+    .strictObject({
+      header: z.enum(['client-cert', 'x-forwarded-client-cert', 'ssl-client-cert']),
+      trusted_peers: z.array(z.cidrv4().or(z.cidrv6()).or(z.ipv4()).or(z.ipv6())).default([]),
+      /** x5t#S256 of the hop's own client certificate on the TLS connection (an mTLS hop). */
+      trusted_peer_certificates: z.array(z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'a base64url SHA-256 thumbprint')).default([]),
+    })
+    .refine((f) => f.trusted_peers.length + f.trusted_peer_certificates.length > 0, 'name at least one trusted peer or peer certificate')
+    .optional(),
   /** Q-8: lenient replaces a non-UUID x-fapi-interaction-id; strict refuses it with 400. */
   interaction_id: z.enum(['lenient', 'strict']).default('lenient'),
 });
 
+/** RFC 7662 / RFC 9701 introspection client settings of an issuer (INT-1..INT-8). */
+const introspection = z.strictObject({
+  /** Without it, discovered from metadata `introspection_endpoint` (or its mTLS alias for tls_client_auth). */
+  endpoint: httpsUrl.optional(),
+  client_id: z.string().min(1),
+  auth: z.enum(['private_key_jwt', 'tls_client_auth', 'client_secret_basic']),
+  /** private_key_jwt: PEM PKCS#8 or JWK JSON file. */
+  private_key_file: z.string().min(1).optional(),
+  /** private_key_jwt: defaults from the key type (RSA PS256, P-256 ES256, Ed25519 EdDSA). */
+  private_key_alg: z.enum(['PS256', 'ES256', 'EdDSA']).optional(),
+  /** tls_client_auth: the gateway's client certificate and key (PEM). */
+  cert_file: z.string().min(1).optional(),
+  key_file: z.string().min(1).optional(),
+  /** client_secret_basic: env var holding the client secret. */
+  client_secret_env: envName.optional(),
+  /** RFC 9701: ask for and require a signed (JWT) introspection response (INT-7). */
+  signed_response: z.boolean().default(false),
+  timeout_ms: z.int().min(100).max(30000).default(2000),
+  /** INT-6: an active answer is cached until min(exp, now + cache_max_s); 0 disables. */
+  cache_max_s: z.int().min(0).max(3600).default(60),
+  /** INT-6: an inactive answer is cached this long (at most 10 s); 0 disables. */
+  negative_cache_s: z.int().min(0).max(10).default(10),
+  cache_max_entries: z.int().min(1).max(10_000_000).default(10000),
+});
+
 const issuer = z.strictObject({
   issuer: httpsUrl,
+  /** TOK-9: how this issuer's access tokens are validated; never guessed from the token. */
+  token_format: z.enum(['jwt', 'opaque']).default('jwt'),
+  /** Q-3: `introspect` also introspects locally valid JWTs (needs `introspection`). */
+  revocation: z.enum(['none', 'introspect']).default('none'),
+  introspection: introspection.optional(),
   /** Without it, jwks_uri is discovered from RFC 8414 / OIDC metadata. */
   jwks_uri: httpsUrl.optional(),
   algorithms: z.array(z.enum(JWT_ALGS)).min(1).default([...FAPI_ALGS]),
@@ -169,5 +211,6 @@ export const configSchema = z
 
 export type GatewayConfig = z.infer<typeof configSchema>;
 export type IssuerConfig = z.infer<typeof issuer>;
+export type IntrospectionConfig = z.infer<typeof introspection>;
 export type RouteConfig = z.infer<typeof route>;
 export type IdentityHeaderNames = z.infer<typeof identityHeaders>;

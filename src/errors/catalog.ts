@@ -53,6 +53,7 @@ export const CATALOG = Object.freeze({
   GW_TOKEN_MALFORMED: e(401, 'invalid_token', 'used', 'The access token is malformed', 'E3, JWT-11, TOK-9'),
   GW_TOKEN_INVALID: e(401, 'invalid_token', 'used', 'The access token is invalid', 'E3, JWT-1..JWT-5, JWT-10, JWT-12, JWT-13'),
   GW_TOKEN_EXPIRED: e(401, 'invalid_token', 'used', 'The access token is expired or not yet valid', 'E3, JWT-8, JWT-9, Q-3'),
+  GW_TOKEN_INACTIVE: e(401, 'invalid_token', 'used', 'The access token is not active', 'E3, INT-2, TOK-3'),
   GW_TOKEN_ISSUER: e(401, 'invalid_token', 'used', 'The access token issuer is not accepted here', 'E3, TOK-4, JWT-6'),
   GW_TOKEN_AUDIENCE: e(401, 'invalid_token', 'used', 'The access token is not meant for this resource', 'E3, TOK-5, JWT-7'),
   GW_TOKEN_UNBOUND: e(401, 'invalid_token', 'used', 'The access token is not sender-constrained', 'E3, TOK-1, MTLS-6, M11'),
@@ -75,6 +76,7 @@ export const CATALOG = Object.freeze({
 
   // E9 and upstream failures: fail closed.
   GW_JWKS_UNAVAILABLE: e(503, 'temporarily_unavailable', 'none', 'A dependency is unavailable, retry later', 'E9, JWT-4, TLS-11'),
+  GW_INTROSPECTION_UNAVAILABLE: e(503, 'temporarily_unavailable', 'none', 'A dependency is unavailable, retry later', 'E9, INT-2, INT-8'),
   GW_REPLAY_STORE_UNAVAILABLE: e(503, 'temporarily_unavailable', 'none', 'A dependency is unavailable, retry later', 'E9, DPOP-22, Q-13'),
   GW_UPSTREAM_UNAVAILABLE: e(502, 'bad_gateway', 'none', 'The upstream service is unavailable', 'forwarding'),
   GW_UPSTREAM_TIMEOUT: e(504, 'gateway_timeout', 'none', 'The upstream service did not answer in time', 'forwarding'),

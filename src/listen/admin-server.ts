@@ -1,9 +1,9 @@
 // The admin listener (plain HTTP, not exposed with the API): /livez, /readyz, /metrics.
 import { createServer, type Server } from 'node:http';
-import type { Registry } from 'prom-client';
 
 export interface AdminHooks {
-  readonly registry: Registry;
+  /** Prometheus text exposition: one registry, or a cluster's aggregate. */
+  readonly metrics: { metrics(): Promise<string>; readonly contentType: string };
   /** undefined when ready, else the reason. */
   readonly notReady: () => Promise<string | undefined>;
 }
@@ -24,8 +24,8 @@ export function createAdminServer(hooks: AdminHooks): Server {
       return;
     }
     if (path === '/metrics') {
-      hooks.registry.metrics().then(
-        (text) => send(200, text, hooks.registry.contentType),
+      hooks.metrics.metrics().then(
+        (text) => send(200, text, hooks.metrics.contentType),
         () => send(500, 'metrics unavailable\n'),
       );
       return;

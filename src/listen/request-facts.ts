@@ -5,6 +5,7 @@ import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { GatewayError } from '../errors/gateway-error.js';
 import { normaliseTarget } from '../route/normalize-path.js';
+import type { ForwardedCertPolicy } from './forwarded-cert.js';
 import type { RequestFacts } from '../types.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -42,12 +43,25 @@ export function hostOf(req: IncomingMessage): string {
   return h.startsWith('[') ? h.slice(0, h.indexOf(']') + 1) : (h.split(':', 1)[0] as string);
 }
 
-export function requestFacts(req: IncomingMessage, interactionId: string, replaced: string | undefined, maxHeaders: number): RequestFacts {
+export function requestFacts(
+  req: IncomingMessage,
+  interactionId: string,
+  replaced: string | undefined,
+  maxHeaders: number,
+  forwarded: ForwardedCertPolicy | undefined,
+): RequestFacts {
   // Node's own maxHeadersCount silently drops extra fields (a second Authorization among them): count here.
   if (req.rawHeaders.length / 2 > maxHeaders) throw new GatewayError('GW_HEADERS_TOO_LARGE', `HDR-16 ${req.rawHeaders.length / 2} header fields`);
+  // RFC 9112 §3.2: exactly one Host.
+  const hosts = req.headersDistinct.host;
+  if (hosts === undefined || hosts.length !== 1) throw new GatewayError('GW_BAD_REQUEST', `RFC 9112 ${hosts === undefined ? 'no' : hosts.length} Host fields`);
   const target = normaliseTarget(req.url ?? '');
   if (!target.ok) throw new GatewayError('GW_PATH_AMBIGUOUS', `path refused: ${target.reason}`);
-  const pc = peerCertificate(req.socket as TLSSocket);
+  let pc: { readonly thumbprint: string | undefined; readonly trusted: boolean } = peerCertificate(req.socket as TLSSocket);
+  // MTLS-5: behind a trusted TLS-terminating hop, the end client's certificate comes in a header.
+  if (forwarded !== undefined && forwarded.trusts(req.socket.remoteAddress ?? '', pc.thumbprint)) {
+    pc = forwarded.read(req) ?? { thumbprint: undefined, trusted: false };
+  }
   return {
     req,
     interactionId,

@@ -1,6 +1,7 @@
 // The real CLI as an operator runs it: readiness, hot reload (SIGHUP, file change, ConfigMap symlink swap),
 // an invalid reload refused, graceful shutdown under load, second signal.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { join } from 'node:path';
@@ -10,6 +11,10 @@ import { request } from '../support/client.js';
 import { cnfX5t, startIssuer, type TestIssuer } from '../support/issuer.js';
 import { testPki, writePki, type PkiFiles, type TestPki } from '../support/pki.js';
 import { startUpstream, type TestUpstream } from '../support/upstream.js';
+import { freePort, SHARED_REDIS_URL, uniquePrefix } from '../support/redis.js';
+import { parse } from 'yaml';
+
+const stringifyAdmin = (file: string): string => (parse(readFileSync(file, 'utf8')) as { admin: { listen: string } }).admin.listen;
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 let pki: TestPki;
@@ -185,6 +190,54 @@ describe('operations: readiness, hot reload, graceful shutdown', () => {
     } finally {
       upstream.delayMs = 0;
       p.child.kill('SIGKILL');
+    }
+  }, 60_000);
+
+  it('server.workers: 2 shares the listener, aggregates metrics, and stops cleanly; memory store refused', async () => {
+    const dir = join(files.dir, 'ops-workers');
+    mkdirSync(dir, { recursive: true });
+    const bad = join(dir, 'bad.yaml');
+    writeFileSync(bad, stringify({ ...config(['/a']), server: { ...config(['/a']).server, workers: 2 } }));
+    const check = spawnSync(process.execPath, [join(ROOT, 'bin/fapi-gateway.js'), 'check', '--config', bad], { encoding: 'utf8' });
+    expect(check.status).toBe(1);
+    expect(check.stderr).toContain('server.workers');
+
+    const file = join(dir, 'config.yaml');
+    const c = config(['/a']);
+    writeFileSync(
+      file,
+      stringify({
+        ...c,
+        server: { ...c.server, listen: `127.0.0.1:${await freePort()}`, workers: 2 },
+        admin: { listen: `127.0.0.1:${await freePort()}` },
+        replay: { store: 'redis', redis: { url_env: 'TEST_REDIS_URL', key_prefix: uniquePrefix('workers') } },
+      }),
+    );
+    const child = spawn(process.execPath, [join(ROOT, 'bin/fapi-gateway.js'), '--config', file], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, TEST_REDIS_URL: SHARED_REDIS_URL },
+    });
+    const lines: Record<string, any>[] = [];
+    child.stdout!.on('data', (d: Buffer) => {
+      for (const l of d.toString().split('\n')) if (l.trim().startsWith('{')) lines.push(JSON.parse(l));
+    });
+    const exited = new Promise<number | null>((ok) => child.on('exit', (code) => ok(code)));
+    try {
+      await eventually(async () => lines.filter((l) => l.msg === 'fapi-gateway listening').length === 2);
+      const api = lines.find((l) => l.msg === 'fapi-gateway listening')!.api as string;
+      const adminUrl = `http://${(stringifyAdmin(file))}`;
+      await eventually(async () => (await adminGet(`${adminUrl}/readyz`).catch(() => ({ status: 0 }))).status === 200);
+      const p = { api } as Proc;
+      const results = await Promise.all(Array.from({ length: 20 }, () => call(p, '/a/1')));
+      expect(results.map((r) => r.status)).toEqual(Array(20).fill(200));
+      const pids = new Set(lines.filter((l) => l.msg === 'allow').map((l) => l.pid));
+      expect(pids.size).toBe(2);
+      const metrics = (await adminGet(`${adminUrl}/metrics`)).body;
+      expect(metrics).toMatch(/fapi_gateway_requests_total\{route="a",decision="allow",reason="OK",status="200"\} 20/);
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+    } finally {
+      child.kill('SIGKILL');
     }
   }, 60_000);
 

@@ -1,60 +1,15 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GatewayError } from '../../../src/errors/gateway-error.js';
 import { RedisReplayStore } from '../../../src/replay/redis.js';
+import { freePort, runningRedis, startRedis, stopRedis as stop, until } from '../../support/redis.js';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 const PREFIX = `fapi-test:${process.pid}:${Date.now()}:`;
 
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const addr = srv.address();
-  const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
-}
-
-/** Polls `f` until it returns true or `ms` elapse. */
-async function until(f: () => Promise<boolean>, ms = 5000, stepMs = 50): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await f()) return true;
-    await sleep(stepMs);
-  }
-  return false;
-}
-
 const claimError = (p: Promise<unknown>): Promise<unknown> => p.then(() => undefined, (e: unknown) => e);
 const isUnavailable = (e: unknown): boolean => e instanceof GatewayError && e.code === 'GW_REPLAY_STORE_UNAVAILABLE';
-
-const children = new Set<ChildProcess>();
-
-async function startRedis(port: number): Promise<ChildProcess> {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  if (!(await until(async () => out.includes('Ready to accept connections'), 5000, 20))) {
-    throw new Error(`redis-server on port ${port} did not start: ${out}`);
-  }
-  return child;
-}
-
-async function stop(child: ChildProcess, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill(signal);
-  await exited;
-}
 
 describe('RedisReplayStore (DPOP-21, DPOP-22)', () => {
   const store = new RedisReplayStore({ mode: 'standalone', url: REDIS_URL });
@@ -70,7 +25,7 @@ describe('RedisReplayStore (DPOP-21, DPOP-22)', () => {
     if (keys.length > 0) await admin.del(...keys);
     await Promise.all(stores.map((s) => s.close()));
     await admin.quit();
-    for (const c of [...children]) await stop(c);
+    for (const c of runningRedis()) await stop(c);
   });
 
   it('DPOP-21 the first claim is true, the second false', async () => {

@@ -1,0 +1,112 @@
+// MTLS-5: where TLS ends at an ingress or mesh, the client certificate arrives in a header. It is
+// believed only from a configured trusted hop (source CIDR, or the hop's own pinned TLS certificate);
+// from anyone else the headers are ignored here and stripped before forwarding.
+import { createHash, X509Certificate } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { BlockList, isIPv4, isIPv6 } from 'node:net';
+
+export type ForwardedCertHeader = 'client-cert' | 'x-forwarded-client-cert' | 'ssl-client-cert';
+
+export interface ForwardedCertOptions {
+  readonly header: ForwardedCertHeader;
+  readonly trustedPeers: readonly string[];
+  readonly trustedPeerCertificates: readonly string[];
+  /** The client CA (PEM), when the ecosystem requires a trusted chain (MTLS-4). */
+  readonly clientCa: X509Certificate | undefined;
+}
+
+export interface ForwardedCert {
+  readonly thumbprint: string;
+  readonly trusted: boolean;
+}
+
+const thumb = (der: Buffer): string => createHash('sha256').update(der).digest('base64url');
+
+function pemToDer(pem: string): Buffer | undefined {
+  const m = /-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+)-----END CERTIFICATE-----/.exec(pem);
+  return m === null ? undefined : Buffer.from((m[1] as string).replace(/\s+/g, ''), 'base64');
+}
+
+function decodeUri(v: string): string | undefined {
+  try {
+    return decodeURIComponent(v);
+  } catch {
+    return undefined;
+  }
+}
+
+/** RFC 9440: `Client-Cert: :<base64 DER>:` (sf-binary). */
+function fromClientCert(v: string): { der?: Buffer } {
+  const m = /^:([A-Za-z0-9+/]+=*):$/.exec(v.trim());
+  return m === null ? {} : { der: Buffer.from(m[1] as string, 'base64') };
+}
+
+/** Envoy/Istio XFCC: the last element is the nearest hop's client; `Cert="<url-encoded PEM>"` or `Hash=<hex>`. */
+function fromXfcc(v: string): { der?: Buffer; hash?: string } {
+  const elements = v.split(/,(?=(?:[^"]*"[^"]*")*[^"]*$)/);
+  const last = elements[elements.length - 1] ?? '';
+  const out: { der?: Buffer; hash?: string } = {};
+  for (const pair of last.split(/;(?=(?:[^"]*"[^"]*")*[^"]*$)/)) {
+    const i = pair.indexOf('=');
+    const k = pair.slice(0, i).trim().toLowerCase();
+    const raw = pair.slice(i + 1).trim().replace(/^"|"$/g, '');
+    if (k === 'cert') {
+      const pem = decodeUri(raw);
+      const der = pem === undefined ? undefined : pemToDer(pem);
+      if (der !== undefined) out.der = der;
+    } else if (k === 'hash' && /^[0-9a-f]{64}$/i.test(raw)) out.hash = Buffer.from(raw, 'hex').toString('base64url');
+  }
+  return out;
+}
+
+/** nginx `$ssl_client_escaped_cert`: URL-encoded PEM. */
+function fromNginx(v: string): { der?: Buffer } {
+  const pem = decodeUri(v);
+  const der = pem === undefined ? undefined : pemToDer(pem);
+  return der === undefined ? {} : { der };
+}
+
+export class ForwardedCertPolicy {
+  private readonly peers = new BlockList();
+  private readonly pins: ReadonlySet<string>;
+
+  constructor(private readonly opts: ForwardedCertOptions) {
+    for (const cidr of opts.trustedPeers) {
+      const [addr, bits] = cidr.split('/') as [string, string | undefined];
+      const type = isIPv6(addr) ? 'ipv6' : 'ipv4';
+      this.peers.addSubnet(addr, Number(bits ?? (type === 'ipv6' ? 128 : 32)), type);
+    }
+    this.pins = new Set(opts.trustedPeerCertificates);
+  }
+
+  /** Is this connection the trusted hop? By source address, or by the hop's own TLS certificate. */
+  trusts(remoteAddress: string, peerThumbprint: string | undefined): boolean {
+    const addr = remoteAddress.startsWith('::ffff:') && isIPv4(remoteAddress.slice(7)) ? remoteAddress.slice(7) : remoteAddress;
+    const type = isIPv6(addr) ? 'ipv6' : isIPv4(addr) ? 'ipv4' : undefined;
+    if (type !== undefined && this.peers.check(addr, type)) return true;
+    return peerThumbprint !== undefined && this.pins.has(peerThumbprint);
+  }
+
+  /** The end client's certificate as the trusted hop reports it; undefined if absent or unreadable. */
+  read(req: IncomingMessage): ForwardedCert | undefined {
+    const fields = req.headersDistinct[this.opts.header];
+    if (fields === undefined || fields.length !== 1) return undefined;
+    const v = fields[0] as string;
+    const parsed: { der?: Buffer; hash?: string } =
+      this.opts.header === 'client-cert' ? fromClientCert(v) : this.opts.header === 'x-forwarded-client-cert' ? fromXfcc(v) : fromNginx(v);
+    if (parsed.der !== undefined) return { thumbprint: thumb(parsed.der), trusted: this.chainTrusted(parsed.der) };
+    if (parsed.hash !== undefined) return { thumbprint: parsed.hash, trusted: false };
+    return undefined;
+  }
+
+  private chainTrusted(der: Buffer): boolean {
+    const ca = this.opts.clientCa;
+    if (ca === undefined) return false;
+    try {
+      const leaf = new X509Certificate(der);
+      return leaf.checkIssued(ca) && leaf.verify(ca.publicKey) && Date.parse(leaf.validTo) > Date.now();
+    } catch {
+      return false;
+    }
+  }
+}

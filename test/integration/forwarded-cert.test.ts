@@ -1,0 +1,82 @@
+// MTLS-5: the client certificate from a trusted TLS-terminating hop (RFC 9440 Client-Cert, Envoy XFCC,
+// nginx ssl-client-cert), honoured only from configured peers and stripped before forwarding, always.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startHarness, type Harness } from '../support/gateway.js';
+import { cnfX5t } from '../support/issuer.js';
+import { testPki, type Pem } from '../support/pki.js';
+
+const asRfc9440 = (p: Pem) => `:${p.der.toString('base64')}:`;
+const asNginx = (p: Pem) => encodeURIComponent(p.certPem);
+const asXfcc = (p: Pem) => `By=spiffe://cluster/ns/gw;Hash=${'0'.repeat(64)};Cert="${encodeURIComponent(p.certPem)}";Subject="CN=x"`;
+const routes = [{ id: 'mtls', match: { methods: ['GET'], path_prefix: '/' }, auth: { binding: 'mtls' } }];
+
+async function withGateway(forwarded: Record<string, unknown>, f: (h: Harness) => Promise<void>): Promise<void> {
+  const h = await startHarness({ routes, patch: (c) => (c.server.forwarded_client_cert = forwarded) });
+  try {
+    await f(h);
+  } finally {
+    await h.close();
+  }
+}
+
+const bound = (h: Harness, p: Pem) => h.issuer.mint({ cnf: cnfX5t(p.x5tS256) });
+
+describe('MTLS-5: certificate forwarded by a trusted hop', () => {
+  it('RFC 9440 Client-Cert from a trusted CIDR binds; another certificate does not; the header never reaches upstream', async () => {
+    await withGateway({ header: 'client-cert', trusted_peers: ['127.0.0.0/8'] }, async (h) => {
+      const token = await bound(h, h.pki.client1);
+      const ok = await h.call('/x', { headers: [['Authorization', `Bearer ${token}`], ['Client-Cert', asRfc9440(h.pki.client1)]] });
+      expect(ok.status).toBe(200);
+      expect(h.upstream.received.at(-1)!.headers['client-cert']).toBeUndefined();
+      expect(h.upstream.received.at(-1)!.headers['x-authenticated-key-thumbprint']).toBe(h.pki.client1.x5tS256);
+      const other = await h.call('/x', { headers: [['Authorization', `Bearer ${token}`], ['Client-Cert', asRfc9440(h.pki.client2)]] });
+      expect(other.status).toBe(401);
+      expect(other.headers['www-authenticate']).toContain('error="invalid_token"');
+      const none = await h.call('/x', { headers: [['Authorization', `Bearer ${token}`]] });
+      expect(none.status).toBe(401);
+    });
+  });
+
+  it('Envoy/Istio x-forwarded-client-cert (Cert=) and nginx ssl-client-cert are read', async () => {
+    await withGateway({ header: 'x-forwarded-client-cert', trusted_peers: ['127.0.0.1'] }, async (h) => {
+      const token = await bound(h, h.pki.client1);
+      const r = await h.call('/x', { headers: [['Authorization', `Bearer ${token}`], ['x-forwarded-client-cert', asXfcc(h.pki.client1)]] });
+      expect(r.status).toBe(200);
+      const hashOnly = `Hash=${Buffer.from(h.pki.client1.x5tS256, 'base64url').toString('hex')};Subject="CN=x"`;
+      expect((await h.call('/x', { headers: [['Authorization', `Bearer ${token}`], ['x-forwarded-client-cert', hashOnly]] })).status).toBe(200);
+      expect(h.upstream.received.at(-1)!.headers['x-forwarded-client-cert']).toBeUndefined();
+    });
+    await withGateway({ header: 'ssl-client-cert', trusted_peers: ['127.0.0.1/32'] }, async (h) => {
+      const token = await bound(h, h.pki.client1);
+      expect((await h.call('/x', { headers: [['Authorization', `Bearer ${token}`], ['ssl-client-cert', asNginx(h.pki.client1)]] })).status).toBe(200);
+    });
+  });
+
+  it('from an untrusted peer the header is ignored (a client cannot claim another client\'s certificate)', async () => {
+    await withGateway({ header: 'client-cert', trusted_peers: ['10.0.0.0/8'] }, async (h) => {
+      const token = await bound(h, h.pki.client1);
+      const before = h.upstream.received.length;
+      const r = await h.call('/x', { cert: h.pki.client2, headers: [['Authorization', `Bearer ${token}`], ['Client-Cert', asRfc9440(h.pki.client1)]] });
+      expect(r.status).toBe(401);
+      expect(h.upstream.received.length).toBe(before);
+      // Its own TLS certificate still binds, and the spoofed header is stripped on the way up.
+      const own = await h.call('/x', { cert: h.pki.client1, headers: [['Authorization', `Bearer ${token}`], ['Client-Cert', asRfc9440(h.pki.client2)]] });
+      expect(own.status).toBe(200);
+      expect(h.upstream.received.at(-1)!.headers['client-cert']).toBeUndefined();
+    });
+  });
+
+  it('an mTLS hop is trusted by its pinned certificate, not by address', async () => {
+    await withGateway({ header: 'client-cert', trusted_peer_certificates: ['x'.repeat(43)] }, async (h) => {
+      const token = await bound(h, h.pki.client1);
+      expect((await h.call('/x', { cert: h.pki.client2, headers: [['Authorization', `Bearer ${token}`], ['Client-Cert', asRfc9440(h.pki.client1)]] })).status).toBe(401);
+    });
+    const hop = (await testPki()).client2.x5tS256;
+    await withGateway({ header: 'client-cert', trusted_peer_certificates: [hop] }, async (h) => {
+      const token = await bound(h, h.pki.client1);
+      const r = await h.call('/x', { cert: h.pki.client2, headers: [['Authorization', `Bearer ${token}`], ['Client-Cert', asRfc9440(h.pki.client1)]] });
+      expect(r.status).toBe(200);
+      expect(h.upstream.received.at(-1)!.headers['x-authenticated-key-thumbprint']).toBe(h.pki.client1.x5tS256);
+    });
+  });
+});

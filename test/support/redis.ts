@@ -1,0 +1,57 @@
+// A private redis-server per test file (so a test can stop and restart it without touching the shared
+// one at 127.0.0.1:6379), and the shared instance's URL with a unique key prefix per run.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export const SHARED_REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+export const uniquePrefix = (what: string): string => `fapi-test:${what}:${process.pid}:${Date.now()}:`;
+
+export async function freePort(): Promise<number> {
+  const srv = createServer();
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  const addr = srv.address();
+  const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+  await new Promise<void>((resolve) => srv.close(() => resolve()));
+  return port;
+}
+
+/** Polls `f` until it returns true or `ms` elapse. */
+export async function until(f: () => Promise<boolean>, ms = 5000, stepMs = 50): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await f()) return true;
+    await sleep(stepMs);
+  }
+  return false;
+}
+
+const children = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const c of children) c.kill('SIGKILL');
+});
+
+export async function startRedis(port: number): Promise<ChildProcess> {
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  if (!(await until(async () => out.includes('Ready to accept connections'), 5000, 20))) {
+    throw new Error(`redis-server on port ${port} did not start: ${out}`);
+  }
+  return child;
+}
+
+export async function stopRedis(child: ChildProcess, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, 'exit');
+  child.kill(signal);
+  await exited;
+}
+
+export const runningRedis = (): readonly ChildProcess[] => [...children];
