@@ -4,7 +4,7 @@
 // it cannot write, serving one real mTLS-bound request and draining on SIGTERM.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { chmod, chown, cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, copyFile, cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -182,6 +182,7 @@ describe('the runtime image contents, without Docker', () => {
     let stderr = '';
     let before: string[];
     const asRoot = process.getuid?.() === 0;
+    let nodeCopyDir: string | undefined;
 
     beforeAll(async () => {
       pki = await testPki();
@@ -217,14 +218,28 @@ describe('the runtime image contents, without Docker', () => {
 
     afterAll(async () => {
       if (child !== undefined && child.exitCode === null) child.kill('SIGKILL');
+      if (nodeCopyDir !== undefined) await rm(nodeCopyDir, { recursive: true, force: true });
       await upstream?.close();
       await issuer?.close();
     });
 
-    const started = (): Promise<{ api: string; admin: string }> =>
-      new Promise((ok, fail) => {
+    // The node binary may live where uid 10001 cannot reach it (CI keeps it under root's home): then
+    // run a copy, as the image has its own node.
+    const nodeFor = async (): Promise<string> => {
+      if (!asRoot || spawnSync(process.execPath, ['-e', ''], { uid: APP_UID, gid: APP_UID }).status === 0) return process.execPath;
+      const dir = (nodeCopyDir = await mkdtemp(join(tmpdir(), 'fapi-node-')));
+      await chmod(dir, 0o755);
+      const copy = join(dir, 'node');
+      await copyFile(process.execPath, copy);
+      await chmod(copy, 0o755);
+      return copy;
+    };
+
+    const started = async (): Promise<{ api: string; admin: string }> => {
+      const node = await nodeFor();
+      return new Promise((ok, fail) => {
         // ENTRYPOINT ["node", "bin/fapi-gateway.js"] + the config path, as uid 10001 with NODE_ENV=production.
-        const c = spawn(process.execPath, ['bin/fapi-gateway.js', '--config', join(app, 'etc/config.yaml')], {
+        const c = spawn(node, ['bin/fapi-gateway.js', '--config', join(app, 'etc/config.yaml')], {
           cwd: app,
           env: { PATH: process.env.PATH, NODE_ENV: 'production' },
           ...(asRoot && { uid: APP_UID, gid: APP_UID }),
@@ -247,6 +262,7 @@ describe('the runtime image contents, without Docker', () => {
           fail(new Error(`gateway exited ${code}: ${stdout}${stderr}`));
         });
       });
+    };
 
     it('starts, becomes ready, serves an mTLS-bound request, refuses one without a token, drains on SIGTERM', async () => {
       const { api, admin } = await started();
