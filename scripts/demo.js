@@ -25,6 +25,9 @@ import { createTpp } from './lib/tpp.js';
 const ROOT = resolve(import.meta.dirname, '..');
 const CONFIG = join(ROOT, 'config', 'demo.yaml');
 const VERBOSE = process.argv.includes('--verbose') || process.argv.includes('-v');
+// `--serve`: after the walk-through, keep everything running and print a curl command to try by hand.
+const SERVE = process.argv.includes('--serve');
+const SERVE_MAX_MS = 15 * 60_000;
 
 const API = 'https://api.bank.example';
 const CARDS = 'https://cards.bank.example';
@@ -92,7 +95,7 @@ async function makeCredentials(dir) {
     writeFile(join(certs, 'gateway.key'), gwTls.keyPem, secret),
     writeFile(join(certs, 'gateway-client.jwk.json'), JSON.stringify(gatewayClientKey), secret),
   ]);
-  return { ca, asTls, tpp1, tpp2, asKeys: [asKeyPs, asKeyEs], tppDpopKey, gatewayClientKey };
+  return { certs, ca, asTls, tpp1, tpp2, asKeys: [asKeyPs, asKeyEs], tppDpopKey, gatewayClientKey };
 }
 
 /** config/demo.yaml with the addresses this run got; comments and everything else kept. */
@@ -296,9 +299,42 @@ async function main() {
       for (const l of logs) console.log(`  ${l}`);
     }
     process.exitCode = bad === 0 ? 0 : 1;
+    if (SERVE) await serve({ c, gwPort, mtlsTpp, logs });
   } finally {
     for (const f of cleanup.reverse()) await f().catch(() => undefined);
   }
+}
+
+/** Keeps the demo world up and shows how to call it with curl and the tpp-mtls client certificate. */
+async function serve({ c, gwPort, mtlsTpp, logs }) {
+  await writeFile(join(c.certs, 'tpp-mtls.crt'), c.tpp1.certPem);
+  await writeFile(join(c.certs, 'tpp-mtls.key'), c.tpp1.keyPem, { mode: 0o600 });
+  const token = await mtlsTpp.clientCredentials({ resource: API, scope: 'accounts' });
+  const certs = c.certs;
+  console.log(`
+Serving until Ctrl-C (at most ${SERVE_MAX_MS / 60_000} minutes). Try it by hand, with tpp-mtls's certificate and an
+mTLS-bound access token the AS just issued (valid a few minutes):
+
+  curl --cacert ${certs}/ca.crt --cert ${certs}/tpp-mtls.crt --key ${certs}/tpp-mtls.key \\
+       --connect-to api.bank.example:443:127.0.0.1:${gwPort} \\
+       -H "Authorization: Bearer ${token}" \\
+       https://api.bank.example/accounts/123
+
+Then drop --cert/--key (401 invalid_token: the token is bound to that certificate), or the header (401
+with the bare challenges). Each request's log line is printed below.
+`);
+  let shown = logs.length;
+  const tail = setInterval(() => {
+    for (; shown < logs.length; shown++) console.log(`  ${logs[shown]}`);
+  }, 200);
+  await new Promise((resolve) => {
+    const timer = setTimeout(resolve, SERVE_MAX_MS);
+    process.once('SIGINT', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+  clearInterval(tail);
 }
 
 main().catch((e) => {
