@@ -257,6 +257,21 @@ describe('routing and hygiene', () => {
     expect(r.headers['x-fapi-interaction-id']).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     expect(h.upstream.received.at(-1)!.headers['x-fapi-interaction-id']).toBe(r.headers['x-fapi-interaction-id']);
   });
+  it('Q-8 strict: a non-UUID interaction id -> 400 invalid_request with a fresh UUID, never forwarded', async () => {
+    const h2 = await startHarness({ patch: (c) => (c.server.interaction_id = 'strict') });
+    try {
+      const before = h2.upstream.received.length;
+      const token = await h2.issuer.mint({ cnf: cnfX5t(h2.pki.client1.x5tS256) });
+      const r = await h2.call('/accounts/1', { cert: h2.pki.client1, headers: [bearer(token), ['x-fapi-interaction-id', 'not-a-uuid']] });
+      expectContract(r, 400, 'invalid_request');
+      expect(r.headers['x-fapi-interaction-id']).not.toBe('not-a-uuid');
+      expect(h2.upstream.received.length).toBe(before);
+      const ok = await h2.call('/accounts/1', { cert: h2.pki.client1, headers: [bearer(token), ['x-fapi-interaction-id', randomUUID().toUpperCase()]] });
+      expect(ok.status).toBe(200);
+    } finally {
+      await h2.close();
+    }
+  });
   it('binding: none (non-fapi) accepts an unbound token, logged at warn and counted', async () => {
     const iid = randomUUID();
     const r = await h.call('/open/x', { headers: [bearer(await h.issuer.mint()), ['x-fapi-interaction-id', iid]] });
