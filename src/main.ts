@@ -16,7 +16,7 @@ import { createAdminServer } from './listen/admin-server.js';
 import { createApiServer } from './listen/api-server.js';
 import { ForwardedCertPolicy } from './listen/forwarded-cert.js';
 import { tlsOptions } from './listen/tls-options.js';
-import { createLogger, type Logger } from './observe/logger.js';
+import { createLogger, flushLogger, type Logger } from './observe/logger.js';
 import { createMetrics, type Metrics } from './observe/metrics.js';
 import { MemoryReplayStore } from './replay/memory.js';
 import { RedisReplayStore } from './replay/redis.js';
@@ -252,6 +252,7 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
       }
       await shared.forwarder.close();
       await shared.replay?.store.close();
+      await flushLogger(logger);
     },
   };
 }

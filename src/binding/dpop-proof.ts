@@ -246,6 +246,20 @@ export function jwkThumbprint(jwk: unknown): string {
   return sha256(canonical).toString('base64url');
 }
 
+/** JWS ECDSA signatures are raw r||s; node:crypto verifies DER fastest with a bare KeyObject. */
+function derInteger(b: Buffer): Buffer {
+  let i = 0;
+  while (i < b.length - 1 && b[i] === 0) i++;
+  const v = b.subarray(i);
+  return ((v[0] as number) & 0x80) !== 0 ? Buffer.concat([Buffer.of(0x02, v.length + 1, 0), v]) : Buffer.concat([Buffer.of(0x02, v.length), v]);
+}
+
+export function p1363ToDer(sig: Buffer): Buffer {
+  const half = sig.length / 2;
+  const body = Buffer.concat([derInteger(sig.subarray(0, half)), derInteger(sig.subarray(half))]);
+  return Buffer.concat([Buffer.of(0x30, body.length), body]);
+}
+
 // §4.3 (6): the header jwk and nothing else (no kid/jku/x5c lookups).
 function checkSignature(jws: CompactJws, alg: DpopAlg, key: KeyObject): void {
   let ok = false;
@@ -253,7 +267,7 @@ function checkSignature(jws: CompactJws, alg: DpopAlg, key: KeyObject): void {
     switch (alg) {
       case 'ES256':
         // JWS ECDSA signatures are raw r||s, not DER.
-        ok = jws.signature.length === 64 && verifySignature('sha256', jws.signingInput, { key, dsaEncoding: 'ieee-p1363' }, jws.signature);
+        ok = jws.signature.length === 64 && verifySignature('sha256', jws.signingInput, key, p1363ToDer(jws.signature));
         break;
       case 'PS256':
         ok = verifySignature('sha256', jws.signingInput, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }, jws.signature);
