@@ -86,7 +86,13 @@ export class Gateway {
         realm: p.settings.realm,
         dpopAlgs: p.settings.dpopAlgs,
       };
-      renderError(res, err, ctx, iid.id);
+      try {
+        renderError(res, err, ctx, iid.id);
+      } catch (e2) {
+        // Rendering must never take the process down: cut this connection instead.
+        this.logger.error({ interaction_id: iid.id, detail: (e2 as Error).message }, 'error response failed');
+        res.destroy();
+      }
     });
   };
 

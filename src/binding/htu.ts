@@ -73,10 +73,11 @@ function normaliseAuthority(scheme: string, authority: string): string | undefin
     host = colon === -1 ? authority : authority.slice(0, colon);
     port = colon === -1 ? undefined : authority.slice(colon + 1);
     if (!REG_NAME.test(host)) return undefined;
-    // Lower-case before the escapes, whose hex must stay upper-case.
-    const h = normalisePercent(host.toLowerCase());
+    // Decode escaped unreserved characters first (`ex%41mple` is `example`), then lower-case all but
+    // the remaining escapes, whose hex stays upper-case.
+    const h = normalisePercent(host);
     if (h === undefined) return undefined;
-    host = h;
+    host = h.replace(/%[0-9A-F]{2}|[^%]+/g, (m) => (m.startsWith('%') ? m : m.toLowerCase()));
   }
   if (port !== undefined && port !== '') {
     if (!/^\d{1,5}$/.test(port)) return undefined;

@@ -21,5 +21,6 @@ export function renderError(res: ServerResponse, err: GatewayError, ctx: Challen
   if (challenges.length > 0) res.setHeader('www-authenticate', challenges);
   if (err.retryAfterS !== undefined) res.setHeader('retry-after', String(err.retryAfterS));
   for (const [k, v] of Object.entries(err.headers)) res.setHeader(k, v);
-  res.end(body);
+  // HEAD: the headers of the answer, no body (Node refuses one: rejectNonStandardBodyWrites).
+  res.end(res.req.method === 'HEAD' ? undefined : body);
 }

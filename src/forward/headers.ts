@@ -41,7 +41,9 @@ function stripSpoofable(headers: IncomingHttpHeaders, owned: ReadonlySet<string>
  * not visible ASCII (and `%` itself), so a header value can never be split or rejected.
  */
 export function headerSafe(value: string): string {
-  return /^[\x20-\x24\x26-\x7E]*$/.test(value) ? value : value.replace(/[^\x20-\x24\x26-\x7E]/gu, (c) => encodeURIComponent(c));
+  if (/^[\x20-\x24\x26-\x7E]*$/.test(value)) return value;
+  // toWellFormed: a lone surrogate (legal in JSON) becomes U+FFFD instead of making encodeURIComponent throw.
+  return value.toWellFormed().replace(/[^\x20-\x24\x26-\x7E]/gu, (c) => encodeURIComponent(c));
 }
 
 export interface ForwardContext {

@@ -29,6 +29,8 @@ export class ProxyForwarder implements Forwarder {
   private readonly httpAgent: HttpAgent;
   private readonly httpsAgent: HttpsAgent;
   private readonly timedOut = new WeakSet<IncomingMessage>();
+  /** How a request's forward() fails once the response has started (keyed by the client request). */
+  private readonly failMidResponse = new WeakMap<IncomingMessage, (e: GatewayError) => void>();
 
   constructor(opts: ForwarderOptions = {}) {
     const agentOpts = { keepAlive: true, maxSockets: opts.maxSockets ?? 256, maxFreeSockets: 64, scheduling: 'lifo' as const };
@@ -43,7 +45,14 @@ export class ProxyForwarder implements Forwarder {
     this.proxy.on('proxyReq', (proxyReq: ClientRequest, req: IncomingMessage) => {
       proxyReq.once('timeout', () => this.timedOut.add(req));
     });
-    this.proxy.on('proxyRes', (proxyRes: IncomingMessage, _req: IncomingMessage, res: ServerResponse) => {
+    this.proxy.on('proxyRes', (proxyRes: IncomingMessage, req: IncomingMessage, res: ServerResponse) => {
+      // The upstream dying mid-body must not leave the client waiting on a response that will never
+      // complete: cut the client connection, and let the log say why.
+      proxyRes.once('close', () => {
+        if (proxyRes.complete || res.writableFinished) return;
+        this.failMidResponse.get(req)?.(new GatewayError('GW_UPSTREAM_UNAVAILABLE', 'upstream response aborted mid-body'));
+        res.destroy();
+      });
       for (const h of HOP_BY_HOP_RESPONSE) delete proxyRes.headers[h];
       delete proxyRes.headers['dpop-nonce'];
       for (const h of GATEWAY_RESPONSE_HEADERS) {
@@ -58,6 +67,7 @@ export class ProxyForwarder implements Forwarder {
   forward(req: IncomingMessage, res: ServerResponse, route: Route): Promise<void> {
     const target = route.upstream.url;
     return new Promise((resolve, reject) => {
+      this.failMidResponse.set(req, reject);
       res.once('close', () => resolve());
       this.proxy.web(
         req,

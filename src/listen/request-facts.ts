@@ -52,6 +52,8 @@ export function requestFacts(
 ): RequestFacts {
   // Node's own maxHeadersCount silently drops extra fields (a second Authorization among them): count here.
   if (req.rawHeaders.length / 2 > maxHeaders) throw new GatewayError('GW_HEADERS_TOO_LARGE', `HDR-16 ${req.rawHeaders.length / 2} header fields`);
+  // HTTP/1.x only: Node also parses a version-less (HTTP/0.9-style) request line with headers.
+  if (req.httpVersionMajor !== 1) throw new GatewayError('GW_BAD_REQUEST', `HTTP/${req.httpVersion} request`);
   // RFC 9112 §3.2: exactly one Host.
   const hosts = req.headersDistinct.host;
   if (hosts === undefined || hosts.length !== 1) throw new GatewayError('GW_BAD_REQUEST', `RFC 9112 ${hosts === undefined ? 'no' : hosts.length} Host fields`);

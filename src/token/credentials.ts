@@ -5,7 +5,11 @@ import type { AuthScheme, Credentials } from '../types.js';
 
 // RFC 9110 §11.2 token68, with the RFC 6750 b64token alphabet.
 const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*$/;
-const SCHEMES: Readonly<Record<string, AuthScheme>> = { bearer: 'bearer', dpop: 'dpop' };
+// A Map, not an object literal: `constructor` or `__proto__` must not resolve to a scheme.
+const SCHEMES: ReadonlyMap<string, AuthScheme> = new Map([
+  ['bearer', 'bearer'],
+  ['dpop', 'dpop'],
+]);
 
 export interface ParsedAuthorization {
   /** undefined when the scheme is not one we accept (CRED-7: treated as no credentials). */
@@ -17,7 +21,7 @@ export interface ParsedAuthorization {
 export function parseAuthorization(value: string): ParsedAuthorization {
   const sp = value.indexOf(' ');
   const name = (sp === -1 ? value : value.slice(0, sp)).toLowerCase();
-  const scheme = SCHEMES[name];
+  const scheme = SCHEMES.get(name);
   if (scheme === undefined) return { scheme: undefined, token: undefined };
   const token = sp === -1 ? '' : value.slice(sp).replace(/^ +/, '');
   if (!TOKEN68.test(token)) {
@@ -32,7 +36,7 @@ export function schemeOf(req: IncomingMessage): AuthScheme | undefined {
   if (values === undefined || values.length !== 1) return undefined;
   const v = values[0] as string;
   const sp = v.indexOf(' ');
-  return SCHEMES[(sp === -1 ? v : v.slice(0, sp)).toLowerCase()];
+  return SCHEMES.get((sp === -1 ? v : v.slice(0, sp)).toLowerCase());
 }
 
 function queryHasToken(query: string): boolean {

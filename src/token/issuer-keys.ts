@@ -16,6 +16,7 @@ export class IssuerKeys {
   private jwksUri: string | undefined;
   private fetchedAt = 0;
   private attemptedAt = 0;
+  private lastFetchFailed = false;
   private inflight: Promise<void> | undefined;
   private readonly http: HttpClientOptions;
 
@@ -44,7 +45,12 @@ export class IssuerKeys {
     try {
       return await (this.local as KeyGetter)(header, token);
     } catch (e) {
-      if ((e as { code?: string }).code !== 'ERR_JWKS_NO_MATCHING_KEY' || this.coolingDown()) throw e;
+      if ((e as { code?: string }).code !== 'ERR_JWKS_NO_MATCHING_KEY') throw e;
+      if (this.coolingDown()) {
+        // The key may exist: the last fetch failed, so this is an outage (503), not a bad token.
+        if (this.lastFetchFailed) throw new GatewayError('GW_JWKS_UNAVAILABLE', `JWKS for ${this.cfg.issuer}: unknown kid while the last fetch failed`, { retryAfterS: 5 });
+        throw e;
+      }
       await this.refresh();
       return (this.local as KeyGetter)(header, token);
     }
@@ -72,8 +78,10 @@ export class IssuerKeys {
       }
       this.local = createLocalJWKSet(jwks as JSONWebKeySet);
       this.fetchedAt = this.now();
+      this.lastFetchFailed = false;
       this.events.onFetch?.(this.cfg.issuer, true, `${(jwks as JSONWebKeySet).keys.length} keys`);
     } catch (e) {
+      this.lastFetchFailed = true;
       const detail = `JWKS for ${this.cfg.issuer}: ${(e as Error).message}`;
       this.events.onFetch?.(this.cfg.issuer, false, detail);
       throw new GatewayError('GW_JWKS_UNAVAILABLE', detail, { retryAfterS: 5, cause: e });
