@@ -39,8 +39,31 @@ export interface Pipeline {
   readonly settings: GatewaySettings;
 }
 
+type Stage = 'token' | 'binding' | 'replay' | 'upstream';
+
+/** Stage latencies of one request, measured inline and recorded once with the log line. */
+class StageTimes {
+  readonly ms: Partial<Record<Stage, number>> = {};
+  private upstreamSince: number | undefined;
+  /** Records the time since `since`; returns now, the start of the next stage. */
+  mark(stage: Stage, since: number): number {
+    const now = performance.now();
+    this.ms[stage] = now - since;
+    return now;
+  }
+  /** The upstream stage ends when the response closes, which is also when the log line is written. */
+  startUpstream(): void {
+    this.upstreamSince = performance.now();
+  }
+  finish(): Partial<Record<Stage, number>> {
+    if (this.upstreamSince !== undefined) this.mark('upstream', this.upstreamSince);
+    return this.ms;
+  }
+}
+
 /** What one request leaves behind for its log line. */
 interface Outcome {
+  readonly stages: StageTimes;
   path?: string;
   token?: string;
   route?: Route;
@@ -75,7 +98,7 @@ export class Gateway {
     const iid = interactionIdOf(req);
     res.setHeader('x-fapi-interaction-id', iid.id);
     res.setHeader('cache-control', 'no-store');
-    const outcome: Outcome = { forwarded: false };
+    const outcome: Outcome = { forwarded: false, stages: new StageTimes() };
     res.once('close', () => this.log(req, res, iid.id, iid.replaced, outcome, started));
     this.run(req, res, p, iid, outcome).catch((e: unknown) => {
       const err = isGatewayError(e) ? e : new GatewayError('GW_INTERNAL', `unexpected: ${(e as Error)?.stack ?? String(e)}`);
@@ -115,12 +138,19 @@ export class Gateway {
     if (req.headers.upgrade !== undefined) throw new GatewayError('GW_UPGRADE_REFUSED', 'HDR-12 Upgrade requested');
     const creds = extractCredentials(req, facts.query, p.settings.maxCredentialBytes);
     o.token = creds.token;
-    const claims = (o.claims = await this.timed('token', () => p.tokens.validate(creds.token, route)));
-    const binding = (o.binding = await this.timed('binding', () => p.bindings.verify(facts, creds, claims, route)));
+    // Stage latencies are read inline and recorded once, with the log line.
+    let t = performance.now();
+    const claims = (o.claims = await p.tokens.validate(creds.token, route));
+    t = o.stages.mark('token', t);
+    const binding = (o.binding = await p.bindings.verify(facts, creds, claims, route));
+    t = o.stages.mark('binding', t);
     checkScopes(claims, route);
     const replay = binding.replay;
-    if (replay !== undefined && !(await this.timed('replay', () => p.replay.claim(replay.key, replay.ttlMs)))) {
-      throw new GatewayError('GW_DPOP_REPLAY', 'DPOP-21 jti already used');
+    if (replay !== undefined) {
+      t = performance.now();
+      const first = await p.replay.claim(replay.key, replay.ttlMs);
+      o.stages.mark('replay', t);
+      if (!first) throw new GatewayError('GW_DPOP_REPLAY', 'DPOP-21 jti already used');
     }
     prepareUpstreamHeaders(facts, route, { claims, binding }, p.settings.forward);
     req.url = facts.query === '' ? facts.path : `${facts.path}?${facts.query}`;
@@ -128,16 +158,8 @@ export class Gateway {
     if (binding.responseHeaders === undefined) res.removeHeader('cache-control');
     else for (const [k, v] of Object.entries(binding.responseHeaders)) res.setHeader(k, v);
     o.forwarded = true;
-    await this.timed('upstream', () => p.forwarder.forward(req, res, route));
-  }
-
-  private async timed<T>(stage: 'token' | 'binding' | 'replay' | 'upstream', f: () => Promise<T>): Promise<T> {
-    const t0 = performance.now();
-    try {
-      return await f();
-    } finally {
-      this.metrics.stage.observe({ stage }, (performance.now() - t0) / 1000);
-    }
+    o.stages.startUpstream();
+    await p.forwarder.forward(req, res, route);
   }
 
   private log(req: IncomingMessage, res: ServerResponse, id: string, replaced: string | undefined, o: Outcome, started: number): void {
@@ -148,6 +170,7 @@ export class Gateway {
     const routeId = o.route?.id ?? '-';
     this.metrics.requests.inc({ route: routeId, decision, reason, status: String(status) });
     this.metrics.duration.observe({ route: routeId, decision }, latencyMs / 1000);
+    for (const [stage, ms] of Object.entries(o.stages.finish())) this.metrics.stage.observe({ stage }, ms / 1000);
     if (o.binding?.kind === 'none' && o.error === undefined) this.metrics.unboundAccepted.inc({ route: routeId });
     const line = {
       interaction_id: id,

@@ -306,6 +306,18 @@ describe('HDR-2 / TOK-10: one log line per request, never a token', () => {
   });
 });
 
+describe('metrics reflect traffic', () => {
+  it('requests by route, decision and reason; stage latencies for token, binding and upstream', async () => {
+    const iid = randomUUID();
+    await h.call('/accounts/1', { cert: h.pki.client1, headers: [bearer(await bound()), ['x-fapi-interaction-id', iid]] });
+    await logFor(h, iid);
+    const r = h.gw.metrics.registry;
+    expect(await r.getSingleMetricAsString('fapi_gateway_requests_total')).toMatch(/route="accounts",decision="allow",reason="OK",status="200"\} [1-9]/);
+    const stages = await r.getSingleMetricAsString('fapi_gateway_stage_duration_seconds');
+    for (const stage of ['token', 'binding', 'upstream']) expect(stages).toMatch(new RegExp(`_count\\{stage="${stage}"\\} [1-9]`));
+  });
+});
+
 describe('upstream failures', () => {
   it('upstream refusing connections -> 502 with the interaction id', async () => {
     const h2 = await startHarness({ routes: [{ id: 'down', match: { methods: ['GET'], path_prefix: '/' }, auth: { binding: 'mtls' }, upstream: { url: 'http://127.0.0.1:1' } }] });
