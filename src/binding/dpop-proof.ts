@@ -1,7 +1,7 @@
 // DPoP proof checks at the resource server (RFC 9449 §4.3, §7.1; DPOP-1..DPOP-14, DPOP-23..DPOP-28),
 // as small named functions called in the RFC's order. The replay claim is not made here: the
 // gateway makes it last (DPOP-21), with the key and TTL this returns.
-import { constants, createHash, createPublicKey, verify as verifySignature, type KeyObject } from 'node:crypto';
+import { constants, createPublicKey, hash, verify as verifySignature, type KeyObject } from 'node:crypto';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { DpopNonces } from './dpop-nonce.js';
 import { normalizeHtu } from './htu.js';
@@ -89,7 +89,7 @@ const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'] as con
 const invalid = (detail: string): GatewayError => new GatewayError('GW_DPOP_PROOF_INVALID', detail);
 const isObject = (v: unknown): v is JsonObject => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isB64u = (v: unknown): v is string => typeof v === 'string' && B64U.test(v);
-const sha256 = (s: string): Buffer => createHash('sha256').update(s).digest();
+const sha256 = (s: string): Buffer => hash('sha256', s, 'buffer');
 
 /** Decoded bytes when `s` is the canonical (unique) base64url spelling, else undefined. */
 function canonicalBytes(s: string): Buffer | undefined {
@@ -383,7 +383,7 @@ export class DpopVerifier {
     checkKeyBinding(jkt, input.expectedJkt);
     return {
       jkt,
-      replayKey: this.opts.keyPrefix + createHash('sha256').update(`${jkt}:${claims.jti}`).digest('hex'),
+      replayKey: this.opts.keyPrefix + hash('sha256', `${jkt}:${claims.jti}`, 'hex'),
       ttlMs: (iatPastS + iatFutureS) * 1000 + REPLAY_TTL_MARGIN_MS,
     };
   }

@@ -17,9 +17,19 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
   );
 }
 
-/** stdout, written asynchronously (lines written while a write is in flight go out together), flushed at exit. */
+/**
+ * stdout, written asynchronously in batches of up to 8 KiB, at least once a second, and at exit:
+ * one write per log line was a tenth of the gateway's CPU under load.
+ */
 function stdout(): DestinationStream {
-  const dest = pino.destination({ dest: 1, sync: false });
+  const dest = pino.destination({ dest: 1, sync: false, minLength: 8 * 1024 });
+  const timer = setInterval(() => {
+    try {
+      dest.flush();
+    } catch {
+      clearInterval(timer);
+    }
+  }, 1000).unref();
   process.once('exit', () => {
     try {
       dest.flushSync();

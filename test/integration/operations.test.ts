@@ -230,6 +230,8 @@ describe('operations: readiness, hot reload, graceful shutdown', () => {
       const p = { api } as Proc;
       const results = await Promise.all(Array.from({ length: 20 }, () => call(p, '/a/1')));
       expect(results.map((r) => r.status)).toEqual(Array(20).fill(200));
+      // Log lines are written in batches, at least once a second.
+      await eventually(async () => lines.filter((l) => l.msg === 'allow').length >= 20);
       const pids = new Set(lines.filter((l) => l.msg === 'allow').map((l) => l.pid));
       expect(pids.size).toBe(2);
       const metrics = (await adminGet(`${adminUrl}/metrics`)).body;
