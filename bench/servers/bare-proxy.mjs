@@ -1,0 +1,52 @@
+// The floor cost of forwarding: TLS termination (same certificate, ciphers and client-certificate request
+// as the gateway) and http-proxy-3 with a keep-alive agent. No checks, no logging, no metrics.
+import { readFileSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { createServer } from 'node:https';
+import { ProxyServer } from 'http-proxy-3';
+import { serve } from './common.mjs';
+
+const cfg = JSON.parse(process.env.BENCH_SERVER_CONFIG);
+const agent = new Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 64, scheduling: 'lifo' });
+const proxy = new ProxyServer({ xfwd: false, prependPath: true });
+const target = new URL(cfg.upstream);
+// Experiment knob: BENCH_BARE_IMPL=raw forwards with node:http request + pipe instead of http-proxy-3.
+const raw = process.env.BENCH_BARE_IMPL === 'raw';
+const rawForward = (req, res) => {
+  const headers = { ...req.headers, host: target.host };
+  delete headers.connection;
+  const up = request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers, agent }, (ur) => {
+    res.writeHead(ur.statusCode, ur.headers);
+    ur.pipe(res);
+  });
+  up.on('error', () => (res.headersSent ? res.destroy() : res.writeHead(502).end()));
+  req.pipe(up);
+};
+const server = createServer(
+  {
+    cert: readFileSync(cfg.certFile),
+    key: readFileSync(cfg.keyFile),
+    minVersion: 'TLSv1.2',
+    requestCert: true,
+    rejectUnauthorized: false,
+    keepAliveTimeout: 60_000,
+  },
+  (req, res) => {
+    if (raw) return rawForward(req, res);
+    proxy.web(req, res, { target, agent, changeOrigin: true }, () => {
+      if (!res.headersSent) res.writeHead(502).end();
+      else res.destroy();
+    });
+  },
+);
+server.listen(0, '127.0.0.1', () => {
+  serve({
+    port: server.address().port,
+    close: () =>
+      new Promise((r) => {
+        server.closeAllConnections();
+        agent.destroy();
+        server.close(() => r());
+      }),
+  });
+});

@@ -1,0 +1,28 @@
+// Shared plumbing of the servers under test: report the port over IPC, stop on request, never outlive the bench.
+export function serve({ port, close }) {
+  process.send?.({ type: 'ready', port });
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    const t = setTimeout(() => process.exit(0), 3000);
+    t.unref();
+    try {
+      await close();
+    } finally {
+      process.exit(0);
+    }
+  };
+  process.on('message', (m) => {
+    if (m?.type === 'stop') void stop();
+  });
+  // The orchestrator went away: do not linger.
+  process.on('disconnect', () => void stop());
+  process.on('SIGTERM', () => void stop());
+}
+
+export function fail(e) {
+  process.stderr.write(`${e?.stack ?? e}\n`);
+  process.send?.({ type: 'error', message: String(e?.message ?? e) });
+  process.exit(1);
+}

@@ -1,0 +1,25 @@
+// The gateway under test, from the built dist/: config text from a file, secrets from the environment,
+// logs to stdout (which the orchestrator points at /dev/null), exactly as `fapi-gateway --config` would.
+import { readFileSync } from 'node:fs';
+import { parseConfig } from '../../dist/config/load.js';
+import { startGateway } from '../../dist/main.js';
+import { fail, serve } from './common.mjs';
+
+try {
+  const text = readFileSync(process.argv[2], 'utf8');
+  const loaded = parseConfig(text, '<inline>', process.env);
+  const gw = await startGateway(loaded);
+  // Wait until the issuer keys are fetched and the replay store answers (when the gateway can say so).
+  if (typeof gw.notReady === 'function') {
+    const until = Date.now() + 10_000;
+    let why = await gw.notReady();
+    while (why !== undefined && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 50));
+      why = await gw.notReady();
+    }
+    if (why !== undefined) throw new Error(`gateway not ready after 10 s: ${why}`);
+  }
+  serve({ port: gw.apiAddress.port, close: () => gw.close(1000) });
+} catch (e) {
+  fail(e);
+}
