@@ -146,3 +146,12 @@ describe('route table', () => {
     expect(compileRouteTable(loaded).routes).toHaveLength(4);
   });
 });
+
+describe('config/schema.json (editor completion)', () => {
+  it('is generated from the same zod schema the loader uses (regenerate: fapi-gateway schema > config/schema.json)', async () => {
+    const { z } = await import('zod');
+    const { configSchema } = await import('../../../src/config/schema.js');
+    const committed = JSON.parse(readFileSync(new URL('../../../config/schema.json', import.meta.url), 'utf8')) as unknown;
+    expect(committed).toEqual(JSON.parse(JSON.stringify(z.toJSONSchema(configSchema, { io: 'input' }))));
+  });
+});
