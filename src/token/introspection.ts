@@ -5,6 +5,7 @@ import { jwtVerify, type JWTPayload } from 'jose';
 import type { IssuerConfig, IntrospectionConfig } from '../config/schema.js';
 import { GatewayError, isGatewayError } from '../errors/gateway-error.js';
 import type { TokenClaims } from '../types.js';
+import { metadataUrls } from './discovery.js';
 import type { ClientAuthentication } from './client-auth.js';
 import { httpsRequest, type HttpClientOptions, type OutboundResponse } from './http-client.js';
 import { IntrospectionCache, type CacheLoad } from './introspection-cache.js';
@@ -338,12 +339,7 @@ export class Introspector {
 
   /** RFC 8414 §3 (well-known inserted before the issuer path), then OIDC Discovery; metadata issuer must match. */
   private async discover(): Promise<string> {
-    const iss = new URL(this.cfg.issuer);
-    const path = iss.pathname === '/' ? '' : iss.pathname.replace(/\/$/, '');
-    const candidates = [
-      `${iss.origin}/.well-known/oauth-authorization-server${path}`,
-      `${this.cfg.issuer.replace(/\/$/, '')}/.well-known/openid-configuration`,
-    ];
+    const candidates = metadataUrls(this.cfg.issuer);
     const problems: string[] = [];
     for (const url of candidates) {
       try {

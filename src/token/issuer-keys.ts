@@ -3,6 +3,7 @@
 import { createLocalJWKSet, type JSONWebKeySet, type JWSHeaderParameters, type FlattenedJWSInput } from 'jose';
 import type { IssuerConfig } from '../config/schema.js';
 import { GatewayError } from '../errors/gateway-error.js';
+import { metadataUrls } from './discovery.js';
 import { getJson, type HttpClientOptions } from './http-client.js';
 
 type KeyGetter = ReturnType<typeof createLocalJWKSet>;
@@ -90,12 +91,7 @@ export class IssuerKeys {
 
   /** RFC 8414 §3 (well-known inserted before the issuer path), then OIDC Discovery. */
   private async discover(): Promise<string> {
-    const iss = new URL(this.cfg.issuer);
-    const path = iss.pathname === '/' ? '' : iss.pathname.replace(/\/$/, '');
-    const candidates = [
-      `${iss.origin}/.well-known/oauth-authorization-server${path}`,
-      `${this.cfg.issuer.replace(/\/$/, '')}/.well-known/openid-configuration`,
-    ];
+    const candidates = metadataUrls(this.cfg.issuer);
     let last: unknown;
     for (const url of candidates) {
       try {
