@@ -209,11 +209,11 @@ export class JwtValidator implements TokenValidator {
 }
 
 /** TOK-4 on cached results too: a token cached for one route may be presented on another. */
-function checkRouteIssuer(c: TokenClaims, route: Route): void {
+export function checkRouteIssuer(c: TokenClaims, route: Route): void {
   if (!route.issuers.includes(c.issuerName)) throw new GatewayError('GW_TOKEN_ISSUER', 'TOK-4 issuer not accepted on this route');
 }
 
 /** TOK-5, JWT-7: `aud` contains this route's resource identifier. */
-function checkAudience(c: TokenClaims, route: Route): void {
+export function checkAudience(c: TokenClaims, route: Route): void {
   if (!c.audience.includes(route.audience)) throw new GatewayError('GW_TOKEN_AUDIENCE', 'TOK-5 aud does not contain the route audience');
 }

@@ -12,7 +12,7 @@ import { GatewayError, isGatewayError } from '../errors/gateway-error.js';
 import type { Route, TokenClaims } from '../types.js';
 import { clientSecretBasic, loadSigningKey, privateKeyJwt, tlsClientAuth, type ClientAuthentication } from './client-auth.js';
 import { Introspector, type IntrospectionIssuer, type IntrospectorOptions } from './introspection.js';
-import { JwtValidator, sha256Hex, type JwtIssuer, type TokenValidator } from './jwt-validator.js';
+import { checkAudience, checkRouteIssuer, JwtValidator, sha256Hex, type JwtIssuer, type TokenValidator } from './jwt-validator.js';
 
 export interface ComposedIssuer {
   readonly name: string;
@@ -70,7 +70,7 @@ export class CompositeTokenValidator implements TokenValidator {
         continue;
       }
       checkRouteIssuer(claims, route);
-      checkAudience(claims, route);
+      checkIntrospectedAudience(claims, route);
       return claims;
     }
     throw failed ?? inactive ?? new GatewayError('GW_TOKEN_INACTIVE', 'INT-2 no issuer on this route knows the token');
@@ -90,15 +90,10 @@ function namesJwtIssuer(token: string, onRoute: readonly ComposedIssuer[]): bool
   return typeof iss === 'string' && onRoute.some((i) => i.config.token_format === 'jwt' && i.config.issuer === iss);
 }
 
-/** TOK-4 on every request, cached answer or not. */
-function checkRouteIssuer(c: TokenClaims, route: Route): void {
-  if (!route.issuers.includes(c.issuerName)) throw new GatewayError('GW_TOKEN_ISSUER', 'TOK-4 issuer not accepted on this route');
-}
-
-/** TOK-5, INT-3: introspection `aud` is required and contains this route's resource identifier. */
-function checkAudience(c: TokenClaims, route: Route): void {
+/** TOK-5, INT-3: an introspection answer must name an audience at all, then the route's (checkAudience). */
+function checkIntrospectedAudience(c: TokenClaims, route: Route): void {
   if (c.audience.length === 0) throw new GatewayError('GW_TOKEN_AUDIENCE', 'INT-3 introspection answer has no aud');
-  if (!c.audience.includes(route.audience)) throw new GatewayError('GW_TOKEN_AUDIENCE', 'TOK-5 aud does not contain the route audience');
+  checkAudience(c, route);
 }
 
 // ---- construction from config ------------------------------------------------------------------
