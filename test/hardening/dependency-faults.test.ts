@@ -143,18 +143,9 @@ describe('upstream faults during the response', () => {
   });
   const ok = async () => (await h.call('/mtls/after', { cert: h.pki.client1, headers: [bearer(token)] })).status === 200;
 
-  // Regression, fixed: when the upstream dies after the response head was sent, the client connection is NOT cut. The
-  // client holds `200` + `content-length: N` + fewer than N bytes and waits: nothing closes the connection
-  // (no server timeout applies to a response in progress) until the client itself gives up. ProxyForwarder's
-  // error callback ("Mid-response failure: cut the client connection", proxy-forwarder.ts) is never called
-  // by http-proxy-3 for an upstream that aborts mid-body (proxyRes emits 'aborted'/'error', which the piping
-  // does not forward), and the request's log line is only written when the client closes, then as
-  // decision allow / reason OK / status 200 with the client's waiting time as latency. Each such response
-  // pins a socket and a file descriptor for as long as the client waits.
-  // Reproduction: upstream writes `content-length: 84` and 42 bytes, then destroys its socket; the client
-  // receives the 42 bytes and the connection stays open (observed 12 s, until the client closed it).
-  // Fix: in ProxyForwarder, listen for 'proxyRes' then proxyRes.once('aborted' | 'error', () => res.destroy())
-  // (and log it, e.g. GW_UPSTREAM_UNAVAILABLE with a "mid-response" detail).
+  // Regression, fixed: when the upstream died after the response head was sent, the client connection was not
+  // cut: the client held `200` + `content-length: N` + fewer than N bytes and waited (observed 12 s), and
+  // the log said allow/OK. Now the client connection is cut and the log line says GW_UPSTREAM_UNAVAILABLE.
   it('regression: reset mid-body (Content-Length) -> the client connection is cut within 1 s, never a complete truncated success', async () => {
     h.upstream.behaviour = 'reset-mid-body';
     try {
@@ -169,6 +160,14 @@ describe('upstream faults during the response', () => {
       expect(Buffer.byteLength(r.body, 'latin1')).toBeLessThan(r.declared as number);
       // ...and the connection must be cut, so the client learns the answer is incomplete.
       expect(r.closed).toBe(true);
+      // The log line names the failure, not a success.
+      const until = Date.now() + 2000;
+      let line: Record<string, unknown> | undefined;
+      while (line === undefined && Date.now() < until) {
+        line = h.logLines().find((l) => l.path === '/mtls/reset-cl' && l.reason !== undefined);
+        if (line === undefined) await new Promise((res) => setTimeout(res, 20));
+      }
+      expect(line).toMatchObject({ decision: 'error', reason: 'GW_UPSTREAM_UNAVAILABLE' });
     } finally {
       h.upstream.behaviour = 'ok';
     }
