@@ -4,7 +4,7 @@ import { randomUUID, createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cnfJkt, cnfX5t } from '../support/issuer.js';
 import { AUDIENCE, logFor, logsFor, startHarness, type Harness } from '../support/gateway.js';
-import type { TestResponse } from '../support/client.js';
+import { challenges, expectErrorContract as expectContract, refusedNotForwarded as refused } from '../support/contract.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -16,25 +16,8 @@ afterAll(async () => {
 
 const bound = (extra: Record<string, unknown> = {}) => h.issuer.mint({ cnf: cnfX5t(h.pki.client1.x5tS256), ...extra });
 const bearer = (t: string): [string, string] => ['Authorization', `Bearer ${t}`];
-const challenges = (r: TestResponse): string[] => r.headersDistinct['www-authenticate'] ?? [];
-
-/** The §3 contract on every gateway-made refusal. */
-function expectContract(r: TestResponse, status: number, error: string): void {
-  expect(r.status).toBe(status);
-  expect(r.headers['content-type']).toBe('application/json');
-  expect(r.headers['cache-control']).toBe('no-store');
-  expect(r.headers['x-fapi-interaction-id']).toMatch(/^[0-9a-f-]{36}$/);
-  expect(Math.abs(Date.parse(r.headers.date ?? '') - Date.now())).toBeLessThan(5 * 60_000);
-  expect(r.json()).toEqual({ error, error_description: expect.stringMatching(/^[\x20\x21\x23-\x5B\x5D-\x7E]+$/) });
-}
-
-async function refusedNotForwarded(path: string, opts: Parameters<Harness['call']>[1], status: number, error: string): Promise<TestResponse> {
-  const before = h.upstream.received.length;
-  const r = await h.call(path, opts);
-  expectContract(r, status, error);
-  expect(h.upstream.received.length).toBe(before);
-  return r;
-}
+const refusedNotForwarded = (path: string, opts: Parameters<Harness['call']>[1], status: number, error: string) =>
+  refused(h, path, opts ?? {}, status, error);
 
 describe('M2 / CRED-1 / MTLS-2: an mTLS-bound JWT with its certificate is forwarded', () => {
   it('200, identity headers set, credentials stripped, interaction id echoed (HDR-1, HDR-3, HDR-6, HDR-10, HDR-11)', async () => {

@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestResponse } from '../support/client.js';
+import { challenges, refusedNotForwarded } from '../support/contract.js';
 import { startHarness, type CallOptions, type Harness } from '../support/gateway.js';
 import { cnfJkt, cnfX5t } from '../support/issuer.js';
 
@@ -15,20 +16,11 @@ afterAll(async () => {
 });
 
 const bound = (extra: Record<string, unknown> = {}) => h.issuer.mint({ cnf: cnfX5t(h.pki.client1.x5tS256), ...extra });
-const challenges = (r: TestResponse): string[] => r.headersDistinct['www-authenticate'] ?? [];
 const GARBAGE_PROOF = 'not.a-valid.proof';
 
 /** The request is refused with `status`/`error` and the upstream sees nothing. */
 async function refused(path: string, opts: CallOptions, status: number, error: string): Promise<TestResponse> {
-  const before = h.upstream.received.length;
-  const r = await h.call(path, opts);
-  expect(r.status).toBe(status);
-  expect(r.headers['content-type']).toBe('application/json');
-  expect(r.headers['cache-control']).toBe('no-store');
-  expect(r.headers['x-fapi-interaction-id']).toMatch(/^[0-9a-f-]{36}$/);
-  expect(r.json().error).toBe(error);
-  expect(h.upstream.received.length).toBe(before);
-  return r;
+  return refusedNotForwarded(h, path, opts, status, error);
 }
 
 describe('M11 / TOK-1: an unbound bearer token on an mTLS route', () => {

@@ -2,6 +2,7 @@
 // req.headers, so the gateway must count raw fields). 400 invalid_request on every challenge, never forwarded.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rawTls, type TestResponse } from '../support/client.js';
+import { challenges, refusedNotForwarded } from '../support/contract.js';
 import { startHarness, type CallOptions, type Harness } from '../support/gateway.js';
 import { cnfX5t } from '../support/issuer.js';
 
@@ -14,20 +15,12 @@ afterAll(async () => {
 });
 
 const bound = (extra: Record<string, unknown> = {}) => h.issuer.mint({ cnf: cnfX5t(h.pki.client1.x5tS256), ...extra });
-const challenges = (r: TestResponse): string[] => r.headersDistinct['www-authenticate'] ?? [];
 
 async function ambiguous(path: string, opts: CallOptions): Promise<TestResponse> {
-  const before = h.upstream.received.length;
-  const r = await h.call(path, opts);
-  expect(r.status).toBe(400);
-  expect(r.headers['content-type']).toBe('application/json');
-  expect(r.headers['cache-control']).toBe('no-store');
-  expect(r.headers['x-fapi-interaction-id']).toMatch(/^[0-9a-f-]{36}$/);
-  expect(r.json()).toEqual({ error: 'invalid_request', error_description: expect.any(String) });
+  const r = await refusedNotForwarded(h, path, opts, 400, 'invalid_request');
   const c = challenges(r);
   expect(c).toHaveLength(2);
   for (const v of c) expect(v).toContain('error="invalid_request"');
-  expect(h.upstream.received.length).toBe(before);
   return r;
 }
 

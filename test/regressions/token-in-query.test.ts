@@ -2,6 +2,7 @@
 // query token next to a header token is an ambiguous request. All 400 invalid_request, never forwarded.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestResponse } from '../support/client.js';
+import { challenges, refusedNotForwarded } from '../support/contract.js';
 import { startHarness, type CallOptions, type Harness } from '../support/gateway.js';
 import { cnfX5t } from '../support/issuer.js';
 
@@ -14,22 +15,13 @@ afterAll(async () => {
 });
 
 const bound = (extra: Record<string, unknown> = {}) => h.issuer.mint({ cnf: cnfX5t(h.pki.client1.x5tS256), ...extra });
-const challenges = (r: TestResponse): string[] => r.headersDistinct['www-authenticate'] ?? [];
 
 /** 400 invalid_request per the §3 contract, error on every challenge, upstream untouched. */
 async function invalidRequest(path: string, opts: CallOptions): Promise<TestResponse> {
-  const before = h.upstream.received.length;
-  const r = await h.call(path, opts);
-  expect(r.status).toBe(400);
-  expect(r.headers['content-type']).toBe('application/json');
-  expect(r.headers['cache-control']).toBe('no-store');
-  expect(r.headers['x-fapi-interaction-id']).toMatch(/^[0-9a-f-]{36}$/);
-  expect(r.headers.date).toBeDefined();
-  expect(r.json()).toEqual({ error: 'invalid_request', error_description: expect.any(String) });
+  const r = await refusedNotForwarded(h, path, opts, 400, 'invalid_request');
   const c = challenges(r);
   expect(c.length).toBeGreaterThan(0);
   for (const v of c) expect(v).toContain('error="invalid_request"');
-  expect(h.upstream.received.length).toBe(before);
   return r;
 }
 
