@@ -1,5 +1,6 @@
-// A throw-away PKI for the demo: a CA, a server certificate and client certificates (CA-issued and
-// self-signed), made with @peculiar/x509 over Node's WebCrypto. Nothing here is meant for production.
+// A throw-away PKI for the demo and the tests (test/support/pki.ts builds on it): a CA, server
+// certificates (EC or RSA) and client certificates (CA-issued and self-signed), made with
+// @peculiar/x509 over Node's WebCrypto. Nothing here is meant for production.
 import { createHash, webcrypto } from 'node:crypto';
 // @peculiar/x509 2.x resolves its services through tsyringe, which needs the Reflect metadata API.
 import 'reflect-metadata';
@@ -9,12 +10,13 @@ x509.cryptoProvider.set(webcrypto);
 
 const EC = { name: 'ECDSA', namedCurve: 'P-256' };
 const EC_SIGN = { name: 'ECDSA', hash: 'SHA-256' };
+const RSA = { name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' };
 
-const genKeys = () => webcrypto.subtle.generateKey(EC, true, ['sign', 'verify']);
+const genKeys = (rsa = false) => webcrypto.subtle.generateKey(rsa ? RSA : EC, true, ['sign', 'verify']);
 
 function validity() {
   const now = Date.now();
-  return { notBefore: new Date(now - 3600_000), notAfter: new Date(now + 7 * 86400_000) };
+  return { notBefore: new Date(now - 3600_000), notAfter: new Date(now + 30 * 86400_000) };
 }
 
 async function toPem(cert, keys) {
@@ -22,6 +24,7 @@ async function toPem(cert, keys) {
   const pkcs8 = await webcrypto.subtle.exportKey('pkcs8', keys.privateKey);
   return {
     certPem: `${cert.toString('pem')}\n`,
+    der,
     keyPem: `${x509.PemConverter.encode(pkcs8, 'PRIVATE KEY')}\n`,
     /** RFC 8705 x5t#S256: base64url(SHA-256(DER)) */
     x5tS256: createHash('sha256').update(der).digest('base64url'),
@@ -44,11 +47,12 @@ export async function createCa(cn) {
   return { ...(await toPem(cert, keys)), keys, cert };
 }
 
-async function issue(ca, cn, eku, san) {
-  const keys = await genKeys();
+async function issue(ca, cn, eku, san, rsa = false) {
+  const keys = await genKeys(rsa);
+  const usage = x509.KeyUsageFlags.digitalSignature | (rsa ? x509.KeyUsageFlags.keyEncipherment : 0);
   const extensions = [
     new x509.BasicConstraintsExtension(false, undefined, true),
-    new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+    new x509.KeyUsagesExtension(usage, true),
     new x509.ExtendedKeyUsageExtension([eku]),
     await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
     await x509.AuthorityKeyIdentifierExtension.create(ca.keys.publicKey),
@@ -66,10 +70,10 @@ async function issue(ca, cn, eku, san) {
   return toPem(cert, keys);
 }
 
-/** A TLS server certificate for the given DNS names and IP addresses. */
-export function issueServerCert(ca, cn, { dns = ['localhost'], ips = ['127.0.0.1'] } = {}) {
+/** A TLS server certificate for the given DNS names and IP addresses; RSA 2048 with `rsa` (ECDHE-RSA suites). */
+export function issueServerCert(ca, cn, { dns = ['localhost'], ips = ['127.0.0.1'], rsa = false } = {}) {
   const san = [...dns.map((value) => ({ type: 'dns', value })), ...ips.map((value) => ({ type: 'ip', value }))];
-  return issue(ca, cn, x509.ExtendedKeyUsage.serverAuth, san);
+  return issue(ca, cn, x509.ExtendedKeyUsage.serverAuth, san, rsa);
 }
 
 /** A CA-issued TLS client certificate (tls_client_auth). */

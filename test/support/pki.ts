@@ -1,30 +1,12 @@
-// Test PKI: real X.509 certs generated with @peculiar/x509 over Node's webcrypto.
-import { createHash, type webcrypto } from 'node:crypto';
+// Test PKI: real X.509 certificates from the demo's generator (scripts/lib/pki.js), memoised per
+// process, and written to PEM files for configs.
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type * as X509 from '@peculiar/x509';
+import * as lib from '../../scripts/lib/pki.js';
+import type { Ca, Pem } from '../../scripts/lib/pki.js';
 
-// @peculiar/x509 2.x resolves its services through tsyringe, which needs the Reflect metadata API.
-import 'reflect-metadata';
-const x509: typeof X509 = await import('@peculiar/x509');
-x509.cryptoProvider.set(globalThis.crypto);
-
-type CryptoKey = webcrypto.CryptoKey;
-type CryptoKeyPair = webcrypto.CryptoKeyPair;
-
-export interface Pem {
-  certPem: string;
-  keyPem: string;
-  der: Buffer;
-  /** base64url(sha256(DER)), no padding: the RFC 8705 `x5t#S256` value */
-  x5tS256: string;
-}
-
-export interface Ca extends Pem {
-  keys: CryptoKeyPair;
-  cert: X509.X509Certificate;
-}
+export type { Ca, Pem };
 
 export interface IssueOpts {
   cn: string;
@@ -58,105 +40,15 @@ export interface PkiFiles {
   selfSignedKeyFile: string;
 }
 
-const EC: webcrypto.EcKeyGenParams = { name: 'ECDSA', namedCurve: 'P-256' };
-const EC_SIGN: webcrypto.EcdsaParams = { name: 'ECDSA', hash: 'SHA-256' };
-const RSA: webcrypto.RsaHashedKeyGenParams = {
-  name: 'RSASSA-PKCS1-v1_5',
-  modulusLength: 2048,
-  publicExponent: new Uint8Array([1, 0, 1]),
-  hash: 'SHA-256',
-};
-
-function genKeys(rsa = false): Promise<CryptoKeyPair> {
-  return globalThis.crypto.subtle.generateKey(rsa ? RSA : EC, true, ['sign', 'verify']);
-}
-
-function validity(): { notBefore: Date; notAfter: Date } {
-  const now = Date.now();
-  return { notBefore: new Date(now - 3600_000), notAfter: new Date(now + 30 * 86400_000) };
-}
-
-function signingAlg(key: CryptoKey): webcrypto.Algorithm | webcrypto.EcdsaParams {
-  return key.algorithm.name === 'ECDSA' ? EC_SIGN : { name: 'RSASSA-PKCS1-v1_5' };
-}
-
-async function toPem(cert: X509.X509Certificate, keys: CryptoKeyPair): Promise<Pem> {
-  const der = Buffer.from(cert.rawData);
-  const pkcs8 = await globalThis.crypto.subtle.exportKey('pkcs8', keys.privateKey);
-  return {
-    certPem: cert.toString('pem') + '\n',
-    keyPem: x509.PemConverter.encode(pkcs8, 'PRIVATE KEY') + '\n',
-    der,
-    x5tS256: createHash('sha256').update(der).digest('base64url'),
-  };
-}
-
-export async function createCa(cn: string): Promise<Ca> {
-  const keys = await genKeys();
-  const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    name: `CN=${cn}`,
-    keys,
-    ...validity(),
-    signingAlgorithm: EC_SIGN,
-    extensions: [
-      new x509.BasicConstraintsExtension(true, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature, true),
-      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
-    ],
-  });
-  return { ...(await toPem(cert, keys)), keys, cert };
-}
-
-async function issue(ca: Ca, cn: string, eku: X509.ExtendedKeyUsage, san: X509.JsonGeneralNames | null, rsa = false): Promise<Pem> {
-  const keys = await genKeys(rsa);
-  const usage = x509.KeyUsageFlags.digitalSignature | (rsa ? x509.KeyUsageFlags.keyEncipherment : 0);
-  const extensions: X509.Extension[] = [
-    new x509.BasicConstraintsExtension(false, undefined, true),
-    new x509.KeyUsagesExtension(usage, true),
-    new x509.ExtendedKeyUsageExtension([eku]),
-    await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
-    await x509.AuthorityKeyIdentifierExtension.create(ca.keys.publicKey),
-  ];
-  if (san) extensions.push(new x509.SubjectAlternativeNameExtension(san));
-  const cert = await x509.X509CertificateGenerator.create({
-    subject: `CN=${cn}`,
-    issuer: ca.cert.subject,
-    publicKey: keys.publicKey,
-    signingKey: ca.keys.privateKey,
-    signingAlgorithm: signingAlg(ca.keys.privateKey),
-    ...validity(),
-    extensions,
-  });
-  return toPem(cert, keys);
-}
+export const createCa = (cn: string): Promise<Ca> => lib.createCa(cn);
 
 export function issueServerCert(ca: Ca, opts: IssueOpts): Promise<Pem> {
-  const san: X509.JsonGeneralNames = [
-    ...(opts.dnsNames ?? ['localhost']).map((value) => ({ type: 'dns' as const, value })),
-    ...(opts.ips ?? ['127.0.0.1']).map((value) => ({ type: 'ip' as const, value })),
-  ];
-  return issue(ca, opts.cn, x509.ExtendedKeyUsage.serverAuth, san, opts.rsa);
+  return lib.issueServerCert(ca, opts.cn, { dns: opts.dnsNames, ips: opts.ips, rsa: opts.rsa });
 }
 
-export function issueClientCert(ca: Ca, cn: string): Promise<Pem> {
-  return issue(ca, cn, x509.ExtendedKeyUsage.clientAuth, null);
-}
+export const issueClientCert = (ca: Ca, cn: string): Promise<Pem> => lib.issueClientCert(ca, cn);
 
-export async function selfSignedClientCert(cn: string): Promise<Pem> {
-  const keys = await genKeys();
-  const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    name: `CN=${cn}`,
-    keys,
-    ...validity(),
-    signingAlgorithm: EC_SIGN,
-    extensions: [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]),
-    ],
-  });
-  return toPem(cert, keys);
-}
+export const selfSignedClientCert = (cn: string): Promise<Pem> => lib.selfSignedClientCert(cn);
 
 let cached: Promise<TestPki> | undefined;
 
