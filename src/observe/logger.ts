@@ -2,6 +2,7 @@
 // The request line is built field by field in gateway.ts and never holds a token, proof, key or
 // certificate, so no redaction pass runs per line (it cost more than the rest of the line).
 import { pino, type DestinationStream, type Logger } from 'pino';
+import { LogSink } from './log-sink.js';
 
 export type { Logger };
 
@@ -17,27 +18,11 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
   );
 }
 
-/**
- * stdout, written asynchronously in batches of up to 8 KiB, at least once a second, and at exit:
- * one write per log line was a tenth of the gateway's CPU under load.
- */
+/** stdout, batched (see log-sink.ts) and written out at exit. */
 function stdout(): DestinationStream {
-  const dest = pino.destination({ dest: 1, sync: false, minLength: 8 * 1024 });
-  const timer = setInterval(() => {
-    try {
-      dest.flush();
-    } catch {
-      clearInterval(timer);
-    }
-  }, 1000).unref();
-  process.once('exit', () => {
-    try {
-      dest.flushSync();
-    } catch {
-      // Nothing left to do at exit.
-    }
-  });
-  return dest;
+  const sink = new LogSink(1);
+  process.once('exit', () => sink.flushSync());
+  return sink;
 }
 
 /** Flush buffered lines (before exit). */
