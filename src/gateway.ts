@@ -96,8 +96,8 @@ export class Gateway {
     const started = performance.now();
     const p = this.pipeline;
     const iid = interactionIdOf(req);
+    // Error responses get `cache-control: no-store` from renderError; forwarded ones keep the upstream's.
     res.setHeader('x-fapi-interaction-id', iid.id);
-    res.setHeader('cache-control', 'no-store');
     const outcome: Outcome = { forwarded: false, stages: new StageTimes() };
     res.once('close', () => this.log(req, res, iid.id, iid.replaced, outcome, started));
     this.run(req, res, p, iid, outcome).catch((e: unknown) => {
@@ -155,8 +155,10 @@ export class Gateway {
     prepareUpstreamHeaders(facts, route, { claims, binding }, p.settings.forward);
     req.url = facts.query === '' ? facts.path : `${facts.path}?${facts.query}`;
     // The upstream decides caching, except on responses that carry a DPoP nonce (DPOP-27, HDR-14).
-    if (binding.responseHeaders === undefined) res.removeHeader('cache-control');
-    else for (const [k, v] of Object.entries(binding.responseHeaders)) res.setHeader(k, v);
+    if (binding.responseHeaders !== undefined) {
+      res.setHeader('cache-control', 'no-store');
+      for (const [k, v] of Object.entries(binding.responseHeaders)) res.setHeader(k, v);
+    }
     o.forwarded = true;
     o.stages.startUpstream();
     await p.forwarder.forward(req, res, route);

@@ -290,6 +290,9 @@ function checkHtm(claims: ProofClaims, method: string): void {
 
 // §4.3 (9)
 function checkHtu(claims: ProofClaims, expected: string): void {
+  // `expected` is already normalised and normalisation is idempotent (property-tested), so an exact
+  // match needs no URL parse: the usual case.
+  if (claims.htu === expected) return;
   const htu = normalizeHtu(claims.htu);
   if (htu === undefined) throw invalid('DPOP-10 htu is not an absolute http(s) URI without userinfo');
   if (htu !== expected) throw invalid('DPOP-10 htu does not match the request URL');
