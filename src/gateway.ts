@@ -39,7 +39,9 @@ export interface Pipeline {
   readonly settings: GatewaySettings;
 }
 
-type Stage = 'token' | 'binding' | 'replay' | 'upstream';
+const STAGES = ['token', 'binding', 'replay', 'upstream'] as const;
+type Stage = (typeof STAGES)[number];
+const STAGE_LABELS = Object.fromEntries(STAGES.map((stage) => [stage, Object.freeze({ stage })])) as Record<Stage, { stage: Stage }>;
 
 /** Stage latencies of one request, measured inline and recorded once with the log line. */
 class StageTimes {
@@ -172,7 +174,11 @@ export class Gateway {
     const routeId = o.route?.id ?? '-';
     this.metrics.requests.inc({ route: routeId, decision, reason, status: String(status) });
     this.metrics.duration.observe({ route: routeId, decision }, latencyMs / 1000);
-    for (const [stage, ms] of Object.entries(o.stages.finish())) this.metrics.stage.observe({ stage }, ms / 1000);
+    const ms = o.stages.finish();
+    for (const stage of STAGES) {
+      const v = ms[stage];
+      if (v !== undefined) this.metrics.stage.observe(STAGE_LABELS[stage], v / 1000);
+    }
     if (o.binding?.kind === 'none' && o.error === undefined) this.metrics.unboundAccepted.inc({ route: routeId });
     const line = {
       interaction_id: id,

@@ -56,7 +56,14 @@ export class LogSink {
 
 /** A full non-blocking pipe is retried for up to a second; a closed one drops the batch (nowhere left to say so). */
 function writeAll(fd: number, text: string): void {
-  let buf = Buffer.from(text, 'utf8');
+  let written: number;
+  try {
+    written = writeSync(fd, text);
+  } catch {
+    written = 0;
+  }
+  if (written === Buffer.byteLength(text)) return;
+  let buf = Buffer.from(text, 'utf8').subarray(written);
   for (let tries = 0; buf.length > 0 && tries < 1000; ) {
     try {
       buf = buf.subarray(writeSync(fd, buf));

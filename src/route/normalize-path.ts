@@ -21,6 +21,8 @@ export function normaliseTarget(target: string): NormalisedTarget {
   const rawPath = q === -1 ? target : target.slice(0, q);
   const query = q === -1 ? '' : target.slice(q + 1);
   if (!PATH_CHAR.test(rawPath)) return { ok: false, reason: 'path has characters outside RFC 3986 pchar' };
+  // Nothing to decode and no segment starting with a dot: already in normal form (the usual request).
+  if (!rawPath.includes('%') && !rawPath.includes('/.')) return { ok: true, path: rawPath, query };
   let path = '';
   for (let i = 0; i < rawPath.length; i++) {
     const c = rawPath[i];

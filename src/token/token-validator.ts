@@ -23,6 +23,7 @@ export interface ComposedIssuer {
 
 export class CompositeTokenValidator implements TokenValidator {
   private readonly byName: ReadonlyMap<string, ComposedIssuer>;
+  private readonly perRoute = new WeakMap<Route, { onRoute: readonly ComposedIssuer[]; opaque: readonly ComposedIssuer[] }>();
 
   /** `jwt` validates the `token_format: jwt` issuers only. */
   constructor(
@@ -33,10 +34,20 @@ export class CompositeTokenValidator implements TokenValidator {
   }
 
   async validate(token: string, route: Route): Promise<TokenClaims> {
-    const onRoute = route.issuers.map((n) => this.byName.get(n)).filter((i): i is ComposedIssuer => i !== undefined);
-    const opaque = onRoute.filter((i) => i.config.token_format === 'opaque');
+    const { onRoute, opaque } = this.issuersOf(route);
     if (opaque.length === 0 || namesJwtIssuer(token, onRoute)) return this.validateJwt(token, route);
     return this.introspect(token, sha256Hex(token), opaque, route);
+  }
+
+  /** The route's issuers, worked out once per route (routes live as long as their config). */
+  private issuersOf(route: Route): { onRoute: readonly ComposedIssuer[]; opaque: readonly ComposedIssuer[] } {
+    let r = this.perRoute.get(route);
+    if (r === undefined) {
+      const onRoute = route.issuers.map((n) => this.byName.get(n)).filter((i): i is ComposedIssuer => i !== undefined);
+      r = { onRoute, opaque: onRoute.filter((i) => i.config.token_format === 'opaque') };
+      this.perRoute.set(route, r);
+    }
+    return r;
   }
 
   /** Local validation (JWT-*), then Q-3 `revocation: introspect` with the INT-6 cache. */
