@@ -13,13 +13,27 @@ export interface BindingVerifier {
 
 const accepts = (policy: BindingPolicy, kind: 'mtls' | 'dpop'): boolean => policy === kind || policy === 'any' || policy === 'none';
 
+const HTU_CACHE_MAX = 4096;
+
 export class SenderConstraintVerifier implements BindingVerifier {
+  private readonly htus = new Map<string, string>();
   constructor(
     private readonly dpop: DpopVerifier,
     private readonly publicOrigin: string,
     private readonly requireTrustedChain: boolean,
     private readonly nonces?: DpopNonces,
   ) {}
+
+  /** expectedHtu parses a URL; the same few paths come back all the time. Bounded: cleared when full. */
+  private expectedHtu(path: string): string {
+    let htu = this.htus.get(path);
+    if (htu === undefined) {
+      htu = expectedHtu(this.publicOrigin, path);
+      if (this.htus.size >= HTU_CACHE_MAX) this.htus.clear();
+      this.htus.set(path, htu);
+    }
+    return htu;
+  }
 
   async verify(facts: RequestFacts, creds: Credentials, claims: TokenClaims, route: Route): Promise<Binding> {
     const cnf = claims.cnf;
@@ -44,7 +58,7 @@ export class SenderConstraintVerifier implements BindingVerifier {
         const r = await this.dpop.verify({
           proofs: creds.proofs,
           method: facts.method,
-          htu: expectedHtu(this.publicOrigin, facts.path),
+          htu: this.expectedHtu(facts.path),
           accessToken: creds.token,
           expectedJkt: cnf.thumbprint,
           nonceRequired: route.dpop.nonce,
