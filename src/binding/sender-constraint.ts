@@ -8,7 +8,8 @@ import { expectedHtu } from './htu.js';
 import { verifyCertificateBinding } from './mtls.js';
 
 export interface BindingVerifier {
-  verify(facts: RequestFacts, creds: Credentials, claims: TokenClaims, route: Route): Promise<Binding>;
+  /** A certificate binding is answered (or refused) synchronously; a DPoP proof through a promise. */
+  verify(facts: RequestFacts, creds: Credentials, claims: TokenClaims, route: Route): Binding | Promise<Binding>;
 }
 
 const accepts = (policy: BindingPolicy, kind: 'mtls' | 'dpop'): boolean => policy === kind || policy === 'any' || policy === 'none';
@@ -17,6 +18,7 @@ const HTU_CACHE_MAX = 4096;
 
 export class SenderConstraintVerifier implements BindingVerifier {
   private readonly htus = new Map<string, string>();
+
   constructor(
     private readonly dpop: DpopVerifier,
     private readonly publicOrigin: string,
@@ -24,18 +26,7 @@ export class SenderConstraintVerifier implements BindingVerifier {
     private readonly nonces?: DpopNonces,
   ) {}
 
-  /** expectedHtu parses a URL; the same few paths come back all the time. Bounded: cleared when full. */
-  private expectedHtu(path: string): string {
-    let htu = this.htus.get(path);
-    if (htu === undefined) {
-      htu = expectedHtu(this.publicOrigin, path);
-      if (this.htus.size >= HTU_CACHE_MAX) this.htus.clear();
-      this.htus.set(path, htu);
-    }
-    return htu;
-  }
-
-  async verify(facts: RequestFacts, creds: Credentials, claims: TokenClaims, route: Route): Promise<Binding> {
+  verify(facts: RequestFacts, creds: Credentials, claims: TokenClaims, route: Route): Binding | Promise<Binding> {
     const cnf = claims.cnf;
     if (cnf.kind === 'jkt' && creds.scheme === 'bearer') {
       throw new GatewayError('GW_DPOP_BOUND_AS_BEARER', 'DPOP-17 DPoP-bound token sent with the Bearer scheme');
@@ -55,18 +46,33 @@ export class SenderConstraintVerifier implements BindingVerifier {
         if (claims.tokenType !== undefined && claims.tokenType.toLowerCase() !== 'dpop') {
           throw new GatewayError('GW_TOKEN_INVALID', 'DPOP-20 token_type is not DPoP for a jkt-bound token');
         }
-        const r = await this.dpop.verify({
-          proofs: creds.proofs,
-          method: facts.method,
-          htu: this.expectedHtu(facts.path),
-          accessToken: creds.token,
-          expectedJkt: cnf.thumbprint,
-          nonceRequired: route.dpop.nonce,
-        });
-        const binding = { kind: 'dpop' as const, thumbprint: r.jkt, replay: { key: r.replayKey, ttlMs: r.ttlMs } };
-        // DPOP-27: rotate by handing out the next nonce on the response.
-        return route.dpop.nonce && this.nonces !== undefined ? { ...binding, responseHeaders: { 'dpop-nonce': this.nonces.issue() } } : binding;
+        return this.verifyProof(facts, creds, cnf.thumbprint, route);
       }
     }
+  }
+
+  private async verifyProof(facts: RequestFacts, creds: Credentials, expectedJkt: string, route: Route): Promise<Binding> {
+    const r = await this.dpop.verify({
+      proofs: creds.proofs,
+      method: facts.method,
+      htu: this.expectedHtu(facts.path),
+      accessToken: creds.token,
+      expectedJkt,
+      nonceRequired: route.dpop.nonce,
+    });
+    const binding = { kind: 'dpop' as const, thumbprint: r.jkt, replay: { key: r.replayKey, ttlMs: r.ttlMs } };
+    // DPOP-27: rotate by handing out the next nonce on the response.
+    return route.dpop.nonce && this.nonces !== undefined ? { ...binding, responseHeaders: { 'dpop-nonce': this.nonces.issue() } } : binding;
+  }
+
+  /** expectedHtu parses a URL; the same few paths come back all the time. Bounded: cleared when full. */
+  private expectedHtu(path: string): string {
+    let htu = this.htus.get(path);
+    if (htu === undefined) {
+      htu = expectedHtu(this.publicOrigin, path);
+      if (this.htus.size >= HTU_CACHE_MAX) this.htus.clear();
+      this.htus.set(path, htu);
+    }
+    return htu;
   }
 }

@@ -10,6 +10,11 @@ import type { IssuerKeys } from './issuer-keys.js';
 
 export interface TokenValidator {
   validate(token: string, route: Route): Promise<TokenClaims>;
+  /**
+   * The claims of a token already validated and still acceptable on this route, without a promise;
+   * undefined means "call validate", which gives the full answer (refusals included).
+   */
+  cached?(token: string, route: Route): TokenClaims | undefined;
 }
 
 export interface JwtIssuer {
@@ -129,6 +134,20 @@ export class JwtValidator implements TokenValidator {
     private readonly now: () => number = Date.now,
   ) {
     this.byIssuer = new Map(issuers.map((i) => [i.config.issuer, i]));
+  }
+
+  cached(token: string, route: Route): TokenClaims | undefined {
+    const v = this.cache.get(sha256Hex(token));
+    if (v === undefined) return undefined;
+    const nowS = Math.floor(this.now() / 1000);
+    if (nowS >= v.claims.expiresAt + v.leeway || (v.notBefore !== undefined && v.notBefore > nowS + v.leeway)) return undefined;
+    try {
+      checkRouteIssuer(v.claims, route);
+      checkAudience(v.claims, route);
+    } catch {
+      return undefined;
+    }
+    return v.claims;
   }
 
   async validate(token: string, route: Route): Promise<TokenClaims> {

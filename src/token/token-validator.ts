@@ -39,6 +39,14 @@ export class CompositeTokenValidator implements TokenValidator {
     return this.introspect(token, sha256Hex(token), opaque, route);
   }
 
+  /** Locally validated JWTs only: opaque tokens and `revocation: introspect` always take validate(). */
+  cached(token: string, route: Route): TokenClaims | undefined {
+    if (this.issuersOf(route).opaque.length > 0) return undefined;
+    const claims = this.jwt.cached?.(token, route);
+    if (claims === undefined || this.byName.get(claims.issuerName)?.config.revocation === 'introspect') return undefined;
+    return claims;
+  }
+
   /** The route's issuers, worked out once per route (routes live as long as their config). */
   private issuersOf(route: Route): { onRoute: readonly ComposedIssuer[]; opaque: readonly ComposedIssuer[] } {
     let r = this.perRoute.get(route);
