@@ -356,8 +356,13 @@ export class DpopVerifier {
     this.allowed = new Set(opts.algorithms);
   }
 
-  /** Throws GatewayError only; never touches the replay store. */
+  /** Rejects with GatewayError only; never touches the replay store. */
   async verify(input: DpopProofInput, nowMs: number = Date.now()): Promise<DpopProofResult> {
+    return this.verifyNow(input, nowMs);
+  }
+
+  /** verify() without the promise, for the request path: throws GatewayError only. */
+  verifyNow(input: DpopProofInput, nowMs: number = Date.now()): DpopProofResult {
     try {
       return this.check(input, nowMs);
     } catch (err) {

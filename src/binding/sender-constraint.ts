@@ -8,7 +8,7 @@ import { expectedHtu } from './htu.js';
 import { verifyCertificateBinding } from './mtls.js';
 
 export interface BindingVerifier {
-  /** A certificate binding is answered (or refused) synchronously; a DPoP proof through a promise. */
+  /** Answers (or refuses) synchronously where it can; an implementation may need a promise. */
   verify(facts: RequestFacts, creds: Credentials, claims: TokenClaims, route: Route): Binding | Promise<Binding>;
 }
 
@@ -26,7 +26,7 @@ export class SenderConstraintVerifier implements BindingVerifier {
     private readonly nonces?: DpopNonces,
   ) {}
 
-  verify(facts: RequestFacts, creds: Credentials, claims: TokenClaims, route: Route): Binding | Promise<Binding> {
+  verify(facts: RequestFacts, creds: Credentials, claims: TokenClaims, route: Route): Binding {
     const cnf = claims.cnf;
     if (cnf.kind === 'jkt' && creds.scheme === 'bearer') {
       throw new GatewayError('GW_DPOP_BOUND_AS_BEARER', 'DPOP-17 DPoP-bound token sent with the Bearer scheme');
@@ -51,8 +51,8 @@ export class SenderConstraintVerifier implements BindingVerifier {
     }
   }
 
-  private async verifyProof(facts: RequestFacts, creds: Credentials, expectedJkt: string, route: Route): Promise<Binding> {
-    const r = await this.dpop.verify({
+  private verifyProof(facts: RequestFacts, creds: Credentials, expectedJkt: string, route: Route): Binding {
+    const r = this.dpop.verifyNow({
       proofs: creds.proofs,
       method: facts.method,
       htu: this.expectedHtu(facts.path),
