@@ -53,6 +53,8 @@ const { values: opt } = parseArgs({
     out: { type: 'string', default: join(HERE, 'results') },
     // Experiments: the gateway's logging level (info = one line per request, as deployed).
     'log-level': { type: 'string', default: 'info' },
+    // A/B: another build of dist/ (a directory inside this checkout) measured next to this one.
+    baseline: { type: 'string' },
   },
 });
 const ROUNDS = Math.max(1, Math.min(10, Number(opt.rounds)));
@@ -392,6 +394,33 @@ const SCENARIOS = [
     others: () => [servers.upstream],
   },
 ];
+// --baseline DIR: the same mTLS and DPoP routes on another build, round-robin with this one, so a change
+// to the hot path is judged against its parent in one run (figures drift between runs on shared machines).
+const BASELINE_DIST = opt.baseline === undefined ? undefined : resolve(opt.baseline);
+if (BASELINE_DIST !== undefined) {
+  if (!existsSync(join(BASELINE_DIST, 'main.js'))) throw new Error(`--baseline ${opt.baseline}: no main.js there (build it first)`);
+  SCENARIOS.push(
+    {
+      id: 'mtls-baseline',
+      label: `gateway, mTLS-bound JWT, baseline build (${opt.baseline})`,
+      gateway: true,
+      server: () => servers.gwBaseline,
+      target: () => tlsTarget(servers.gwBaseline.port, true),
+      request: () => bearerRequest('/mtls/accounts/123', fx.tokens.mtls),
+      others: () => [servers.upstream],
+    },
+    {
+      id: 'dpop-baseline',
+      label: `gateway, DPoP-bound JWT, memory replay store, baseline build (${opt.baseline})`,
+      gateway: true,
+      dpop: true,
+      server: () => servers.gwBaseline,
+      target: () => tlsTarget(servers.gwBaseline.port, false),
+      request: () => dpopRequest('/dpop/accounts/123', fx.tokens.dpop),
+      others: () => [servers.upstream],
+    },
+  );
+}
 for (const s of SCENARIOS) {
   s.others ??= () => [];
 }
@@ -431,6 +460,9 @@ async function startAll() {
   }
   if (need.has('mtls') || need.has('dpop-memory')) {
     servers.gwMemory = await startGateway('gateway-memory', gatewayConfig({ routes: gatewayRoutes(upstreamUrl) }));
+  }
+  if (need.has('mtls-baseline') || need.has('dpop-baseline')) {
+    servers.gwBaseline = await startGateway('gateway-baseline', gatewayConfig({ routes: gatewayRoutes(upstreamUrl) }), { env: { BENCH_DIST: BASELINE_DIST } });
   }
   if (need.has('dpop-redis')) {
     redisInfo = await probeRedis();

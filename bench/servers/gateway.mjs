@@ -1,9 +1,13 @@
 // The gateway under test, from the built dist/: config text from a file, secrets from the environment,
 // logs to stdout (which the orchestrator points at /dev/null), exactly as `fapi-gateway --config` would.
 import { readFileSync } from 'node:fs';
-import { parseConfig } from '../../dist/config/load.js';
-import { startGateway } from '../../dist/main.js';
+import { pathToFileURL } from 'node:url';
 import { fail, serve } from './common.mjs';
+
+// BENCH_DIST: another build to load instead of dist/ (npm run bench -- --baseline DIR).
+const dist = process.env.BENCH_DIST === undefined ? new URL('../../dist/', import.meta.url) : pathToFileURL(`${process.env.BENCH_DIST}/`);
+const { parseConfig } = await import(new URL('config/load.js', dist).href);
+const { startGateway } = await import(new URL('main.js', dist).href);
 
 try {
   const text = readFileSync(process.argv[2], 'utf8');
