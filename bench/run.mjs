@@ -399,27 +399,16 @@ const SCENARIOS = [
 const BASELINE_DIST = opt.baseline === undefined ? undefined : resolve(opt.baseline);
 if (BASELINE_DIST !== undefined) {
   if (!existsSync(join(BASELINE_DIST, 'main.js'))) throw new Error(`--baseline ${opt.baseline}: no main.js there (build it first)`);
-  SCENARIOS.push(
-    {
-      id: 'mtls-baseline',
-      label: `gateway, mTLS-bound JWT, baseline build (${opt.baseline})`,
-      gateway: true,
+  for (const id of ['mtls', 'dpop-memory']) {
+    const base = SCENARIOS.find((x) => x.id === id);
+    SCENARIOS.push({
+      ...base,
+      id: id === 'mtls' ? 'mtls-baseline' : 'dpop-baseline',
+      label: `${base.label}, baseline build (${opt.baseline})`,
       server: () => servers.gwBaseline,
-      target: () => tlsTarget(servers.gwBaseline.port, true),
-      request: () => bearerRequest('/mtls/accounts/123', fx.tokens.mtls),
-      others: () => [servers.upstream],
-    },
-    {
-      id: 'dpop-baseline',
-      label: `gateway, DPoP-bound JWT, memory replay store, baseline build (${opt.baseline})`,
-      gateway: true,
-      dpop: true,
-      server: () => servers.gwBaseline,
-      target: () => tlsTarget(servers.gwBaseline.port, false),
-      request: () => dpopRequest('/dpop/accounts/123', fx.tokens.dpop),
-      others: () => [servers.upstream],
-    },
-  );
+      target: () => tlsTarget(servers.gwBaseline.port, !base.dpop),
+    });
+  }
 }
 for (const s of SCENARIOS) {
   s.others ??= () => [];
