@@ -152,7 +152,7 @@ export class Gateway {
     const replay = binding.replay;
     if (replay !== undefined) {
       t = performance.now();
-      const first = await p.replay.claim(replay.key, replay.ttlMs);
+      const first = p.replay.claimNow?.(replay.key, replay.ttlMs) ?? (await p.replay.claim(replay.key, replay.ttlMs));
       o.stages.mark('replay', t);
       if (!first) throw new GatewayError('GW_DPOP_REPLAY', 'DPOP-21 jti already used');
     }

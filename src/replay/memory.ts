@@ -25,6 +25,10 @@ export class MemoryReplayStore implements ReplayStore {
   }
 
   async claim(key: string, ttlMs: number): Promise<boolean> {
+    return this.claimNow(key, ttlMs);
+  }
+
+  claimNow(key: string, ttlMs: number): boolean {
     const now = this.now();
     this.sweep(now, SWEEP_BUDGET);
     const expiresAt = this.entries.get(key);

@@ -15,6 +15,16 @@ describe('MemoryReplayStore (DPOP-21, DPOP-22)', () => {
     expect(await s.claim('k2', 60_000)).toBe(true);
   });
 
+  it('DPOP-21 claimNow (the request path, no promise) shares the store with claim', async () => {
+    const s = new MemoryReplayStore({ maxEntries: 2 });
+    expect(s.claimNow('k1', 60_000)).toBe(true);
+    expect(await s.claim('k1', 60_000)).toBe(false);
+    expect(await s.claim('k2', 60_000)).toBe(true);
+    expect(s.claimNow('k2', 60_000)).toBe(false);
+    // DPOP-22: full of live entries, it refuses there and then.
+    expect(() => s.claimNow('k3', 60_000)).toThrow(GatewayError);
+  });
+
   it('DPOP-21 concurrent claims of one key: exactly one is true', async () => {
     const s = new MemoryReplayStore();
     const results = await Promise.all(Array.from({ length: 50 }, () => s.claim('same', 60_000)));
