@@ -1,11 +1,13 @@
 // Prometheus metrics (prom-client). Labels are bounded: route ids and catalog codes, never request data.
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
+import { HotCounter, HotHistogram } from './hot-metrics.js';
 
 export interface Metrics {
   readonly registry: Registry;
-  readonly requests: Counter<'route' | 'decision' | 'reason' | 'status'>;
-  readonly duration: Histogram<'route' | 'decision'>;
-  readonly stage: Histogram<'stage'>;
+  /** The per-request three are recorded on the hot path: lean collectors (hot-metrics.ts). */
+  readonly requests: HotCounter<'route' | 'decision' | 'reason' | 'status'>;
+  readonly duration: HotHistogram<'route' | 'decision'>;
+  readonly stage: HotHistogram<'stage'>;
   readonly jwksFetches: Counter<'issuer' | 'result'>;
   readonly unboundAccepted: Counter<'route'>;
   readonly configReloads: Counter<'result'>;
@@ -19,26 +21,21 @@ export function createMetrics(): Metrics {
   collectDefaultMetrics({ register: registry, prefix: 'fapi_gateway_process_' });
   return {
     registry,
-    requests: new Counter({
-      name: 'fapi_gateway_requests_total',
-      help: 'Requests by route, decision and reason code',
-      labelNames: ['route', 'decision', 'reason', 'status'],
-      registers: [registry],
-    }),
-    duration: new Histogram({
-      name: 'fapi_gateway_request_duration_seconds',
-      help: 'Whole-request latency as seen by the gateway',
-      labelNames: ['route', 'decision'],
-      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-      registers: [registry],
-    }),
-    stage: new Histogram({
-      name: 'fapi_gateway_stage_duration_seconds',
-      help: 'Latency of one pipeline stage: token validation, sender constraint (DPoP proof or certificate), replay store, upstream',
-      labelNames: ['stage'],
-      buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1, 5],
-      registers: [registry],
-    }),
+    requests: new HotCounter('fapi_gateway_requests_total', 'Requests by route, decision and reason code', ['route', 'decision', 'reason', 'status'], registry),
+    duration: new HotHistogram(
+      'fapi_gateway_request_duration_seconds',
+      'Whole-request latency as seen by the gateway',
+      ['route', 'decision'],
+      [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registry,
+    ),
+    stage: new HotHistogram(
+      'fapi_gateway_stage_duration_seconds',
+      'Latency of one pipeline stage: token validation, sender constraint (DPoP proof or certificate), replay store, upstream',
+      ['stage'],
+      [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1, 5],
+      registry,
+    ),
     jwksFetches: new Counter({
       name: 'fapi_gateway_jwks_fetches_total',
       help: 'JWKS and metadata fetches by issuer and result',
