@@ -148,8 +148,7 @@ export class Gateway {
     // A token seen before is answered from the cache without a promise; anything else takes the full path.
     const claims = (o.claims = p.tokens.cached?.(creds.token, route) ?? (await p.tokens.validate(creds.token, route)));
     t = o.stages.mark('token', t);
-    const pending = p.bindings.verify(facts, creds, claims, route);
-    const binding = (o.binding = pending instanceof Promise ? await pending : pending);
+    const binding = (o.binding = p.bindings.verify(facts, creds, claims, route));
     t = o.stages.mark('binding', t);
     checkScopes(claims, route);
     const replay = binding.replay;

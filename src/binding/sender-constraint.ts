@@ -8,8 +8,8 @@ import { expectedHtu } from './htu.js';
 import { verifyCertificateBinding } from './mtls.js';
 
 export interface BindingVerifier {
-  /** Answers (or refuses) synchronously where it can; an implementation may need a promise. */
-  verify(facts: RequestFacts, creds: Credentials, claims: TokenClaims, route: Route): Binding | Promise<Binding>;
+  /** Answers or refuses (GatewayError) at once: nothing here waits on I/O. */
+  verify(facts: RequestFacts, creds: Credentials, claims: TokenClaims, route: Route): Binding;
 }
 
 const accepts = (policy: BindingPolicy, kind: 'mtls' | 'dpop'): boolean => policy === kind || policy === 'any' || policy === 'none';
