@@ -5,7 +5,7 @@
 // recovery time is measured and recorded.
 import { generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rawTls } from '../support/client.js';
+import { parseRawResponse } from '../support/client.js';
 import { startHarness, type Harness } from '../support/gateway.js';
 import { cnfX5t } from '../support/issuer.js';
 import { figures } from '../../scripts/lib/hardening-figures.js';
@@ -110,20 +110,11 @@ describe('JWKS endpoint slower than http_timeout_ms', () => {
 
 /** Raw GET over TLS: status, declared length, body bytes received, and whether the server cut it. */
 async function rawGet(h: Harness, path: string, token: string, timeoutMs = 3000) {
-  const { response, closed } = await rawTls('127.0.0.1', h.port, {
-    ca: h.pki.ca.certPem,
-    servername: 'localhost',
-    cert: h.pki.client1.certPem,
-    key: h.pki.client1.keyPem,
-    payload: `GET ${path} HTTP/1.1\r\nHost: api.test\r\nAuthorization: Bearer ${token}\r\n\r\n`,
-    timeoutMs,
-  });
-  const end = response.indexOf('\r\n\r\n');
-  const head = end === -1 ? response : response.slice(0, end);
-  const body = end === -1 ? '' : response.slice(end + 4);
+  const { response, closed } = await h.raw(`GET ${path} HTTP/1.1\r\nHost: api.test\r\nAuthorization: Bearer ${token}\r\n\r\n`, timeoutMs);
+  const { status, head, body } = parseRawResponse(response);
   const cl = /\r\ncontent-length: *(\d+)/i.exec(head)?.[1];
   return {
-    status: Number(/^HTTP\/1\.1 (\d{3}) /.exec(head)?.[1] ?? 0),
+    status,
     chunked: /\r\ntransfer-encoding: *chunked/i.test(head),
     declared: cl === undefined ? undefined : Number(cl),
     body,

@@ -332,14 +332,7 @@ describe('invalid and unusual methods', () => {
   for (const [name, line] of cases) {
     it(`${name} -> 400 or 404, never forwarded`, async () => {
       const before = up.received.length;
-      const { response, closed } = await rawTls('127.0.0.1', h.port, {
-        ca: h.pki.ca.certPem,
-        servername: 'localhost',
-        cert: h.pki.client1.certPem,
-        key: h.pki.client1.keyPem,
-        payload: `${line}\r\nHost: api.test\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`,
-        timeoutMs: 3000,
-      });
+      const { response, closed } = await h.raw(`${line}\r\nHost: api.test\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`, 3000);
       await sleep(30);
       const status = statusOf(response);
       fig.list('methods', { case: name, status, closed });
@@ -352,15 +345,7 @@ describe('invalid and unusual methods', () => {
   // the gateway accepts HTTP/1.x only and refuses it with 400, token or not.
   it('a request line without HTTP-version ("GET /accounts/1") -> 400, never forwarded, even with a valid token', async () => {
     const before = up.received.length;
-    const send = (auth: string) =>
-      rawTls('127.0.0.1', h.port, {
-        ca: h.pki.ca.certPem,
-        servername: 'localhost',
-        cert: h.pki.client1.certPem,
-        key: h.pki.client1.keyPem,
-        payload: `GET /accounts/1\r\nHost: api.test\r\n${auth}Connection: close\r\n\r\n`,
-        timeoutMs: 3000,
-      });
+    const send = (auth: string) => h.raw(`GET /accounts/1\r\nHost: api.test\r\n${auth}Connection: close\r\n\r\n`, 3000);
     const without = statusOf((await send('')).response);
     const withToken = statusOf((await send(`Authorization: Bearer ${token}\r\n`)).response);
     await sleep(30);
@@ -423,14 +408,7 @@ describe('very many header fields (max_headers 1000, max_header_bytes 65536)', (
   });
   const send = async (fields: string[], path = '/mtls/many') => {
     const t0 = performance.now();
-    const { response } = await rawTls('127.0.0.1', g.port, {
-      ca: g.pki.ca.certPem,
-      servername: 'localhost',
-      cert: g.pki.client1.certPem,
-      key: g.pki.client1.keyPem,
-      payload: `GET ${path} HTTP/1.1\r\nHost: api.test\r\n${fields.map((f) => `${f}\r\n`).join('')}Connection: close\r\n\r\n`,
-      timeoutMs: 5000,
-    });
+    const { response } = await g.raw(`GET ${path} HTTP/1.1\r\nHost: api.test\r\n${fields.map((f) => `${f}\r\n`).join('')}Connection: close\r\n\r\n`, 5000);
     const ms = Math.round(performance.now() - t0);
     return { status: statusOf(response), response, ms };
   };

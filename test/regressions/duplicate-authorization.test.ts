@@ -1,7 +1,7 @@
 // CRED-5 / M12: more than one Authorization field is an ambiguous request (Node keeps only the first in
 // req.headers, so the gateway must count raw fields). 400 invalid_request on every challenge, never forwarded.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rawTls, type TestResponse } from '../support/client.js';
+import type { TestResponse } from '../support/client.js';
 import { challenges, refusedNotForwarded } from '../support/contract.js';
 import { startHarness, type CallOptions, type Harness } from '../support/gateway.js';
 import { cnfX5t } from '../support/issuer.js';
@@ -59,13 +59,7 @@ describe('CRED-5 / M12: two Authorization fields', () => {
   it('CRED-5: two fields sent as raw bytes over TLS (no client library in between) -> 400', async () => {
     const t = await bound();
     const before = h.upstream.received.length;
-    const { response } = await rawTls('127.0.0.1', h.port, {
-      ca: h.pki.ca.certPem,
-      servername: 'localhost',
-      cert: h.pki.client1.certPem,
-      key: h.pki.client1.keyPem,
-      payload: `GET /accounts/1 HTTP/1.1\r\nHost: api.test\r\nAuthorization: Bearer ${t}\r\nauthorization: Bearer ${t}\r\nConnection: close\r\n\r\n`,
-    });
+    const { response } = await h.raw(`GET /accounts/1 HTTP/1.1\r\nHost: api.test\r\nAuthorization: Bearer ${t}\r\nauthorization: Bearer ${t}\r\nConnection: close\r\n\r\n`);
     expect(response).toMatch(/^HTTP\/1\.1 400 /);
     expect(response).toContain('"error":"invalid_request"');
     expect(h.upstream.received.length).toBe(before);

@@ -4,7 +4,7 @@
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { createHash, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rawTls, type TestResponse } from '../support/client.js';
+import type { TestResponse } from '../support/client.js';
 import { defaultRoutes, PUBLIC_ORIGIN, startHarness, type CallOptions, type Harness } from '../support/gateway.js';
 import { cnfJkt, cnfX5t } from '../support/issuer.js';
 import type { ReceivedRequest } from '../support/upstream.js';
@@ -139,14 +139,8 @@ describe('HDR-10: spoofed identity headers never reach the upstream as sent', ()
     // Raw bytes: Node's client would add its own Connection handling; this is exactly one Connection field.
     const before = h.upstream.received.length;
     const token = await bound({ sub: 'alice' });
-    const { response } = await rawTls('127.0.0.1', h.port, {
-      ca: h.pki.ca.certPem,
-      servername: 'localhost',
-      cert: h.pki.client1.certPem,
-      key: h.pki.client1.keyPem,
-      timeoutMs: 1500,
-      payload:
-        'GET /accounts/1 HTTP/1.1\r\nHost: api.test\r\n' +
+    const { response } = await h.raw(
+      'GET /accounts/1 HTTP/1.1\r\nHost: api.test\r\n' +
         `Authorization: Bearer ${token}\r\n` +
         'Connection: x-authenticated-subject, foo\r\n' +
         'X-Authenticated-Subject: victim\r\n' +
@@ -154,7 +148,8 @@ describe('HDR-10: spoofed identity headers never reach the upstream as sent', ()
         'Keep-Alive: timeout=5\r\n' +
         'TE: trailers\r\n' +
         'Upgrade-Insecure-Requests: 1\r\n\r\n',
-    });
+      1500,
+    );
     expect(response).toMatch(/^HTTP\/1\.1 200 /);
     expect(h.upstream.received.length).toBe(before + 1);
     const up = h.upstream.received.at(-1)!;

@@ -2,7 +2,7 @@
 // contract-shaped 431; too many fields and oversized credentials are refused by the pipeline. Nothing is
 // ever forwarded, and a second Authorization hidden behind thousands of fields can never slip through.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rawTls } from '../support/client.js';
+import { parseRawResponse, type RawResponse } from '../support/client.js';
 import { startHarness, type Harness } from '../support/gateway.js';
 import { cnfX5t } from '../support/issuer.js';
 
@@ -16,32 +16,12 @@ afterAll(async () => {
   await h?.close();
 });
 
-interface Raw {
-  status: number;
-  head: string;
-  headers: Record<string, string>;
-  body: string;
-  closed: boolean;
-}
+type Raw = RawResponse & { readonly closed: boolean };
 
 /** Raw request over TLS with the client1 certificate; `fields` are complete header lines. */
 async function send(requestLine: string, fields: string[], timeoutMs = 3000): Promise<Raw> {
-  const { response, closed } = await rawTls('127.0.0.1', h.port, {
-    ca: h.pki.ca.certPem,
-    servername: 'localhost',
-    cert: h.pki.client1.certPem,
-    key: h.pki.client1.keyPem,
-    payload: `${requestLine}\r\nHost: api.test\r\n${fields.map((f) => `${f}\r\n`).join('')}Connection: close\r\n\r\n`,
-    timeoutMs,
-  });
-  const i = response.indexOf('\r\n\r\n');
-  const head = i === -1 ? response : response.slice(0, i);
-  const headers: Record<string, string> = {};
-  for (const line of head.split('\r\n').slice(1)) {
-    const c = line.indexOf(':');
-    headers[line.slice(0, c).toLowerCase()] = line.slice(c + 1).trim();
-  }
-  return { status: Number(/^HTTP\/1\.1 (\d{3}) /.exec(head)?.[1] ?? 0), head, headers, body: i === -1 ? '' : response.slice(i + 4), closed };
+  const { response, closed } = await h.raw(`${requestLine}\r\nHost: api.test\r\n${fields.map((f) => `${f}\r\n`).join('')}Connection: close\r\n\r\n`, timeoutMs);
+  return { ...parseRawResponse(response), closed };
 }
 
 /** 431 with the §3 contract headers and the JSON body; the upstream untouched. */
@@ -118,13 +98,7 @@ describe('HDR-16: header field count', () => {
       const t = await g.issuer.mint({ cnf: cnfX5t(g.pki.client1.x5tS256) });
       const before = g.upstream.received.length;
       const fields = [`Authorization: Bearer ${t}`, ...Array.from({ length: 900 }, () => 'a:'), `Authorization: Bearer ${t}`];
-      const { response } = await rawTls('127.0.0.1', g.port, {
-        ca: g.pki.ca.certPem,
-        servername: 'localhost',
-        cert: g.pki.client1.certPem,
-        key: g.pki.client1.keyPem,
-        payload: `GET /accounts/1 HTTP/1.1\r\nHost: api.test\r\n${fields.map((f) => `${f}\r\n`).join('')}Connection: close\r\n\r\n`,
-      });
+      const { response } = await g.raw(`GET /accounts/1 HTTP/1.1\r\nHost: api.test\r\n${fields.map((f) => `${f}\r\n`).join('')}Connection: close\r\n\r\n`);
       expect(response).toMatch(/^HTTP\/1\.1 400 /);
       expect(response).toContain('"error":"invalid_request"');
       expect(g.upstream.received.length).toBe(before);

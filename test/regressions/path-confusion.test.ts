@@ -3,7 +3,7 @@
 // encodings are normalised once and forwarded in normalised form. Raw TLS writes are used throughout
 // because Node's client (WHATWG URL) would normalise the target before sending it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rawTls } from '../support/client.js';
+import { parseRawResponse, type RawResponse } from '../support/client.js';
 import { startHarness, type Harness } from '../support/gateway.js';
 import { cnfX5t } from '../support/issuer.js';
 
@@ -17,24 +17,10 @@ afterAll(async () => {
   await h?.close();
 });
 
-interface RawResponse {
-  status: number;
-  head: string;
-  body: string;
-}
-
 /** One request with a verbatim request line, a valid bound token and the client1 certificate. */
 async function send(requestLine: string, extra = ''): Promise<RawResponse> {
-  const { response } = await rawTls('127.0.0.1', h.port, {
-    ca: h.pki.ca.certPem,
-    servername: 'localhost',
-    cert: h.pki.client1.certPem,
-    key: h.pki.client1.keyPem,
-    payload: `${requestLine}\r\nHost: api.test\r\nAuthorization: Bearer ${token}\r\n${extra}Connection: close\r\n\r\n`,
-  });
-  const i = response.indexOf('\r\n\r\n');
-  const head = i === -1 ? response : response.slice(0, i);
-  return { status: Number(/^HTTP\/1\.1 (\d{3}) /.exec(head)?.[1] ?? 0), head, body: i === -1 ? '' : response.slice(i + 4) };
+  const { response } = await h.raw(`${requestLine}\r\nHost: api.test\r\nAuthorization: Bearer ${token}\r\n${extra}Connection: close\r\n\r\n`);
+  return parseRawResponse(response);
 }
 
 /** 400 invalid_request with the ambiguous-path JSON body, and nothing forwarded. */

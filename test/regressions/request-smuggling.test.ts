@@ -4,7 +4,6 @@
 // request. After every case the gateway keeps serving, and the upstream has received nothing the gateway
 // did not authorise. Everything is written as raw bytes over TLS with the client1 certificate.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rawTls } from '../support/client.js';
 import { startHarness, type Harness } from '../support/gateway.js';
 import { cnfX5t } from '../support/issuer.js';
 import type { ReceivedRequest } from '../support/upstream.js';
@@ -35,14 +34,7 @@ interface Exchange {
 
 async function exchange(payload: string, timeoutMs = 2000): Promise<Exchange> {
   const before = h.upstream.received.length;
-  const { response, closed } = await rawTls('127.0.0.1', h.port, {
-    ca: h.pki.ca.certPem,
-    servername: 'localhost',
-    cert: h.pki.client1.certPem,
-    key: h.pki.client1.keyPem,
-    payload,
-    timeoutMs,
-  });
+  const { response, closed } = await h.raw(payload, timeoutMs);
   // Let a request the gateway may still be forwarding land before counting.
   await new Promise((r) => setTimeout(r, 50));
   return { raw: response, closed, statuses: statusesOf(response), upstream: h.upstream.received.slice(before) };

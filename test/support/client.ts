@@ -130,6 +130,27 @@ export function rawTls(
   });
 }
 
+export interface RawResponse {
+  readonly status: number;
+  /** Status line and header lines, without the blank line. */
+  readonly head: string;
+  /** Header fields, names lower-cased (the last of repeated fields). */
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: string;
+}
+
+/** The first response in a raw byte stream: status, head, fields and everything after the head. */
+export function parseRawResponse(response: string): RawResponse {
+  const i = response.indexOf('\r\n\r\n');
+  const head = i === -1 ? response : response.slice(0, i);
+  const headers: Record<string, string> = {};
+  for (const line of head.split('\r\n').slice(1)) {
+    const c = line.indexOf(':');
+    if (c > 0) headers[line.slice(0, c).toLowerCase()] = line.slice(c + 1).trim();
+  }
+  return { status: Number(/^HTTP\/1\.1 (\d{3}) /.exec(head)?.[1] ?? 0), head, headers, body: i === -1 ? '' : response.slice(i + 4) };
+}
+
 /** Complete a TLS handshake (client side) and report what was negotiated. Never rejects. */
 export function tlsProbe(
   host: string,

@@ -4,7 +4,7 @@ import { Writable } from 'node:stream';
 import { stringify } from 'yaml';
 import { parseConfig } from '../../src/config/load.js';
 import { startGateway, type RunningGateway } from '../../src/main.js';
-import { request, type RequestOpts, type TestResponse } from './client.js';
+import { rawTls, request, type RequestOpts, type TestResponse } from './client.js';
 import { startIssuer, type TestIssuer } from './issuer.js';
 import { testPki, writePki, type Pem, type PkiFiles, type TestPki } from './pki.js';
 import { startUpstream, type TestUpstream } from './upstream.js';
@@ -41,6 +41,11 @@ export interface Harness {
   logLines(): Raw[];
   url(path: string): string;
   call(path: string, opts?: CallOptions): Promise<TestResponse>;
+  /**
+   * Raw bytes to the gateway over TLS with the client1 certificate (for what Node's client would
+   * normalise or refuse to send); the reply until the server closes or timeoutMs (default 2000) passes.
+   */
+  raw(payload: string | Buffer, timeoutMs?: number): Promise<{ response: string; closed: boolean }>;
   close(): Promise<void>;
 }
 
@@ -102,6 +107,8 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
         servername: 'localhost',
         ...(cert !== undefined && { cert: cert.certPem, key: cert.keyPem }),
       }),
+    raw: (payload, timeoutMs) =>
+      rawTls('127.0.0.1', port, { ca: pki.ca.certPem, servername: 'localhost', cert: pki.client1.certPem, key: pki.client1.keyPem, payload, timeoutMs }),
     async close() {
       await gw.close(1000);
       if (opts.upstream === undefined) await upstream.close();

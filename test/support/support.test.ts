@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { createServer as createTlsServer, connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { createLocalJWKSet, decodeProtectedHeader, generateKeyPair, jwtVerify, type JSONWebKeySet } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rawTls, request, tlsProbe } from './client.js';
+import { parseRawResponse, rawTls, request, tlsProbe } from './client.js';
 import { cnfJkt, cnfX5t, startIssuer, type TestIssuer } from './issuer.js';
 import { testPki, writePki, type TestPki } from './pki.js';
 import { startUpstream } from './upstream.js';
@@ -319,5 +319,20 @@ describe('upstream', () => {
     } finally {
       await up.close();
     }
+  });
+});
+
+describe('client: parseRawResponse', () => {
+  it('splits status, lower-cased fields and body at the first blank line', () => {
+    const r = parseRawResponse('HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm="x"\r\nX-Fapi-Interaction-Id: a\r\n\r\n{"e":1}\r\n\r\nrest');
+    expect(r.status).toBe(401);
+    expect(r.headers).toEqual({ 'www-authenticate': 'Bearer realm="x"', 'x-fapi-interaction-id': 'a' });
+    expect(r.body).toBe('{"e":1}\r\n\r\nrest');
+    expect(r.head.endsWith('X-Fapi-Interaction-Id: a')).toBe(true);
+  });
+  it('no head, or not HTTP/1.1: status 0, so a status assertion fails', () => {
+    expect(parseRawResponse('').status).toBe(0);
+    expect(parseRawResponse('HTTP/1.0 200 OK\r\n\r\n').status).toBe(0);
+    expect(parseRawResponse('HTTP/1.1 200 OK').body).toBe('');
   });
 });
