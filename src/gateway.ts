@@ -105,24 +105,29 @@ export class Gateway {
     res.setHeader('x-fapi-interaction-id', iid.id);
     const outcome: Outcome = { forwarded: false, stages: new StageTimes() };
     res.once('close', () => this.log(req, res, iid.id, iid.replaced, outcome, started));
-    this.run(req, res, p, iid, outcome).catch((e: unknown) => {
-      const err = isGatewayError(e) ? e : new GatewayError('GW_INTERNAL', `unexpected: ${(e as Error)?.stack ?? String(e)}`);
-      outcome.error = err;
-      const ctx: ChallengeContext = {
-        schemes: outcome.route?.schemes ?? [],
-        used: schemeOf(req),
-        realm: p.settings.realm,
-        dpopAlgs: p.settings.dpopAlgs,
-      };
-      try {
-        renderError(res, err, ctx, iid.id);
-      } catch (e2) {
-        // Rendering must never take the process down: cut this connection instead.
-        this.logger.error({ interaction_id: iid.id, detail: (e2 as Error).message }, 'error response failed');
-        res.destroy();
-      }
-    });
+    const fail = (e: unknown): void => this.fail(req, res, p, iid.id, outcome, e);
+    this.run(req, res, p, iid, outcome, fail).catch(fail);
   };
+
+  /** A stage refused, forwarding failed, or our own code threw: answer (or cut the connection) once. */
+  private fail(req: IncomingMessage, res: ServerResponse, p: Pipeline, id: string, o: Outcome, e: unknown): void {
+    if (o.error !== undefined) return;
+    const err = isGatewayError(e) ? e : new GatewayError('GW_INTERNAL', `unexpected: ${(e as Error)?.stack ?? String(e)}`);
+    o.error = err;
+    const ctx: ChallengeContext = {
+      schemes: o.route?.schemes ?? [],
+      used: schemeOf(req),
+      realm: p.settings.realm,
+      dpopAlgs: p.settings.dpopAlgs,
+    };
+    try {
+      renderError(res, err, ctx, id);
+    } catch (e2) {
+      // Rendering must never take the process down: cut this connection instead.
+      this.logger.error({ interaction_id: id, detail: (e2 as Error).message }, 'error response failed');
+      res.destroy();
+    }
+  }
 
   private async run(
     req: IncomingMessage,
@@ -130,6 +135,7 @@ export class Gateway {
     p: Pipeline,
     iid: { id: string; replaced?: string },
     o: Outcome,
+    fail: (e: GatewayError) => void,
   ): Promise<void> {
     // Draining: requests already on an open connection are still served, then the connection closes.
     if (this.draining) res.shouldKeepAlive = false;
@@ -167,7 +173,7 @@ export class Gateway {
     }
     o.forwarded = true;
     o.stages.startUpstream();
-    await p.forwarder.forward(req, res, route);
+    p.forwarder.forward(req, res, route, fail);
   }
 
   private log(req: IncomingMessage, res: ServerResponse, id: string, replaced: string | undefined, o: Outcome, started: number): void {

@@ -1,7 +1,7 @@
 // The Forwarder over http-proxy-3, with keep-alive agents. Bodies are framed explicitly: the library's
 // deleteLength pass (which turns a chunked DELETE into `content-length: 0` and lets the body through
 // unframed) and its appending x-forwarded pass are not used.
-import { Agent as HttpAgent, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import { Agent as HttpAgent, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { ProxyServer } from 'http-proxy-3';
 import { deleteLength } from 'http-proxy-3/dist/lib/http-proxy/passes/web-incoming.js';
@@ -9,8 +9,12 @@ import { GatewayError } from '../errors/gateway-error.js';
 import type { Route } from '../types.js';
 
 export interface Forwarder {
-  /** Resolves once the response is handed to the client; rejects with a GatewayError if nothing was sent yet. */
-  forward(req: IncomingMessage, res: ServerResponse, route: Route): Promise<void>;
+  /**
+   * Hands the request to the upstream and returns. `fail` is called if forwarding fails: before
+   * anything was sent (the caller answers with the error) or mid-body (the caller cuts the connection
+   * and logs why). No promise and no listener of our own on the request: this is the hot path.
+   */
+  forward(req: IncomingMessage, res: ServerResponse, route: Route, fail: (e: GatewayError) => void): void;
   close(): Promise<void>;
 }
 
@@ -23,14 +27,18 @@ export interface ForwarderOptions {
 const GATEWAY_RESPONSE_HEADERS = ['x-fapi-interaction-id', 'dpop-nonce', 'cache-control'];
 // Response headers that belong to the upstream hop only.
 const HOP_BY_HOP_RESPONSE = ['connection', 'keep-alive', 'proxy-connection', 'upgrade', 'trailer', 'proxy-authenticate'];
+// The request's failure callback, for the one listener that is shared by all requests (proxyRes).
+const kFail = Symbol('fapi.forwardFail');
+type Forwarding = IncomingMessage & { [kFail]?: (e: GatewayError) => void };
+// http-proxy-3's proxyTimeout destroys the upstream request without an error of its own, so the
+// failure shows as a reset; one that comes at the deadline is the timeout. Timers can fire a little
+// early (libuv's loop time), hence the slack.
+const TIMER_SLACK_MS = 50;
 
 export class ProxyForwarder implements Forwarder {
   private readonly proxy: ProxyServer;
   private readonly httpAgent: HttpAgent;
   private readonly httpsAgent: HttpsAgent;
-  private readonly timedOut = new WeakSet<IncomingMessage>();
-  /** How a request's forward() fails once the response has started (keyed by the client request). */
-  private readonly failMidResponse = new WeakMap<IncomingMessage, (e: GatewayError) => void>();
 
   constructor(opts: ForwarderOptions = {}) {
     const agentOpts = { keepAlive: true, maxSockets: opts.maxSockets ?? 256, maxFreeSockets: 64, scheduling: 'lifo' as const };
@@ -41,16 +49,12 @@ export class ProxyForwarder implements Forwarder {
     const i = passes.indexOf(deleteLength);
     if (i === -1) throw new Error('http-proxy-3 changed: deleteLength pass not found');
     passes.splice(i, 1);
-    // The library's proxyTimeout destroys the upstream request without saying why: remember it.
-    this.proxy.on('proxyReq', (proxyReq: ClientRequest, req: IncomingMessage) => {
-      proxyReq.once('timeout', () => this.timedOut.add(req));
-    });
-    this.proxy.on('proxyRes', (proxyRes: IncomingMessage, req: IncomingMessage, res: ServerResponse) => {
+    this.proxy.on('proxyRes', (proxyRes: IncomingMessage, req: Forwarding, res: ServerResponse) => {
       // The upstream dying mid-body must not leave the client waiting on a response that will never
       // complete: cut the client connection, and let the log say why.
       proxyRes.once('close', () => {
         if (proxyRes.complete || res.writableFinished) return;
-        this.failMidResponse.get(req)?.(new GatewayError('GW_UPSTREAM_UNAVAILABLE', 'upstream response aborted mid-body'));
+        req[kFail]?.(new GatewayError('GW_UPSTREAM_UNAVAILABLE', 'upstream response aborted mid-body'));
         res.destroy();
       });
       for (const h of HOP_BY_HOP_RESPONSE) delete proxyRes.headers[h];
@@ -64,37 +68,34 @@ export class ProxyForwarder implements Forwarder {
     });
   }
 
-  forward(req: IncomingMessage, res: ServerResponse, route: Route): Promise<void> {
+  forward(req: IncomingMessage, res: ServerResponse, route: Route, fail: (e: GatewayError) => void): void {
     const target = route.upstream.url;
-    return new Promise((resolve, reject) => {
-      this.failMidResponse.set(req, reject);
-      res.once('close', () => resolve());
-      this.proxy.web(
-        req,
-        res,
-        {
-          target,
-          agent: target.protocol === 'https:' ? this.httpsAgent : this.httpAgent,
-          changeOrigin: !route.upstream.preserveHost,
-          proxyTimeout: route.upstream.timeoutMs,
-          connectTimeout: route.upstream.connectTimeoutMs,
-        },
-        (err: Error & { code?: string }) => {
-          if (res.headersSent) {
-            // Mid-response failure: cut the client connection rather than pass a truncated body as complete.
-            res.destroy();
-            resolve();
-            return;
-          }
-          const timeout = this.timedOut.has(req) || err.code === 'ETIMEDOUT';
-          reject(
-            new GatewayError(timeout ? 'GW_UPSTREAM_TIMEOUT' : 'GW_UPSTREAM_UNAVAILABLE', `upstream ${target.host}: ${err.code ?? err.message}`, {
-              cause: err,
-            }),
-          );
-        },
-      );
-    });
+    const started = performance.now();
+    (req as Forwarding)[kFail] = fail;
+    this.proxy.web(
+      req,
+      res,
+      {
+        target,
+        agent: target.protocol === 'https:' ? this.httpsAgent : this.httpAgent,
+        changeOrigin: !route.upstream.preserveHost,
+        proxyTimeout: route.upstream.timeoutMs,
+        connectTimeout: route.upstream.connectTimeoutMs,
+      },
+      (err: Error & { code?: string }) => {
+        if (res.headersSent) {
+          // Mid-response failure: cut the client connection rather than pass a truncated body as complete.
+          res.destroy();
+          return;
+        }
+        const timeout = err.code === 'ETIMEDOUT' || performance.now() - started >= route.upstream.timeoutMs - TIMER_SLACK_MS;
+        fail(
+          new GatewayError(timeout ? 'GW_UPSTREAM_TIMEOUT' : 'GW_UPSTREAM_UNAVAILABLE', `upstream ${target.host}: ${err.code ?? err.message}`, {
+            cause: err,
+          }),
+        );
+      },
+    );
   }
 
   async close(): Promise<void> {
