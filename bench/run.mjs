@@ -34,6 +34,7 @@ import {
   waitMessage,
 } from './lib/proc.mjs';
 import { summariseProfile } from './lib/profile.mjs';
+import { gatewayConfig as baseGatewayConfig, gatewayRoutes, requestsFor } from './lib/scenario.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..');
@@ -120,7 +121,7 @@ async function cleanup() {
 }
 process.on('SIGINT', () => void cleanup().finally(() => process.exit(130)));
 
-const { createFixtures, AUDIENCE, PUBLIC_ORIGIN, HOST } = await import('./lib/fixtures.mjs');
+const { createFixtures, AUDIENCE } = await import('./lib/fixtures.mjs');
 const { parseConfig } = await import('../dist/config/load.js');
 fx = await createFixtures();
 tmp = mkdtempSync(join(tmpdir(), 'fapi-bench-'));
@@ -137,38 +138,7 @@ async function startServer(name, file, { cpu, env = {}, args = [], nodeArgs = []
   return { name, child, pid: child.pid, port: m.port, cpu };
 }
 
-function gatewayConfig({ routes, replay, issuers }) {
-  return {
-    server: {
-      listen: '127.0.0.1:0',
-      public_origin: PUBLIC_ORIGIN,
-      tls: { cert_file: fx.files.serverCertFile, key_file: fx.files.serverKeyFile },
-      limits: { keep_alive_timeout_ms: 60_000 },
-    },
-    issuers: issuers ?? { main: { issuer: fx.issuer.issuer, jwks_uri: fx.issuer.jwksUri, ca_file: fx.files.caFile } },
-    ...(replay && { replay }),
-    routes,
-    logging: { level: opt['log-level'] },
-  };
-}
-
-/** The gateway's route table in the bench: the two measured routes among a few realistic neighbours. */
-function gatewayRoutes(upstream) {
-  const up = { url: upstream, timeout_ms: 10_000 };
-  const auth = { issuers: ['main'], audience: AUDIENCE };
-  const filler = ['consents', 'balances', 'transactions', 'beneficiaries', 'standing-orders', 'direct-debits'].map((p) => ({
-    id: p,
-    match: { methods: ['GET', 'POST'], path_prefix: `/v1/${p}` },
-    auth: { ...auth, binding: 'any', scopes: { all_of: ['accounts'] } },
-    upstream: up,
-  }));
-  return [
-    ...filler,
-    { id: 'mtls', match: { methods: ['GET', 'POST'], path_prefix: '/mtls' }, auth: { ...auth, binding: 'mtls', scopes: { all_of: ['accounts'] } }, upstream: up },
-    { id: 'dpop', match: { methods: ['GET', 'POST'], path_prefix: '/dpop' }, auth: { ...auth, binding: 'dpop', scopes: { all_of: ['accounts'] } }, upstream: up },
-    { id: 'payments', match: { methods: ['POST'], path: '/payments' }, auth: { ...auth, binding: 'any', scopes: { all_of: ['payments'] } }, upstream: up },
-  ];
-}
+const gatewayConfig = (opts) => baseGatewayConfig(fx, { ...opts, logLevel: opt['log-level'] });
 
 function writeConfig(name, cfg) {
   const file = join(tmp, `${name}.yaml`);
@@ -227,21 +197,7 @@ async function cleanRedisKeys(prefix) {
 
 // ---- requests -------------------------------------------------------------------------------
 
-const COMMON = `Host: ${HOST}\r\nUser-Agent: fapi-bench/1\r\nAccept: application/json\r\nx-fapi-interaction-id: ${fx.interactionId}\r\n`;
-const bearerRequest = (path, token) => `GET ${path} HTTP/1.1\r\n${COMMON}Authorization: Bearer ${token}\r\n\r\n`;
-const dpopRequest = (path, token) => ({
-  head: `GET ${path} HTTP/1.1\r\n${COMMON}Authorization: DPoP ${token}\r\nDPoP: `,
-  tail: '\r\n\r\n',
-  proof: { alg: 'ES256', privateJwk: fx.key.privateJwk, publicJwk: fx.key.publicJwk, htm: 'GET', htu: `${PUBLIC_ORIGIN}${path}`, ath: fx.ath },
-});
-const tlsTarget = (port, withCert) => ({
-  host: '127.0.0.1',
-  port,
-  tls: true,
-  servername: 'localhost',
-  ca: fx.pki.ca.certPem,
-  ...(withCert && { cert: fx.pki.client1.certPem, key: fx.pki.client1.keyPem }),
-});
+const { bearerRequest, dpopRequest, tlsTarget } = requestsFor(fx);
 
 // ---- measurement ----------------------------------------------------------------------------
 

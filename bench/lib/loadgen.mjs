@@ -6,9 +6,9 @@
 // IPC protocol with the orchestrator:
 //   <- {type:'init', target, connections, request}   -> {type:'connected', prepMs, prepared}
 //   <- {type:'go', durationMs}                        -> {type:'done', ...results}
-import { createPrivateKey, randomUUID, sign } from 'node:crypto';
 import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
+import { makeProofs } from './proofs.mjs';
 
 const HARD_LIMIT_MS = 120_000;
 const DRAIN_MS = 5_000;
@@ -19,25 +19,6 @@ setTimeout(() => {
   process.exit(2);
 }, HARD_LIMIT_MS).unref();
 process.on('disconnect', () => process.exit(0));
-
-const b64u = (s) => Buffer.from(s).toString('base64url');
-
-/** Pre-signed DPoP proofs (ES256/EdDSA over node:crypto), each with a fresh jti and iat = now. */
-function makeProofs(p, count) {
-  const key = createPrivateKey({ key: p.privateJwk, format: 'jwk' });
-  const header = b64u(JSON.stringify({ typ: 'dpop+jwt', alg: p.alg, jwk: p.publicJwk }));
-  const iat = Math.floor(Date.now() / 1000);
-  const out = new Array(count);
-  for (let i = 0; i < count; i++) {
-    const input = `${header}.${b64u(JSON.stringify({ jti: randomUUID(), htm: p.htm, htu: p.htu, iat, ath: p.ath }))}`;
-    const sig =
-      p.alg === 'ES256'
-        ? sign('sha256', Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' })
-        : sign(null, Buffer.from(input), key);
-    out[i] = `${input}.${sig.toString('base64url')}`;
-  }
-  return out;
-}
 
 function prepare(request) {
   if (request.kind === 'fixed') {
