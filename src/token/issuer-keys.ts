@@ -1,12 +1,28 @@
 // An issuer's signing keys: discovered and fetched over verified TLS, refreshed in the background,
 // refetched on an unknown `kid` at most once per cooldown, one fetch at a time (JWT-3, JWT-4, TLS-11).
-import { createLocalJWKSet, type JSONWebKeySet, type JWSHeaderParameters, type FlattenedJWSInput } from 'jose';
+// Each successful fetch is a new generation; cached tokens check once per generation that the key that
+// verified them is still published, so removing a key from the JWKS revokes what it signed.
+import { createLocalJWKSet, type JSONWebKeySet, type JWK, type JWSHeaderParameters, type FlattenedJWSInput } from 'jose';
 import type { IssuerConfig } from '../config/schema.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { metadataUrls } from './discovery.js';
 import { getJson, type HttpClientOptions } from './http-client.js';
 
 type KeyGetter = ReturnType<typeof createLocalJWKSet>;
+
+/** A public key's identity: its RFC 7638 members, canonically ordered (kid and alg do not count). */
+export function keyMaterial(jwk: JWK): string | undefined {
+  switch (jwk.kty) {
+    case 'EC':
+      return JSON.stringify({ crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y });
+    case 'RSA':
+      return JSON.stringify({ e: jwk.e, kty: jwk.kty, n: jwk.n });
+    case 'OKP':
+      return JSON.stringify({ crv: jwk.crv, kty: jwk.kty, x: jwk.x });
+    default:
+      return undefined;
+  }
+}
 
 export interface KeySourceEvents {
   onFetch?(issuer: string, ok: boolean, detail: string): void;
@@ -20,6 +36,9 @@ export class IssuerKeys {
   private lastFetchFailed = false;
   private inflight: Promise<void> | undefined;
   private readonly http: HttpClientOptions;
+  private material: ReadonlySet<string> = new Set();
+  /** Bumped by every successful fetch. */
+  generation = 0;
 
   constructor(
     private readonly cfg: IssuerConfig,
@@ -36,13 +55,22 @@ export class IssuerKeys {
     return this.local !== undefined;
   }
 
+  /** Whether the JWKS of the current generation publishes this key (see keyMaterial). */
+  holds(material: string): boolean {
+    return this.material.has(material);
+  }
+
+  /** Keys older than jwks_refresh_s: refresh in the background and keep serving the keys we have. */
+  refreshIfStale(): void {
+    if (this.local !== undefined && this.now() - this.fetchedAt > this.cfg.jwks_refresh_s * 1000 && this.coolingDown() === false) {
+      this.refresh().catch(() => undefined);
+    }
+  }
+
   /** The key resolver handed to jose. Never called with an unverified `jku`/`x5u`/`jwk`. */
   readonly getKey = async (header: JWSHeaderParameters, token: FlattenedJWSInput) => {
     if (this.local === undefined) await this.refresh();
-    else if (this.now() - this.fetchedAt > this.cfg.jwks_refresh_s * 1000 && this.coolingDown() === false) {
-      // Stale: refresh in the background; keep serving the keys we have.
-      this.refresh().catch(() => undefined);
-    }
+    else this.refreshIfStale();
     try {
       return await (this.local as KeyGetter)(header, token);
     } catch (e) {
@@ -78,6 +106,8 @@ export class IssuerKeys {
         throw new Error('JWKS has no keys array');
       }
       this.local = createLocalJWKSet(jwks as JSONWebKeySet);
+      this.material = new Set((jwks as JSONWebKeySet).keys.map(keyMaterial).filter((m): m is string => m !== undefined));
+      this.generation++;
       this.fetchedAt = this.now();
       this.lastFetchFailed = false;
       this.events.onFetch?.(this.cfg.issuer, true, `${(jwks as JSONWebKeySet).keys.length} keys`);

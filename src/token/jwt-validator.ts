@@ -1,12 +1,12 @@
 // RFC 9068 JWT access tokens (TOK-*, JWT-*). Checks run in the spec's order; a verified token is
 // cached by SHA-256 until `exp`, and time and route checks are repeated on every request.
-import { hash } from 'node:crypto';
+import { hash, KeyObject } from 'node:crypto';
 import { jwtVerify, errors as joseErrors, type JWTPayload } from 'jose';
 import type { IssuerConfig } from '../config/schema.js';
 import type { ErrorCode } from '../errors/catalog.js';
 import { GatewayError, isGatewayError } from '../errors/gateway-error.js';
 import type { Confirmation, Route, TokenClaims } from '../types.js';
-import type { IssuerKeys } from './issuer-keys.js';
+import { keyMaterial, type IssuerKeys } from './issuer-keys.js';
 
 export interface TokenValidator {
   validate(token: string, route: Route): Promise<TokenClaims>;
@@ -20,7 +20,8 @@ export interface TokenValidator {
 export interface JwtIssuer {
   readonly name: string;
   readonly config: IssuerConfig;
-  readonly keys: Pick<IssuerKeys, 'getKey'>;
+  /** generation/holds/refreshIfStale: without them, cached tokens are not re-checked against the JWKS. */
+  readonly keys: Pick<IssuerKeys, 'getKey'> & Partial<Pick<IssuerKeys, 'generation' | 'holds' | 'refreshIfStale'>>;
 }
 
 const REQUIRED_CLAIMS = ['iss', 'exp', 'aud', 'sub', 'client_id', 'iat', 'jti'];
@@ -122,6 +123,20 @@ interface Verified {
   readonly claims: TokenClaims;
   readonly notBefore: number | undefined;
   readonly leeway: number;
+  readonly keys: JwtIssuer['keys'];
+  /** The verifying key's identity (keyMaterial), and the JWKS generation it was last seen in. */
+  readonly material: string | undefined;
+  generation: number | undefined;
+}
+
+/** The public key jose verified with, as keyMaterial. */
+function materialOf(key: unknown): string | undefined {
+  try {
+    const k = key instanceof KeyObject ? key : KeyObject.from(key as Parameters<typeof KeyObject.from>[0]);
+    return k.type === 'public' ? keyMaterial(k.export({ format: 'jwk' })) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export class JwtValidator implements TokenValidator {
@@ -141,6 +156,7 @@ export class JwtValidator implements TokenValidator {
     if (v === undefined) return undefined;
     const nowS = Math.floor(this.now() / 1000);
     if (nowS >= v.claims.expiresAt + v.leeway || (v.notBefore !== undefined && v.notBefore > nowS + v.leeway)) return undefined;
+    if (!keyStillPublished(v)) return undefined;
     try {
       checkRouteIssuer(v.claims, route);
       checkAudience(v.claims, route);
@@ -154,6 +170,11 @@ export class JwtValidator implements TokenValidator {
     const tokenHash = sha256Hex(token);
     const nowS = Math.floor(this.now() / 1000);
     let v = this.cache.get(tokenHash);
+    if (v !== undefined && !keyStillPublished(v)) {
+      // The key that verified it left the JWKS: verify again (and fail, unless it came back).
+      this.cache.delete(tokenHash);
+      v = undefined;
+    }
     if (v === undefined) {
       v = await this.verify(token, tokenHash, route, nowS);
       if (this.cache.size >= this.maxCached) this.evict(nowS);
@@ -180,9 +201,12 @@ export class JwtValidator implements TokenValidator {
     const cfg = issuer.config;
     checkType(header, cfg);
     checkAlgorithm(header, cfg);
+    // Read before the fetch a verification may trigger: a newer generation is then checked on first use.
+    const generation = issuer.keys.generation;
     let p: JWTPayload;
+    let key: unknown;
     try {
-      ({ payload: p } = await jwtVerify(token, issuer.keys.getKey, {
+      ({ payload: p, key } = await jwtVerify(token, issuer.keys.getKey, {
         issuer: cfg.issuer,
         algorithms: [...cfg.algorithms],
         clockTolerance: cfg.clock_leeway_s,
@@ -199,6 +223,9 @@ export class JwtValidator implements TokenValidator {
     return {
       leeway: cfg.clock_leeway_s,
       notBefore: p.nbf,
+      keys: issuer.keys,
+      material: materialOf(key),
+      generation,
       claims: Object.freeze({
         issuerName: issuer.name,
         issuer: cfg.issuer,
@@ -225,6 +252,20 @@ export class JwtValidator implements TokenValidator {
       this.cache.delete(k);
     }
   }
+}
+
+/**
+ * JWT-3 on cached results: the key that verified the token is still in the issuer's JWKS. Checked once
+ * per JWKS generation; stale keys are refreshed in the background from here too, since cached tokens
+ * never ask for a key.
+ */
+function keyStillPublished(v: Verified): boolean {
+  const keys = v.keys;
+  keys.refreshIfStale?.();
+  if (keys.generation === undefined || keys.generation === v.generation) return true;
+  if (v.material === undefined || keys.holds?.(v.material) !== true) return false;
+  v.generation = keys.generation;
+  return true;
 }
 
 /** TOK-4 on cached results too: a token cached for one route may be presented on another. */

@@ -1,0 +1,90 @@
+// JWT-3 on cached tokens: a token verified once is served from the cache until `exp`, unless the key
+// that verified it leaves the issuer's JWKS. Real IssuerKeys against the test issuer over TLS; only the
+// clock is ours, to pass `jwks_refresh_s` without waiting.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { parseConfig } from '../../../src/config/load.js';
+import { GatewayError } from '../../../src/errors/gateway-error.js';
+import { compileRouteTable } from '../../../src/route/table.js';
+import { IssuerKeys } from '../../../src/token/issuer-keys.js';
+import { JwtValidator } from '../../../src/token/jwt-validator.js';
+import type { Route } from '../../../src/types.js';
+import { startIssuer, type TestIssuer } from '../../support/issuer.js';
+
+let issuer: TestIssuer;
+beforeAll(async () => {
+  issuer = await startIssuer();
+});
+afterAll(async () => {
+  await issuer.close();
+});
+
+function setup() {
+  const cfg = {
+    server: { listen: '127.0.0.1:0', public_origin: 'https://api.test', tls: { cert_file: 'x.crt', key_file: 'x.key' } },
+    issuers: { main: { issuer: issuer.issuer, jwks_uri: issuer.jwksUri, jwks_refresh_s: 10, jwks_refetch_cooldown_s: 1 } },
+    routes: [
+      { id: 'a', profile: 'non-fapi', match: { methods: ['GET'], path_prefix: '/a' }, auth: { issuers: ['main'], audience: 'https://api.test', binding: 'none' }, upstream: { url: 'http://127.0.0.1:9' } },
+    ],
+  };
+  const loaded = parseConfig(stringify(cfg), '<inline>', {});
+  const route = compileRouteTable(loaded).match('GET', '/a', 'api.test') as Route;
+  let nowMs = Date.now();
+  const now = () => nowMs;
+  const keys = new IssuerKeys(loaded.config.issuers.main!, [issuer.caPem], {}, now);
+  const jwt = new JwtValidator([{ name: 'main', config: loaded.config.issuers.main!, keys }], 100, now);
+  return { jwt, keys, route, advance: (ms: number) => (nowMs += ms) };
+}
+
+const codeOf = async (p: Promise<unknown>): Promise<string> => {
+  try {
+    await p;
+    return 'ok';
+  } catch (e) {
+    return e instanceof GatewayError ? e.code : String(e);
+  }
+};
+
+describe('JWT-3: cached tokens and the JWKS', () => {
+  it('a key removed from the JWKS revokes the cached tokens it signed, from the first refresh after jwks_refresh_s', async () => {
+    const { jwt, keys, route, advance } = setup();
+    const token = await issuer.mint();
+    await jwt.validate(token, route);
+    expect(jwt.cached(token, route)?.subject).toBe('user-1');
+    const fetches = issuer.jwksFetches;
+
+    await issuer.rotate(); // the signing key leaves the JWKS
+    advance(11_000);
+    // Still served while the refresh (started by this very lookup) is in flight...
+    expect(jwt.cached(token, route)?.subject).toBe('user-1');
+    await keys.refresh();
+    expect(issuer.jwksFetches).toBeGreaterThan(fetches);
+    // ...and refused once the new JWKS is in.
+    expect(jwt.cached(token, route)).toBeUndefined();
+    expect(await codeOf(jwt.validate(token, route))).toBe('GW_TOKEN_INVALID');
+    // A token from the new key is fine.
+    expect((await jwt.validate(await issuer.mint(), route)).subject).toBe('user-1');
+  });
+
+  it('a refresh that keeps the key keeps the cached token (one check per JWKS generation)', async () => {
+    const { jwt, keys, route, advance } = setup();
+    const token = await issuer.mint();
+    await jwt.validate(token, route);
+    await issuer.addKey(); // the JWKS changes, the signing key stays
+    advance(11_000);
+    jwt.cached(token, route);
+    await keys.refresh();
+    expect(jwt.cached(token, route)?.subject).toBe('user-1');
+    expect((await jwt.validate(token, route)).subject).toBe('user-1');
+  });
+
+  it('without a refresh (keys not yet stale), a rotation does not touch the cache', async () => {
+    const { jwt, route } = setup();
+    const token = await issuer.mint();
+    await jwt.validate(token, route);
+    const fetches = issuer.jwksFetches;
+    await issuer.rotate();
+    expect(jwt.cached(token, route)?.subject).toBe('user-1');
+    expect(issuer.jwksFetches).toBe(fetches);
+  });
+});
