@@ -1,7 +1,18 @@
 // The §3 error contract, asserted the same way everywhere.
 import { expect } from 'vitest';
+import { GatewayError } from '../../src/errors/gateway-error.js';
 import type { TestResponse } from './client.js';
 import type { CallOptions, Harness } from './gateway.js';
+
+/** 'ok', or the GatewayError code a stage's promise rejected with (anything else as text). */
+export async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return 'ok';
+  } catch (e) {
+    return e instanceof GatewayError ? e.code : String(e);
+  }
+}
 
 export const challenges = (r: TestResponse): string[] => r.headersDistinct['www-authenticate'] ?? [];
 

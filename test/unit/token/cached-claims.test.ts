@@ -5,11 +5,11 @@ import { SignJWT, createLocalJWKSet, exportJWK, generateKeyPair } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { parseConfig } from '../../../src/config/load.js';
-import { GatewayError } from '../../../src/errors/gateway-error.js';
 import { compileRouteTable } from '../../../src/route/table.js';
 import { JwtValidator } from '../../../src/token/jwt-validator.js';
 import { CompositeTokenValidator } from '../../../src/token/token-validator.js';
 import type { Route } from '../../../src/types.js';
+import { codeOf } from '../../support/contract.js';
 
 const ISSUER = 'https://as.test';
 const up = { url: 'http://127.0.0.1:9' };
@@ -48,15 +48,6 @@ async function setup(revocation: 'none' | 'introspect' = 'none') {
     .sign(key.privateKey);
   return { jwt, routeA, routeB, token, advance: (ms: number) => (nowMs += ms), loaded };
 }
-
-const codeOf = async (p: Promise<unknown>): Promise<string> => {
-  try {
-    await p;
-    return 'ok';
-  } catch (e) {
-    return e instanceof GatewayError ? e.code : String(e);
-  }
-};
 
 describe('TokenValidator.cached: the promise-free path for tokens seen before', () => {
   it('JWT-1 nothing before the first validate(); the very claims validate() returned after it', async () => {

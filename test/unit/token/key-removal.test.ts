@@ -4,11 +4,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { parseConfig } from '../../../src/config/load.js';
-import { GatewayError } from '../../../src/errors/gateway-error.js';
 import { compileRouteTable } from '../../../src/route/table.js';
 import { IssuerKeys } from '../../../src/token/issuer-keys.js';
 import { JwtValidator } from '../../../src/token/jwt-validator.js';
 import type { Route } from '../../../src/types.js';
+import { codeOf } from '../../support/contract.js';
 import { startIssuer, type TestIssuer } from '../../support/issuer.js';
 
 let issuer: TestIssuer;
@@ -35,15 +35,6 @@ function setup() {
   const jwt = new JwtValidator([{ name: 'main', config: loaded.config.issuers.main!, keys }], 100, now);
   return { jwt, keys, route, advance: (ms: number) => (nowMs += ms) };
 }
-
-const codeOf = async (p: Promise<unknown>): Promise<string> => {
-  try {
-    await p;
-    return 'ok';
-  } catch (e) {
-    return e instanceof GatewayError ? e.code : String(e);
-  }
-};
 
 describe('JWT-3: cached tokens and the JWKS', () => {
   it('a key removed from the JWKS revokes the cached tokens it signed, from the first refresh after jwks_refresh_s', async () => {
