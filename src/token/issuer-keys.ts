@@ -2,6 +2,7 @@
 // refetched on an unknown `kid` at most once per cooldown, one fetch at a time (JWT-3, JWT-4, TLS-11).
 // Each successful fetch is a new generation; cached tokens check once per generation that the key that
 // verified them is still published, so removing a key from the JWKS revokes what it signed.
+import { createPublicKey, type JsonWebKey } from 'node:crypto';
 import { createLocalJWKSet, type JSONWebKeySet, type JWK, type JWSHeaderParameters, type FlattenedJWSInput } from 'jose';
 import type { IssuerConfig } from '../config/schema.js';
 import { GatewayError } from '../errors/gateway-error.js';
@@ -21,6 +22,18 @@ export function keyMaterial(jwk: JWK): string | undefined {
       return JSON.stringify({ crv: jwk.crv, kty: jwk.kty, x: jwk.x });
     default:
       return undefined;
+  }
+}
+
+/**
+ * keyMaterial of a published JWK, through the same import and export as the key a token was verified
+ * with, so both sides spell it alike (an RSA `n` with a leading zero byte, say).
+ */
+function publishedMaterial(jwk: JWK): string | undefined {
+  try {
+    return keyMaterial(createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' }).export({ format: 'jwk' }) as JWK);
+  } catch {
+    return undefined;
   }
 }
 
@@ -106,7 +119,7 @@ export class IssuerKeys {
         throw new Error('JWKS has no keys array');
       }
       this.local = createLocalJWKSet(jwks as JSONWebKeySet);
-      this.material = new Set((jwks as JSONWebKeySet).keys.map(keyMaterial).filter((m): m is string => m !== undefined));
+      this.material = new Set((jwks as JSONWebKeySet).keys.map(publishedMaterial).filter((m): m is string => m !== undefined));
       this.generation++;
       this.fetchedAt = this.now();
       this.lastFetchFailed = false;
