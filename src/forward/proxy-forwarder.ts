@@ -79,6 +79,9 @@ export class ProxyForwarder implements Forwarder {
         target,
         agent: target.protocol === 'https:' ? this.httpsAgent : this.httpAgent,
         changeOrigin: !route.upstream.preserveHost,
+        // req.url is already ours (normalised path, query as sent): without this the library re-parses it
+        // with WHATWG URL, which percent-encodes `"`, `'`, `<` and `>` in the query.
+        toProxy: true,
         proxyTimeout: route.upstream.timeoutMs,
         connectTimeout: route.upstream.connectTimeoutMs,
       },
