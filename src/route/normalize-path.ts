@@ -13,7 +13,9 @@ const PATH_CHAR = /^[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*$/;
  * - origin-form only (absolute-form, authority-form and `*` are refused);
  * - percent-encoding: hex upper-cased, unreserved characters decoded (so `%2e%2e` is `..`);
  * - encoded `/`, `\` and control characters, raw `\`, and invalid escapes are refused;
- * - `.` segments are removed; any `..` segment (also `..;param`) is refused rather than resolved.
+ * - `.` segments are removed; any `..` segment (also `..;param`) is refused rather than resolved;
+ * - the query is kept as sent, but a fragment (`#`, which origin-form has no place for and Node passes
+ *   through) is refused, as it is in the path: it must never reach the upstream's request line.
  */
 export function normaliseTarget(target: string): NormalisedTarget {
   if (!target.startsWith('/')) return { ok: false, reason: 'request-target is not origin-form' };
@@ -21,6 +23,7 @@ export function normaliseTarget(target: string): NormalisedTarget {
   const rawPath = q === -1 ? target : target.slice(0, q);
   const query = q === -1 ? '' : target.slice(q + 1);
   if (!PATH_CHAR.test(rawPath)) return { ok: false, reason: 'path has characters outside RFC 3986 pchar' };
+  if (query.includes('#')) return { ok: false, reason: 'request-target has a fragment' };
   // Nothing to decode and no segment starting with a dot: already in normal form (the usual request).
   if (!rawPath.includes('%') && !rawPath.includes('/.')) return { ok: true, path: rawPath, query };
   let path = '';

@@ -2,6 +2,7 @@
 import { generateKeyPair, SignJWT, exportJWK } from 'jose';
 import { randomUUID, createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseRawResponse } from '../support/client.js';
 import { cnfJkt, cnfX5t } from '../support/issuer.js';
 import { AUDIENCE, logFor, logsFor, startHarness, type Harness } from '../support/gateway.js';
 import { challenges, expectErrorContract as expectContract, refusedNotForwarded as refused } from '../support/contract.js';
@@ -254,6 +255,19 @@ describe('routing and hygiene', () => {
     } finally {
       await h2.close();
     }
+  });
+  it('HDR-10..12 forwarding: the query reaches the upstream exactly as sent (no re-encoding of " \' < >); a fragment is refused', async () => {
+    // Regression: the proxy library re-parsed the target with WHATWG URL, which sent `?a=%22...`.
+    const query = `a="b"&c='d'&e=<f>&g=%41%2F&h=`;
+    // Raw TLS (client certificate client1): an HTTP client library would itself re-encode the target.
+    const { response } = await h.raw(`GET /accounts/1?${query} HTTP/1.1\r\nHost: api.test\r\nAuthorization: Bearer ${await bound()}\r\nConnection: close\r\n\r\n`);
+    expect(parseRawResponse(response).status).toBe(200);
+    expect(h.upstream.received.at(-1)!.url).toBe(`/accounts/1?${query}`);
+    // A fragment is not part of origin-form: refused rather than passed on in the upstream's request line.
+    const before = h.upstream.received.length;
+    const frag = await h.raw(`GET /accounts/1?a=1#frag HTTP/1.1\r\nHost: api.test\r\nAuthorization: Bearer ${await bound()}\r\nConnection: close\r\n\r\n`);
+    expect(parseRawResponse(frag.response).status).toBe(400);
+    expect(h.upstream.received.length).toBe(before);
   });
   it('binding: none (non-fapi) accepts an unbound token, logged at warn and counted', async () => {
     const iid = randomUUID();

@@ -13,6 +13,11 @@ describe('path normalisation (routes)', () => {
     expect(ok('/accounts/123?x=1&y=2')).toEqual({ ok: true, path: '/accounts/123', query: 'x=1&y=2' });
     expect(ok('/')).toMatchObject({ path: '/', query: '' });
   });
+  it('keeps the query as sent, and refuses a fragment there as in the path (RFC 9112 origin-form)', () => {
+    expect(ok(`/a?x="1"&y=<2>&z=%41`).query).toBe(`x="1"&y=<2>&z=%41`);
+    refused('/a?x=1#frag');
+    refused('/a#frag');
+  });
   it('decodes percent-encoded unreserved characters and upper-cases hex', () => {
     expect(ok('/acc%6Funts/%7euser/%c3%a9').path).toBe('/accounts/~user/%C3%A9');
   });
