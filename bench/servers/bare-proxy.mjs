@@ -1,10 +1,9 @@
 // The floor cost of forwarding: TLS termination (same certificate, ciphers and client-certificate request
 // as the gateway) and http-proxy-3 with a keep-alive agent. No checks, no logging, no metrics.
-import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { createServer } from 'node:https';
 import { ProxyServer } from 'http-proxy-3';
-import { serve } from './common.mjs';
+import { serve, tlsServerOptions } from './common.mjs';
 
 const cfg = JSON.parse(process.env.BENCH_SERVER_CONFIG);
 const agent = new Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 64, scheduling: 'lifo' });
@@ -23,14 +22,7 @@ const rawForward = (req, res) => {
   req.pipe(up);
 };
 const server = createServer(
-  {
-    cert: readFileSync(cfg.certFile),
-    key: readFileSync(cfg.keyFile),
-    minVersion: 'TLSv1.2',
-    requestCert: true,
-    rejectUnauthorized: false,
-    keepAliveTimeout: 60_000,
-  },
+  tlsServerOptions(cfg),
   (req, res) => {
     if (raw) return rawForward(req, res);
     proxy.web(req, res, { target, agent, changeOrigin: true }, () => {

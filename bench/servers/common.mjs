@@ -1,4 +1,18 @@
 // Shared plumbing of the servers under test: report the port over IPC, stop on request, never outlive the bench.
+import { readFileSync } from 'node:fs';
+
+/** The TLS listener settings the baselines share with the gateway: TLS 1.2+, a client certificate requested. */
+export function tlsServerOptions(cfg) {
+  return {
+    cert: readFileSync(cfg.certFile),
+    key: readFileSync(cfg.keyFile),
+    minVersion: 'TLSv1.2',
+    requestCert: true,
+    rejectUnauthorized: false,
+    keepAliveTimeout: 60_000,
+  };
+}
+
 export function serve({ port, close }) {
   process.send?.({ type: 'ready', port });
   let stopping = false;

@@ -4,13 +4,12 @@
 // The library keeps no jti replay cache, so a ten-line in-memory one is added (BENCH_PEER_REPLAY=0 drops it),
 // to compare like with like: the gateway claims every jti too.
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { Agent } from 'node:http';
 import { createServer } from 'node:https';
 import express from 'express';
 import { auth } from 'express-oauth2-jwt-bearer';
 import { createProxyMiddleware } from 'http-proxy-middleware';
-import { fail, serve } from './common.mjs';
+import { fail, serve, tlsServerOptions } from './common.mjs';
 
 try {
   const cfg = JSON.parse(process.env.BENCH_SERVER_CONFIG);
@@ -75,14 +74,7 @@ try {
     res.json({ error: err.code ?? 'server_error', error_description: err.message });
   });
   const server = createServer(
-    {
-      cert: readFileSync(cfg.certFile),
-      key: readFileSync(cfg.keyFile),
-      minVersion: 'TLSv1.2',
-      requestCert: true,
-      rejectUnauthorized: false,
-      keepAliveTimeout: 60_000,
-    },
+    tlsServerOptions(cfg),
     app,
   );
   server.listen(0, '127.0.0.1', () => {
