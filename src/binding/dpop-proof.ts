@@ -47,6 +47,8 @@ export interface DpopProofInput {
   readonly htu: string;
   /** Exact token68 from `Authorization`, for `ath`. */
   readonly accessToken: string;
+  /** Hex SHA-256 of `accessToken` when the caller already has it (the token cache key): not hashed again. */
+  readonly accessTokenSha256?: string;
   /** `cnf.jkt` of the access token. */
   readonly expectedJkt: string;
   /** Route option: a server nonce is required (DPOP-24). */
@@ -329,8 +331,9 @@ function checkNbfExp(payload: JsonObject, nowS: number, skewS: number): void {
 }
 
 // §4.3 (12), first half.
-function checkAth(claims: ProofClaims, accessToken: string): void {
-  if (claims.ath !== sha256(accessToken).toString('base64url')) throw invalid('DPOP-12 ath does not match the access token');
+function checkAth(claims: ProofClaims, accessToken: string, knownSha256Hex: string | undefined): void {
+  const digest = knownSha256Hex === undefined ? sha256(accessToken) : Buffer.from(knownSha256Hex, 'hex');
+  if (claims.ath !== digest.toString('base64url')) throw invalid('DPOP-12 ath does not match the access token');
 }
 
 // §4.3 (12), second half: a binding failure, so invalid_token (E3), and checked last.
@@ -387,7 +390,7 @@ export class DpopVerifier {
     checkNonce(jws.payload, input.nonceRequired, this.opts.nonces, nowMs);
     checkIat(claims, nowS, iatPastS, iatFutureS);
     checkNbfExp(jws.payload, nowS, iatFutureS);
-    checkAth(claims, input.accessToken);
+    checkAth(claims, input.accessToken, input.accessTokenSha256);
     checkKeyBinding(jkt, input.expectedJkt);
     return {
       jkt,

@@ -46,17 +46,18 @@ export class SenderConstraintVerifier implements BindingVerifier {
         if (claims.tokenType !== undefined && claims.tokenType.toLowerCase() !== 'dpop') {
           throw new GatewayError('GW_TOKEN_INVALID', 'DPOP-20 token_type is not DPoP for a jkt-bound token');
         }
-        return this.verifyProof(facts, creds, cnf.thumbprint, route);
+        return this.verifyProof(facts, creds, claims, cnf.thumbprint, route);
       }
     }
   }
 
-  private verifyProof(facts: RequestFacts, creds: Credentials, expectedJkt: string, route: Route): Binding {
+  private verifyProof(facts: RequestFacts, creds: Credentials, claims: TokenClaims, expectedJkt: string, route: Route): Binding {
     const r = this.dpop.verifyNow({
       proofs: creds.proofs,
       method: facts.method,
       htu: this.expectedHtu(facts.path),
       accessToken: creds.token,
+      accessTokenSha256: claims.tokenHash,
       expectedJkt,
       nonceRequired: route.dpop.nonce,
     });

@@ -486,6 +486,13 @@ describe('DpopVerifier: request binding (DPOP-9..DPOP-13)', () => {
     await rejects(V, input([await proof(es, { claims: { ath: `${ATH}=` } })]), 'GW_DPOP_PROOF_INVALID', /^DPOP-12 /);
     await rejects(V, input([await proof(es)], { accessToken: `${AT}x` }), 'GW_DPOP_PROOF_INVALID', /^DPOP-12 /);
   });
+
+  it('DPOP-12 compares ath with the SHA-256 the caller already has (the token cache key) when given', async () => {
+    const hex = (s: string): string => createHash('sha256').update(s).digest('hex');
+    await expect(V.verify(input([await proof(es)], { accessTokenSha256: hex(AT) }), NOW_MS)).resolves.toBeDefined();
+    // The given hash is what counts: the hash of another token is refused even with the right token.
+    await rejects(V, input([await proof(es)], { accessTokenSha256: hex(`${AT}x`) }), 'GW_DPOP_PROOF_INVALID', /^DPOP-12 /);
+  });
 });
 
 describe('DpopVerifier: key binding (DPOP-14)', () => {
