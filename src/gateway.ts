@@ -13,6 +13,7 @@ import { interactionIdOf, requestFacts } from './listen/request-facts.js';
 import type { Logger } from './observe/logger.js';
 import type { HistogramSeries } from './observe/hot-metrics.js';
 import type { Metrics } from './observe/metrics.js';
+import { requestLogWriter, type RequestLine, type RequestLogWriter } from './observe/request-log.js';
 import type { ReplayStore } from './replay/store.js';
 import type { RouteTable } from './route/table.js';
 import { checkScopes } from './scope/scopes.js';
@@ -78,6 +79,7 @@ interface Outcome {
 export class Gateway {
   private draining = false;
   private readonly stageSeries: Record<Stage, HistogramSeries>;
+  private readonly writeLine: RequestLogWriter;
 
   constructor(
     private pipeline: Pipeline,
@@ -85,6 +87,7 @@ export class Gateway {
     private readonly metrics: Metrics,
   ) {
     this.stageSeries = Object.fromEntries(STAGES.map((stage) => [stage, metrics.stage.child({ stage })])) as Record<Stage, HistogramSeries>;
+    this.writeLine = requestLogWriter(logger);
   }
 
   swap(next: Pipeline): Pipeline {
@@ -190,7 +193,7 @@ export class Gateway {
       if (v !== undefined) this.stageSeries[stage].observe(v / 1000);
     }
     if (o.binding?.kind === 'none' && o.error === undefined) this.metrics.unboundAccepted.inc({ route: routeId });
-    const line = {
+    const line: RequestLine = {
       interaction_id: id,
       replaced_interaction_id: replaced,
       route: routeId,
@@ -208,8 +211,8 @@ export class Gateway {
       remote: req.socket.remoteAddress,
       detail: o.error?.message,
     };
-    if (o.error?.code === 'GW_INTERNAL') this.logger.error(line, 'request failed');
-    else if (o.binding?.kind === 'none' && o.error === undefined) this.logger.warn(line, 'unbound token accepted (binding: none)');
-    else this.logger.info(line, decision);
+    if (o.error?.code === 'GW_INTERNAL') this.writeLine('error', line, 'request failed');
+    else if (o.binding?.kind === 'none' && o.error === undefined) this.writeLine('warn', line, 'unbound token accepted (binding: none)');
+    else this.writeLine('info', line, decision);
   }
 }

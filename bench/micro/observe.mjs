@@ -1,5 +1,5 @@
-// The per-request observability cost: the one JSON log line (the gateway's logger to /dev/null through
-// the batched LogSink as deployed, through pino.destination (sonic-boom) as before 7d41be8, and pino
+// The per-request observability cost: the one JSON log line (the request-log writer to /dev/null through
+// the batched LogSink as deployed, pino's own logger.info on the same sink, through pino.destination (sonic-boom) as before 7d41be8, and pino
 // with the redact list the gateway used before 65eabe3) and the metric updates of one allowed request
 // (requests counter, duration histogram, four stage histograms) through the gateway's hot collectors
 // and through prom-client's own.
@@ -8,11 +8,13 @@ import { pino } from 'pino';
 import { Counter, Histogram, Registry } from 'prom-client';
 import { LogSink } from '../../dist/observe/log-sink.js';
 import { createLogger } from '../../dist/observe/logger.js';
+import { requestLogWriter } from '../../dist/observe/request-log.js';
 import { createMetrics } from '../../dist/observe/metrics.js';
 
 export default async function () {
   const dest = (sync) => pino.destination({ dest: '/dev/null', sync });
   const sinkLogger = createLogger('info', new LogSink(openSync('/dev/null', 'w')));
+  const writeLine = requestLogWriter(sinkLogger);
   const asyncLogger = createLogger('info', pino.destination({ dest: '/dev/null', sync: false, minLength: 8 * 1024 }));
   const REDACT = ['authorization', 'dpop', 'token', 'proof', 'key', 'cert', '*.authorization', '*.dpop', '*.token', '*.proof', '*.key', '*.cert', 'req.headers'];
   const redacting = pino(
@@ -55,7 +57,8 @@ export default async function () {
   };
   const batch = 20;
   return [
-    { name: 'log line: gateway logger, batched LogSink (as deployed)', batch, fn: () => { for (let i = 0; i < batch; i++) sinkLogger.info(line, 'allow'); } },
+    { name: 'log line: requestLogWriter, batched LogSink (as deployed)', batch, fn: () => { for (let i = 0; i < batch; i++) writeLine('info', line, 'allow'); } },
+    { name: 'log line: pino logger.info, batched LogSink (before the request-log writer)', batch, fn: () => { for (let i = 0; i < batch; i++) sinkLogger.info(line, 'allow'); } },
     { name: 'log line: gateway logger, sonic-boom async 8 KiB batches (before 7d41be8)', batch, fn: () => { for (let i = 0; i < batch; i++) asyncLogger.info(line, 'allow'); } },
     { name: 'log line: pino + the former redact list, sync (before 65eabe3)', batch, fn: () => { for (let i = 0; i < batch; i++) redacting.info(line, 'allow'); } },
     {

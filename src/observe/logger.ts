@@ -11,11 +11,23 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
     {
       level,
       base: { service: 'fapi-gateway', pid: process.pid },
-      timestamp: pino.stdTimeFunctions.isoTime,
+      timestamp: isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },
     destination ?? stdout(),
   );
+}
+
+let lastMs = Number.NaN;
+let lastTime = '';
+/** pino's isoTime, formatted once per millisecond: a busy gateway writes several lines in each. */
+export function isoTime(): string {
+  const now = Date.now();
+  if (now !== lastMs) {
+    lastMs = now;
+    lastTime = `,"time":"${new Date(now).toISOString()}"`;
+  }
+  return lastTime;
 }
 
 /** stdout, batched (see log-sink.ts) and written out at exit. */
