@@ -155,7 +155,7 @@ export class Gateway {
     // Stage latencies are read inline and recorded once, with the log line.
     let t = performance.now();
     // A token seen before is answered from the cache without a promise; anything else takes the full path.
-    const claims = (o.claims = p.tokens.cached?.(creds.token, route) ?? (await p.tokens.validate(creds.token, route)));
+    const claims = (o.claims = p.tokens.cached?.(creds.token, route, creds.tokenSha256) ?? (await p.tokens.validate(creds.token, route, creds.tokenSha256)));
     t = o.stages.mark('token', t);
     const binding = (o.binding = p.bindings.verify(facts, creds, claims, route));
     t = o.stages.mark('binding', t);

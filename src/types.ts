@@ -65,6 +65,8 @@ export interface UpstreamTarget {
 export interface Credentials {
   readonly scheme: AuthScheme;
   readonly token: string;
+  /** Hex SHA-256 of `token`: the token cache key. */
+  readonly tokenSha256: string;
   /** Raw `DPoP` header fields, counted as received. */
   readonly proofs: readonly string[];
 }

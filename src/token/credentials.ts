@@ -2,6 +2,7 @@
 import type { IncomingMessage } from 'node:http';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { AuthScheme, Credentials } from '../types.js';
+import { sha256Hex } from './jwt-validator.js';
 
 // RFC 9110 §11.2 token68, with the RFC 6750 b64token alphabet.
 const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*$/;
@@ -54,6 +55,19 @@ function queryHasToken(query: string): boolean {
   return false;
 }
 
+// The token's SHA-256 (the token cache key), remembered per connection: a keep-alive client sends the
+// same token until it expires, and comparing ~1 KB is cheaper than hashing it again.
+const lastToken = new WeakMap<object, { readonly token: string; readonly sha256: string }>();
+
+export function tokenSha256(connection: object | undefined, token: string): string {
+  if (connection === undefined) return sha256Hex(token);
+  const last = lastToken.get(connection);
+  if (last !== undefined && last.token === token) return last.sha256;
+  const sha256 = sha256Hex(token);
+  lastToken.set(connection, { token, sha256 });
+  return sha256;
+}
+
 export function extractCredentials(req: IncomingMessage, query: string, maxBytes: number): Credentials {
   // Count raw fields: Node keeps only the first Authorization and joins DPoP with commas (CRED-5, DPOP-1).
   const auth = req.headersDistinct.authorization ?? [];
@@ -79,5 +93,5 @@ export function extractCredentials(req: IncomingMessage, query: string, maxBytes
   if (scheme === 'dpop' && proofs.length === 0) {
     throw new GatewayError('GW_DPOP_PROOF_MISSING', 'DPOP-15 DPoP scheme without a DPoP header');
   }
-  return { scheme, token, proofs };
+  return { scheme, token, tokenSha256: tokenSha256(req.socket, token), proofs };
 }

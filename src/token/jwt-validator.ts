@@ -9,12 +9,13 @@ import type { Confirmation, Route, TokenClaims } from '../types.js';
 import { keyMaterial, type IssuerKeys } from './issuer-keys.js';
 
 export interface TokenValidator {
-  validate(token: string, route: Route): Promise<TokenClaims>;
+  /** `tokenHash`: the token's hex SHA-256 when the caller has it (Credentials.tokenSha256). */
+  validate(token: string, route: Route, tokenHash?: string): Promise<TokenClaims>;
   /**
    * The claims of a token already validated and still acceptable on this route, without a promise;
    * undefined means "call validate", which gives the full answer (refusals included).
    */
-  cached?(token: string, route: Route): TokenClaims | undefined;
+  cached?(token: string, route: Route, tokenHash?: string): TokenClaims | undefined;
 }
 
 export interface JwtIssuer {
@@ -151,8 +152,8 @@ export class JwtValidator implements TokenValidator {
     this.byIssuer = new Map(issuers.map((i) => [i.config.issuer, i]));
   }
 
-  cached(token: string, route: Route): TokenClaims | undefined {
-    const v = this.cache.get(sha256Hex(token));
+  cached(token: string, route: Route, tokenHash: string = sha256Hex(token)): TokenClaims | undefined {
+    const v = this.cache.get(tokenHash);
     if (v === undefined) return undefined;
     const nowS = Math.floor(this.now() / 1000);
     if (nowS >= v.claims.expiresAt + v.leeway || (v.notBefore !== undefined && v.notBefore > nowS + v.leeway)) return undefined;
@@ -166,8 +167,7 @@ export class JwtValidator implements TokenValidator {
     return v.claims;
   }
 
-  async validate(token: string, route: Route): Promise<TokenClaims> {
-    const tokenHash = sha256Hex(token);
+  async validate(token: string, route: Route, tokenHash: string = sha256Hex(token)): Promise<TokenClaims> {
     const nowS = Math.floor(this.now() / 1000);
     let v = this.cache.get(tokenHash);
     if (v !== undefined && !keyStillPublished(v)) {

@@ -33,16 +33,16 @@ export class CompositeTokenValidator implements TokenValidator {
     this.byName = new Map(issuers.map((i) => [i.name, i]));
   }
 
-  async validate(token: string, route: Route): Promise<TokenClaims> {
+  async validate(token: string, route: Route, tokenHash: string = sha256Hex(token)): Promise<TokenClaims> {
     const { onRoute, opaque } = this.issuersOf(route);
-    if (opaque.length === 0 || namesJwtIssuer(token, onRoute)) return this.validateJwt(token, route);
-    return this.introspect(token, sha256Hex(token), opaque, route);
+    if (opaque.length === 0 || namesJwtIssuer(token, onRoute)) return this.validateJwt(token, route, tokenHash);
+    return this.introspect(token, tokenHash, opaque, route);
   }
 
   /** Locally validated JWTs only: opaque tokens and `revocation: introspect` always take validate(). */
-  cached(token: string, route: Route): TokenClaims | undefined {
+  cached(token: string, route: Route, tokenHash?: string): TokenClaims | undefined {
     if (this.issuersOf(route).opaque.length > 0) return undefined;
-    const claims = this.jwt.cached?.(token, route);
+    const claims = this.jwt.cached?.(token, route, tokenHash);
     if (claims === undefined || this.byName.get(claims.issuerName)?.config.revocation === 'introspect') return undefined;
     return claims;
   }
@@ -59,8 +59,8 @@ export class CompositeTokenValidator implements TokenValidator {
   }
 
   /** Local validation (JWT-*), then Q-3 `revocation: introspect` with the INT-6 cache. */
-  private async validateJwt(token: string, route: Route): Promise<TokenClaims> {
-    const claims = await this.jwt.validate(token, route);
+  private async validateJwt(token: string, route: Route, tokenHash: string): Promise<TokenClaims> {
+    const claims = await this.jwt.validate(token, route, tokenHash);
     const issuer = this.byName.get(claims.issuerName);
     if (issuer?.config.revocation === 'introspect') {
       if (issuer.introspector === undefined) throw new GatewayError('GW_INTERNAL', `issuer ${issuer.name} has no introspector`);

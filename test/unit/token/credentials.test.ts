@@ -1,13 +1,14 @@
 import type { IncomingMessage } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { GatewayError } from '../../../src/errors/gateway-error.js';
-import { extractCredentials, parseAuthorization } from '../../../src/token/credentials.js';
+import { extractCredentials, parseAuthorization, tokenSha256 } from '../../../src/token/credentials.js';
+import { sha256Hex } from '../../../src/token/jwt-validator.js';
 
 // A request as Node's parser leaves it: headersDistinct holds every raw field.
-const req = (fields: [string, string][]): IncomingMessage => {
+const req = (fields: [string, string][], socket?: object): IncomingMessage => {
   const headersDistinct: Record<string, string[]> = {};
   for (const [k, v] of fields) (headersDistinct[k.toLowerCase()] ??= []).push(v);
-  return { headersDistinct } as unknown as IncomingMessage;
+  return { headersDistinct, socket } as unknown as IncomingMessage;
 };
 const code = (f: () => unknown): string => {
   try {
@@ -56,5 +57,29 @@ describe('credential extraction (CRED-*)', () => {
   });
   it('DPOP-1: every DPoP field is kept for counting', () => {
     expect(extractCredentials(req([['authorization', 'DPoP a'], ['dpop', 'p1'], ['dpop', 'p2']]), '', 8192).proofs).toEqual(['p1', 'p2']);
+  });
+});
+
+describe('token SHA-256 (the token cache key), remembered per connection', () => {
+  it('is the hex SHA-256 of the token, with or without a connection', () => {
+    expect(tokenSha256(undefined, 'abc')).toBe(sha256Hex('abc'));
+    expect(extractCredentials(req([['authorization', 'Bearer t0k']]), '', 8192).tokenSha256).toBe(sha256Hex('t0k'));
+  });
+
+  it('never answers a new token with the previous token\'s hash on the same connection', () => {
+    const conn = {};
+    const seq = ['tok-a', 'tok-a', 'tok-b', 'tok-a', `tok-${'x'.repeat(2000)}`, `tok-${'x'.repeat(1999)}y`];
+    for (const t of seq) {
+      expect(extractCredentials(req([['authorization', `Bearer ${t}`]], conn), '', 8192).tokenSha256).toBe(sha256Hex(t));
+    }
+  });
+
+  it('keeps connections apart', () => {
+    const one = {};
+    const two = {};
+    expect(tokenSha256(one, 'tok-1')).toBe(sha256Hex('tok-1'));
+    expect(tokenSha256(two, 'tok-2')).toBe(sha256Hex('tok-2'));
+    expect(tokenSha256(one, 'tok-1')).toBe(sha256Hex('tok-1'));
+    expect(tokenSha256(two, 'tok-1')).toBe(sha256Hex('tok-1'));
   });
 });
