@@ -30,6 +30,20 @@ const HOP_BY_HOP_RESPONSE = ['connection', 'keep-alive', 'proxy-connection', 'up
 // The request's failure callback, for the one listener that is shared by all requests (proxyRes).
 const kFail = Symbol('fapi.forwardFail');
 type Forwarding = IncomingMessage & { [kFail]?: (e: GatewayError) => void };
+// The client response of an upstream response, for the one shared close listener below.
+const kClientRes = Symbol('fapi.clientRes');
+type UpstreamResponse = IncomingMessage & { [kClientRes]?: ServerResponse };
+
+/**
+ * The upstream dying mid-body must not leave the client waiting on a response that will never
+ * complete: cut the client connection, and let the log say why. One function for every response.
+ */
+function onUpstreamClose(this: UpstreamResponse): void {
+  const res = this[kClientRes];
+  if (res === undefined || this.complete || res.writableFinished) return;
+  (res.req as Forwarding)[kFail]?.(new GatewayError('GW_UPSTREAM_UNAVAILABLE', 'upstream response aborted mid-body'));
+  res.destroy();
+}
 // http-proxy-3's proxyTimeout destroys the upstream request without an error of its own, so the
 // failure shows as a reset; one that comes at the deadline is the timeout. Timers can fire a little
 // early (libuv's loop time), hence the slack.
@@ -49,14 +63,9 @@ export class ProxyForwarder implements Forwarder {
     const i = passes.indexOf(deleteLength);
     if (i === -1) throw new Error('http-proxy-3 changed: deleteLength pass not found');
     passes.splice(i, 1);
-    this.proxy.on('proxyRes', (proxyRes: IncomingMessage, req: Forwarding, res: ServerResponse) => {
-      // The upstream dying mid-body must not leave the client waiting on a response that will never
-      // complete: cut the client connection, and let the log say why.
-      proxyRes.once('close', () => {
-        if (proxyRes.complete || res.writableFinished) return;
-        req[kFail]?.(new GatewayError('GW_UPSTREAM_UNAVAILABLE', 'upstream response aborted mid-body'));
-        res.destroy();
-      });
+    this.proxy.on('proxyRes', (proxyRes: UpstreamResponse, _req: Forwarding, res: ServerResponse) => {
+      proxyRes[kClientRes] = res;
+      proxyRes.on('close', onUpstreamClose);
       for (const h of HOP_BY_HOP_RESPONSE) delete proxyRes.headers[h];
       delete proxyRes.headers['dpop-nonce'];
       for (const h of GATEWAY_RESPONSE_HEADERS) {
