@@ -3,9 +3,9 @@ import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { runPrimary, runWorker, workerCount } from './cluster.js';
-import { ConfigError, loadConfigFile } from './config/load.js';
+import { ConfigError, loadConfigFile, referencedFiles, type LoadedConfig } from './config/load.js';
 import { configSchema } from './config/schema.js';
-import { watchConfig } from './config/watch.js';
+import { watchFiles } from './config/watch.js';
 import { startGateway } from './main.js';
 import { compileRouteTable } from './route/table.js';
 import type { Route } from './types.js';
@@ -36,6 +36,25 @@ export function formatRouteTable(routes: readonly Route[]): string {
   return [fmt(head), ...rows.map(fmt)].join('\n');
 }
 
+/**
+ * Watches the config file and every file it names; `onChange` reloads. The list is re-armed after a
+ * reload (`rearm`), since a new config can name other files.
+ */
+function watchConfigAndFiles(file: string, loaded: LoadedConfig, onChange: () => void): { stop(): void; rearm(next: LoadedConfig): void } {
+  let names = referencedFiles(loaded);
+  let stop = watchFiles([file, ...names], onChange);
+  return {
+    stop: () => stop(),
+    rearm(next) {
+      const nextNames = referencedFiles(next);
+      if (nextNames.join('\n') === names.join('\n')) return;
+      stop();
+      names = nextNames;
+      stop = watchFiles([file, ...names], onChange);
+    },
+  };
+}
+
 async function main(argv: string[]): Promise<number> {
   const command = argv[0] !== undefined && !argv[0].startsWith('-') ? argv.shift() : 'run';
   const { values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } } });
@@ -62,7 +81,15 @@ async function main(argv: string[]): Promise<number> {
     if (cluster.isPrimary && workerCount(loaded) > 1) {
       const log = (msg: string, extra: object = {}): void => void process.stdout.write(`${JSON.stringify({ level: 'info', time: new Date().toISOString(), service: 'fapi-gateway', role: 'primary', ...extra, msg })}\n`);
       const primary = await runPrimary(loaded, log);
-      const stopWatching = watchConfig(file, () => primary.reload());
+      const watching = watchConfigAndFiles(file, loaded, () => {
+        primary.reload();
+        try {
+          watching.rearm(loadConfigFile(file));
+        } catch {
+          // The workers refuse it too and say why; keep watching the files named by the last good one.
+        }
+      });
+      const stopWatching = (): void => watching.stop();
       process.on('SIGHUP', () => primary.reload());
       let stopping = false;
       const stop = (signal: string): void => {
@@ -91,10 +118,13 @@ async function main(argv: string[]): Promise<number> {
         running.reload(next);
       } catch {
         // Logged and counted by reload(); the previous config keeps serving.
+        return;
       }
+      watching?.rearm(next);
     };
-    // A worker reloads when its primary says so; a single process watches the file itself.
-    const stopWatching = cluster.isWorker ? () => undefined : watchConfig(file, () => reload('file changed'));
+    // A worker reloads when its primary says so; a single process watches the files itself.
+    const watching = cluster.isWorker ? undefined : watchConfigAndFiles(file, loaded, () => reload('file changed'));
+    const stopWatching = (): void => watching?.stop();
     if (cluster.isWorker) process.on('message', (m: { type?: string }) => m.type === 'reload' && reload('primary'));
     else process.on('SIGHUP', () => reload('SIGHUP'));
     let stopping = false;

@@ -226,3 +226,19 @@ function deepFreeze<T>(value: T): T {
   }
   return value;
 }
+
+/** Every file the config names (`*_file`: certificates, keys, CAs), resolved: reloads re-read them, so they are watched too. */
+export function referencedFiles(loaded: LoadedConfig): string[] {
+  const out: string[] = [];
+  const walk = (v: unknown): void => {
+    if (Array.isArray(v)) v.forEach(walk);
+    else if (typeof v === 'object' && v !== null) {
+      for (const [k, x] of Object.entries(v)) {
+        if (k.endsWith('_file') && typeof x === 'string') out.push(resolve(loaded.baseDir, x));
+        else walk(x);
+      }
+    }
+  };
+  walk(loaded.config);
+  return [...new Set(out)];
+}

@@ -1,15 +1,17 @@
 // The real CLI as an operator runs it: readiness, hot reload (SIGHUP, file change, ConfigMap symlink swap),
-// an invalid reload refused, graceful shutdown under load, second signal.
+// a Secret-style certificate rotation, an invalid reload refused, graceful shutdown under load, second signal.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
 import { get } from 'node:http';
+import { connect } from 'node:tls';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { request } from '../support/client.js';
 import { cnfX5t, startIssuer, type TestIssuer } from '../support/issuer.js';
-import { testPki, writePki, type PkiFiles, type TestPki } from '../support/pki.js';
+import { issueServerCert, testPki, writePki, type PkiFiles, type TestPki } from '../support/pki.js';
 import { startUpstream, type TestUpstream } from '../support/upstream.js';
 import { freePort, SHARED_REDIS_URL, uniquePrefix } from '../support/redis.js';
 import { parse } from 'yaml';
@@ -163,6 +165,49 @@ describe('operations: readiness, hot reload, graceful shutdown', () => {
       renameSync(join(dir, '..data_tmp'), join(dir, '..data'));
       await p.waitFor((l) => l.msg === 'config reloaded', 15_000);
       expect((await call(p, '/c/1')).status).toBe(200);
+    } finally {
+      p.child.kill('SIGKILL');
+      await p.exited;
+    }
+  }, 60_000);
+
+  it('TLS-1: a Secret-style rotation of the server certificate reaches new connections without a signal', async () => {
+    // A kubernetes.io/tls Secret volume, as cert-manager renews it: versioned directories behind `..data`.
+    const dir = join(files.dir, 'ops-secret');
+    rmSync(dir, { recursive: true, force: true });
+    const put = (version: string, pem: { certPem: string; keyPem: string }): void => {
+      mkdirSync(join(dir, version), { recursive: true });
+      writeFileSync(join(dir, version, 'tls.crt'), pem.certPem);
+      writeFileSync(join(dir, version, 'tls.key'), pem.keyPem, { mode: 0o600 });
+    };
+    put('..v1', pki.server);
+    symlinkSync('..v1', join(dir, '..data'));
+    symlinkSync('..data/tls.crt', join(dir, 'tls.crt'));
+    symlinkSync('..data/tls.key', join(dir, 'tls.key'));
+    const cfg = config(['/a']);
+    cfg.server.tls = { cert_file: join(dir, 'tls.crt'), key_file: join(dir, 'tls.key') };
+    const cfgFile = join(files.dir, 'ops-secret.yaml');
+    writeFileSync(cfgFile, stringify(cfg));
+    const served = (p: Proc): Promise<string> =>
+      new Promise((ok, fail) => {
+        const u = new URL(p.api);
+        const s = connect({ host: u.hostname, port: Number(u.port), servername: 'localhost', ca: pki.ca.certPem, cert: pki.client1.certPem, key: pki.client1.keyPem }, () => {
+          ok(s.getPeerCertificate().fingerprint256);
+          s.destroy();
+        });
+        s.on('error', fail);
+      });
+    const fingerprint = (pem: string): string => new X509Certificate(pem).fingerprint256;
+    const p = await startCli(cfgFile);
+    try {
+      expect(await served(p)).toBe(fingerprint(pki.server.certPem));
+      const renewed = await issueServerCert(pki.ca, { cn: 'localhost', rsa: true });
+      put('..v2', renewed);
+      symlinkSync('..v2', join(dir, '..data_tmp'));
+      renameSync(join(dir, '..data_tmp'), join(dir, '..data'));
+      await p.waitFor((l) => l.msg === 'config reloaded', 15_000);
+      expect(await served(p)).toBe(fingerprint(renewed.certPem));
+      expect((await call(p, '/a/1')).status).toBe(200);
     } finally {
       p.child.kill('SIGKILL');
       await p.exited;

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { ConfigError, loadConfigFile, parseConfig } from '../../../src/config/load.js';
+import { ConfigError, loadConfigFile, parseConfig, referencedFiles } from '../../../src/config/load.js';
 import { compileRouteTable } from '../../../src/route/table.js';
 
 const base = () => ({
@@ -153,5 +153,16 @@ describe('config/schema.json (editor completion)', () => {
     const { configSchema } = await import('../../../src/config/schema.js');
     const committed = JSON.parse(readFileSync(new URL('../../../config/schema.json', import.meta.url), 'utf8')) as unknown;
     expect(committed).toEqual(JSON.parse(JSON.stringify(z.toJSONSchema(configSchema, { io: 'input' }))));
+  });
+});
+
+describe('referencedFiles (watched with the config, for certificate rotation)', () => {
+  it('lists every *_file the config names, resolved against the config directory, once each', () => {
+    const c = base() as Record<string, any>;
+    c.server.tls = { cert_file: 'tls/tls.crt', key_file: 'tls/tls.key', client_ca_file: '/etc/ca/clients.pem' };
+    c.issuers.as.ca_file = '/etc/ca/clients.pem';
+    c.issuers.as.introspection = { client_id: 'gw', auth: 'tls_client_auth', cert_file: 'as/client.crt', key_file: 'as/client.key' };
+    const loaded = parseConfig(stringify(c), '/srv/gw/config.yaml', {});
+    expect(referencedFiles(loaded).sort()).toEqual(['/etc/ca/clients.pem', '/srv/gw/as/client.crt', '/srv/gw/as/client.key', '/srv/gw/tls/tls.crt', '/srv/gw/tls/tls.key']);
   });
 });
