@@ -8,6 +8,7 @@ import { GatewayError, isGatewayError } from './errors/gateway-error.js';
 import { renderError } from './errors/render.js';
 import { prepareUpstreamHeaders, type ForwardContext } from './forward/headers.js';
 import type { Forwarder } from './forward/proxy-forwarder.js';
+import { checkFapiHeaders } from './listen/fapi-headers.js';
 import type { ForwardedCertPolicy } from './listen/forwarded-cert.js';
 import { interactionIdOf, requestFacts } from './listen/request-facts.js';
 import type { Logger } from './observe/logger.js';
@@ -25,6 +26,7 @@ export interface GatewaySettings {
   readonly realm: string;
   readonly dpopAlgs: readonly string[];
   readonly strictInteractionId: boolean;
+  readonly strictFapiHeaders: boolean;
   readonly maxCredentialBytes: number;
   readonly maxHeaders: number;
   readonly forward: ForwardContext;
@@ -145,6 +147,7 @@ export class Gateway {
     if (iid.replaced !== undefined && p.settings.strictInteractionId) {
       throw new GatewayError('GW_INTERACTION_ID_INVALID', 'Q-8 non-UUID x-fapi-interaction-id (strict)');
     }
+    if (p.settings.strictFapiHeaders) checkFapiHeaders(req);
     const facts = requestFacts(req, iid.id, iid.replaced, p.settings.maxHeaders, p.settings.forwardedCert);
     o.path = facts.path;
     const route = (o.route = p.routes.match(facts.method, facts.path, facts.host));

@@ -132,6 +132,7 @@ function build(loaded: LoadedConfig, logger: Logger, metrics: Metrics, shared: S
       realm: c.server.realm ?? new URL(c.server.public_origin).host,
       dpopAlgs: c.dpop.algorithms,
       strictInteractionId: c.server.interaction_id === 'strict',
+      strictFapiHeaders: c.server.fapi_headers === 'strict',
       maxCredentialBytes: c.server.limits.max_credential_bytes,
       maxHeaders: c.server.limits.max_headers,
       forwardedCert: forwardedCertPolicy(loaded),

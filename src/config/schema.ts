@@ -62,6 +62,8 @@ const server = z.strictObject({
     .optional(),
   /** lenient replaces a non-UUID x-fapi-interaction-id; strict refuses it with 400. */
   interaction_id: z.enum(['lenient', 'strict']).default('lenient'),
+  /** HDR-4/5: lenient forwards x-fapi-customer-ip-address and x-fapi-auth-date as sent; strict refuses malformed ones with 400. */
+  fapi_headers: z.enum(['lenient', 'strict']).default('lenient'),
 });
 
 /** RFC 7662 / RFC 9701 introspection client settings of an issuer (INT-1..INT-8). */

@@ -256,6 +256,36 @@ describe('routing and hygiene', () => {
       await h2.close();
     }
   });
+  it('HDR-4 / HDR-5 lenient (default): malformed x-fapi-customer-ip-address and x-fapi-auth-date are forwarded as sent', async () => {
+    const token = await h.issuer.mint({ cnf: cnfX5t(h.pki.client1.x5tS256) });
+    const r = await h.call('/accounts/1', { cert: h.pki.client1, headers: [bearer(token), ['x-fapi-customer-ip-address', 'not-an-ip'], ['x-fapi-auth-date', '2012-09-11']] });
+    expect(r.status).toBe(200);
+    const up = h.upstream.received.at(-1)!;
+    expect(up.headers['x-fapi-customer-ip-address']).toBe('not-an-ip');
+    expect(up.headers['x-fapi-auth-date']).toBe('2012-09-11');
+  });
+  it('HDR-4 / HDR-5 strict: valid values pass unchanged; a malformed one -> 400 invalid_request, never forwarded', async () => {
+    const h2 = await startHarness({ patch: (c) => (c.server.fapi_headers = 'strict') });
+    try {
+      const token = await h2.issuer.mint({ cnf: cnfX5t(h2.pki.client1.x5tS256) });
+      const ok = await h2.call('/accounts/1', {
+        cert: h2.pki.client1,
+        headers: [bearer(token), ['x-fapi-customer-ip-address', '2001:DB8::1893:25c8:1946'], ['x-fapi-auth-date', 'Tue, 11 Sep 2012 19:43:31 GMT']],
+      });
+      expect(ok.status).toBe(200);
+      expect(h2.upstream.received.at(-1)!.headers['x-fapi-customer-ip-address']).toBe('2001:DB8::1893:25c8:1946');
+      const before = h2.upstream.received.length;
+      for (const bad of [['x-fapi-customer-ip-address', '198.51.100.119, 10.0.0.1'], ['x-fapi-auth-date', 'Mon, 11 Sep 2012 19:43:31 GMT']] as [string, string][]) {
+        const iid = randomUUID();
+        const r = await h2.call('/accounts/1', { cert: h2.pki.client1, headers: [bearer(token), bad, ['x-fapi-interaction-id', iid]] });
+        expectContract(r, 400, 'invalid_request');
+        expect(await logFor(h2, iid)).toMatchObject({ reason: 'GW_FAPI_HEADER_INVALID', detail: expect.stringMatching(/^HDR-[45] malformed/) });
+      }
+      expect(h2.upstream.received.length).toBe(before);
+    } finally {
+      await h2.close();
+    }
+  });
   it('HDR-10..12 forwarding: the query reaches the upstream exactly as sent (no re-encoding of " \' < >); a fragment is refused', async () => {
     // Regression: the proxy library re-parsed the target with WHATWG URL, which sent `?a=%22...`.
     const query = `a="b"&c='d'&e=<f>&g=%41%2F&h=`;
