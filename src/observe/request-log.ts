@@ -38,7 +38,7 @@ const q = JSON.stringify;
 const n = (v: number): string => (Number.isFinite(v) ? String(v) : 'null');
 const opt = (key: string, v: string | undefined): string => (v === undefined ? '' : `,"${key}":${q(v)}`);
 
-// Every member of RequestLine, and the message.
+// Every member of RequestLine (the message key is checked with them).
 const KEYS = [
   'interaction_id', 'replaced_interaction_id', 'route', 'method', 'path', 'decision', 'reason', 'status', 'latency_ms',
   'client_id', 'issuer', 'binding', 'key_thumbprint', 'token_hash', 'remote', 'detail',
