@@ -18,6 +18,7 @@ import { requestLogWriter, type RequestLine, type RequestLogWriter } from './obs
 import type { ReplayStore } from './replay/store.js';
 import type { RouteTable } from './route/table.js';
 import { checkScopes } from './scope/scopes.js';
+import { checkStepUp } from './scope/step-up.js';
 import { extractCredentials, schemeOf } from './token/credentials.js';
 import { sha256Hex, type TokenValidator } from './token/jwt-validator.js';
 import type { Binding, Route, TokenClaims } from './types.js';
@@ -163,6 +164,7 @@ export class Gateway {
     const binding = (o.binding = p.bindings.verify(facts, creds, claims, route));
     t = o.stages.mark('binding', t);
     checkScopes(claims, route);
+    checkStepUp(claims, route, Date.now() / 1000);
     const replay = binding.replay;
     if (replay !== undefined) {
       t = performance.now();

@@ -26,6 +26,14 @@ export interface RequestFacts {
   readonly clientCertTrusted: boolean;
 }
 
+export interface StepUpRule {
+  /** Accepted `acr` values in preference order; empty when only max_age is required. */
+  readonly acrValues: readonly string[];
+  readonly maxAgeS: number | undefined;
+  /** The largest clock leeway of the route's issuers, applied to `auth_time`. */
+  readonly leewayS: number;
+}
+
 export interface ScopeRule {
   readonly allOf: readonly string[];
   readonly anyOf: readonly string[];
@@ -47,6 +55,8 @@ export interface Route {
   readonly audience: string;
   readonly binding: BindingPolicy;
   readonly scopes: ScopeRule;
+  /** STEP-1: undefined when the route sets no step-up rule. */
+  readonly stepUp: StepUpRule | undefined;
   readonly forwardCredentials: boolean;
   readonly dpop: DpopRouteOptions;
   readonly upstream: UpstreamTarget;

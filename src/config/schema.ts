@@ -144,6 +144,16 @@ const route = z.strictObject({
     forward_credentials: z.boolean().default(false),
     /** Require a server-provided DPoP nonce on this route (DPOP-24). */
     dpop_nonce: z.boolean().default(false),
+    /** STEP-1 (RFC 9470): the user authentication the token must carry. */
+    step_up: z
+      .strictObject({
+        /** `acr` must be one of these (exact match); in preference order, as the challenge lists them. */
+        acr_values: z.array(scopeToken).min(1).optional(),
+        /** `auth_time` no older than this many seconds (plus the issuer's clock leeway). */
+        max_age_s: z.int().min(0).max(31_536_000).optional(),
+      })
+      .refine((s) => s.acr_values !== undefined || s.max_age_s !== undefined, 'set acr_values, max_age_s or both')
+      .optional(),
   }),
   upstream: z.strictObject({
     url: z.url({ protocol: /^https?$/ }),

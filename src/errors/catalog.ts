@@ -75,6 +75,10 @@ export const CATALOG = Object.freeze({
   // E6: insufficient_scope.
   GW_INSUFFICIENT_SCOPE: e(403, 'insufficient_scope', 'used', 'The access token lacks a required scope', 'E6, TOK-6, ERR-4, M15'),
 
+  // Step-up (RFC 9470).
+  GW_STEP_UP_REQUIRED: e(401, 'insufficient_user_authentication', 'used', 'A stronger or more recent user authentication is required', 'STEP-1..STEP-3'),
+  GW_STEP_UP_NO_USER: e(403, 'insufficient_scope', 'used', 'This resource needs a token issued to an authenticated user', 'STEP-5'),
+
   // E9 and upstream failures: fail closed.
   GW_JWKS_UNAVAILABLE: e(503, 'temporarily_unavailable', 'none', 'A dependency is unavailable, retry later', 'E9, JWT-4, TLS-11'),
   GW_INTROSPECTION_UNAVAILABLE: e(503, 'temporarily_unavailable', 'none', 'A dependency is unavailable, retry later', 'E9, INT-2, INT-8'),

@@ -23,7 +23,9 @@ function schemesFor(binding: Route['binding']): AuthScheme[] {
   return ['bearer', 'dpop'];
 }
 
-export function compileRoute(r: RouteConfig): Route {
+/** `leewayS`: the largest clock leeway of the route's issuers (for the step-up `auth_time` check). */
+export function compileRoute(r: RouteConfig, leewayS = 0): Route {
+  const s = r.auth.step_up;
   return Object.freeze({
     id: r.id,
     methods: new Set(r.match.methods),
@@ -35,6 +37,7 @@ export function compileRoute(r: RouteConfig): Route {
     audience: r.auth.audience,
     binding: r.auth.binding,
     scopes: Object.freeze({ allOf: Object.freeze([...r.auth.scopes.all_of]), anyOf: Object.freeze([...r.auth.scopes.any_of]) }),
+    stepUp: s === undefined ? undefined : Object.freeze({ acrValues: Object.freeze([...(s.acr_values ?? [])]), maxAgeS: s.max_age_s, leewayS }),
     forwardCredentials: r.auth.forward_credentials,
     dpop: Object.freeze({ nonce: r.auth.dpop_nonce }),
     upstream: Object.freeze({
@@ -63,7 +66,9 @@ const overlaps = (a: Route, b: Route): boolean =>
   pathsOverlap(a, b);
 
 export function compileRouteTable(loaded: LoadedConfig): RouteTable {
-  const routes = loaded.config.routes.map(compileRoute);
+  const { issuers } = loaded.config;
+  const leewayOf = (r: RouteConfig): number => Math.max(0, ...r.auth.issuers.map((n) => issuers[n]?.clock_leeway_s ?? 0));
+  const routes = loaded.config.routes.map((r) => compileRoute(r, leewayOf(r)));
   const issues = [];
   for (let i = 0; i < routes.length; i++) {
     for (let j = 0; j < i; j++) {
