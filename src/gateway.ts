@@ -164,7 +164,7 @@ export class Gateway {
     const binding = (o.binding = p.bindings.verify(facts, creds, claims, route));
     t = o.stages.mark('binding', t);
     checkScopes(claims, route);
-    checkStepUp(claims, route, Date.now() / 1000);
+    if (route.stepUp !== undefined) checkStepUp(claims, route, Date.now() / 1000);
     const replay = binding.replay;
     if (replay !== undefined) {
       t = performance.now();
