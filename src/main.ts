@@ -82,7 +82,8 @@ function buildReplayStore(loaded: LoadedConfig, logger: Logger, metrics: Metrics
   });
 }
 
-function build(loaded: LoadedConfig, logger: Logger, metrics: Metrics, shared: Shared): Built {
+/** `previous`: the pipeline being replaced (a reload), whose introspection answers may carry over. */
+function build(loaded: LoadedConfig, logger: Logger, metrics: Metrics, shared: Shared, previous?: Pipeline): Built {
   const c = loaded.config;
   const routes = compileRouteTable(loaded);
   const issuerKeys: IssuerKeys[] = [];
@@ -124,6 +125,7 @@ function build(loaded: LoadedConfig, logger: Logger, metrics: Metrics, shared: S
         onLookup: (issuer, hit) => metrics.introspectionLookups.inc({ issuer, cache: hit ? 'hit' : 'miss' }),
         onCall: (issuer, result) => metrics.introspectionCalls.inc({ issuer, result }),
       },
+      previous: previous?.tokens,
     }),
     bindings: new SenderConstraintVerifier(dpop, c.server.public_origin, c.server.tls.client_ca_file !== undefined, nonces),
     replay: shared.replay.store,
@@ -219,7 +221,7 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
         const restartOnly = (['listen'] as const).filter((k) => next.config.server[k] !== current.loaded.config.server[k]);
         if (JSON.stringify(next.config.admin) !== JSON.stringify(current.loaded.config.admin)) restartOnly.push('admin' as never);
         const previousStore = current.built.pipeline.replay;
-        const built = build(next, logger, metrics, shared);
+        const built = build(next, logger, metrics, shared, current.built.pipeline);
         // New certificates and TLS settings apply to new connections (certificate rotation).
         api.setSecureContext(tlsOptions(next));
         gateway.swap(built.pipeline);

@@ -41,6 +41,12 @@ export interface IntrospectorOptions {
   readonly now?: () => number;
   /** For metrics: every lookup (cache hit or not) and every call's outcome. */
   readonly events?: IntrospectionEvents;
+  /**
+   * The same issuer's introspector under the previous config: when the issuer's settings are
+   * unchanged, its cached answers (and discovered endpoint) carry over, so a reload does not send
+   * every live token back to the AS at once.
+   */
+  readonly previous?: Introspector;
 }
 
 export interface IntrospectionEvents {
@@ -202,6 +208,22 @@ function claimsOf(r: Json, issuer: IntrospectionIssuer, tokenHash: string, nowS:
 
 // ---- the introspector ----------------------------------------------------------------------
 
+/**
+ * The issuer settings an introspection answer depends on: all of them but the credential material
+ * (key, certificate and secret files rotate; the client and its auth method stay).
+ */
+function settingsOf(cfg: IssuerConfig): unknown {
+  const i = cfg.introspection;
+  if (i === undefined) return cfg;
+  const rest: Partial<typeof i> = { ...i };
+  delete rest.private_key_file;
+  delete rest.private_key_alg;
+  delete rest.cert_file;
+  delete rest.key_file;
+  delete rest.client_secret_env;
+  return { ...cfg, introspection: rest };
+}
+
 export class Introspector {
   readonly name: string;
   private readonly cfg: IssuerConfig;
@@ -222,10 +244,13 @@ export class Introspector {
     this.name = issuer.name;
     this.cfg = issuer.config;
     this.icfg = issuer.config.introspection;
-    this.endpoint = this.icfg.endpoint;
     this.transport = opts.transport ?? httpsRequest;
     this.now = opts.now ?? Date.now;
-    this.cache = new IntrospectionCache<Answer>(this.icfg.cache_max_entries, this.now);
+    const prev = opts.previous;
+    // Rotated credentials do not change what the AS says about a token.
+    const same = prev !== undefined && prev.name === this.name && JSON.stringify(settingsOf(prev.cfg)) === JSON.stringify(settingsOf(this.cfg));
+    this.endpoint = this.icfg.endpoint ?? (same ? prev.endpoint : undefined);
+    this.cache = same ? prev.cache : new IntrospectionCache<Answer>(this.icfg.cache_max_entries, this.now);
   }
 
   /**

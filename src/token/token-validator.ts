@@ -39,6 +39,12 @@ export class CompositeTokenValidator implements TokenValidator {
     return this.introspect(token, tokenHash, opaque, route);
   }
 
+  /** The issuer's introspector, for handing its cached answers to the next config's. */
+  introspector(name: string): Introspector | undefined {
+    const i = this.byName.get(name)?.introspector;
+    return i instanceof Introspector ? i : undefined;
+  }
+
   /** Locally validated JWTs only: opaque tokens and `revocation: introspect` always take validate(). */
   cached(token: string, route: Route, tokenHash?: string): TokenClaims | undefined {
     if (this.issuersOf(route).opaque.length > 0) return undefined;
@@ -157,14 +163,22 @@ export function clientAuthFor(name: string, cfg: IssuerConfig, loaded: Pick<Load
 export function createTokenValidator(
   loaded: Pick<LoadedConfig, 'baseDir' | 'secrets'>,
   issuers: readonly JwtIssuer[],
-  opts: Pick<IntrospectorOptions, 'transport' | 'now' | 'events'> = {},
+  opts: Pick<IntrospectorOptions, 'transport' | 'now' | 'events'> & { readonly previous?: TokenValidator } = {},
 ): TokenValidator {
+  const previous = opts.previous instanceof CompositeTokenValidator ? opts.previous : undefined;
   const composed = issuers.map((issuer): ComposedIssuer => {
     const cfg = issuer.config;
     if (cfg.introspection === undefined) return { name: issuer.name, config: cfg };
     const ca = cfg.ca_file === undefined ? [] : [readFileSync(resolve(loaded.baseDir, cfg.ca_file), 'utf8')];
     const target: IntrospectionIssuer = { name: issuer.name, config: cfg, keys: issuer.keys };
-    const introspector = new Introspector(target, { auth: clientAuthFor(issuer.name, cfg, loaded), ca, ...opts });
+    const introspector = new Introspector(target, {
+      auth: clientAuthFor(issuer.name, cfg, loaded),
+      ca,
+      transport: opts.transport,
+      now: opts.now,
+      events: opts.events,
+      previous: previous?.introspector(issuer.name),
+    });
     return { name: issuer.name, config: cfg, introspector };
   });
   const jwt = new JwtValidator(issuers.filter((i) => i.config.token_format === 'jwt'), undefined, opts.now);

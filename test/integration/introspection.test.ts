@@ -229,6 +229,24 @@ describe('INT-1: client authentication at the AS, checked for real', () => {
 });
 
 describe('INT-6: cache and revocation', () => {
+  it('INT-6 a config reload keeps the cached answers of an unchanged issuer, and drops them when it changes', async () => {
+    // op-basic caches active answers for the default 60 s.
+    const token = certBound(basic);
+    const before = basic.calls.length;
+    expect((await callMtls('/opb/x', token)).status).toBe(200);
+    h.reload();
+    expect((await callMtls('/opb/x', token)).status).toBe(200);
+    expect(basic.calls.length).toBe(before + 1);
+    // Another route changes, this issuer does not: still cached.
+    h.reload((c) => c.routes.push({ ...c.routes[0], id: 'extra', match: { methods: ['GET'], path: '/extra-route' } }));
+    expect((await callMtls('/opb/x', token)).status).toBe(200);
+    expect(basic.calls.length).toBe(before + 1);
+    // The issuer's introspection settings change: its cache starts empty.
+    h.reload((c) => (c.issuers['op-basic'].introspection.timeout_ms = 2500));
+    expect((await callMtls('/opb/x', token)).status).toBe(200);
+    expect(basic.calls.length).toBe(before + 2);
+    h.reload();
+  });
   it('INT-6 a cached answer serves the next request; a token revoked at the AS is refused within cache_max_s', async () => {
     const token = certBound(pkjwt);
     const before = pkjwt.calls.length;

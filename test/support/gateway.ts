@@ -46,6 +46,8 @@ export interface Harness {
    * normalise or refuse to send); the reply until the server closes or timeoutMs (default 2000) passes.
    */
   raw(payload: string | Buffer, timeoutMs?: number): Promise<{ response: string; closed: boolean }>;
+  /** Reload the running gateway with the harness config, changed by `patch` (unchanged without one). */
+  reload(patch?: (config: Raw) => void): void;
   close(): Promise<void>;
 }
 
@@ -109,6 +111,11 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
       }),
     raw: (payload, timeoutMs) =>
       rawTls('127.0.0.1', port, { ca: pki.ca.certPem, servername: 'localhost', cert: pki.client1.certPem, key: pki.client1.keyPem, payload, timeoutMs }),
+    reload(patch) {
+      const next = structuredClone(config);
+      patch?.(next);
+      gw.reload(parseConfig(stringify(next), '<inline>', opts.env ?? {}));
+    },
     async close() {
       await gw.close(1000);
       if (opts.upstream === undefined) await upstream.close();

@@ -46,10 +46,10 @@ const active = (extra: Record<string, unknown> = {}) => ({
   ...extra,
 });
 
-function introspector(cfg: IssuerConfig, transport: Transport, keys: Parameters<typeof createLocalJWKSet>[0] = { keys: [] }) {
+function introspector(cfg: IssuerConfig, transport: Transport, keys: Parameters<typeof createLocalJWKSet>[0] = { keys: [] }, previous?: Introspector) {
   return new Introspector(
     { name: 'as', config: cfg, keys: { getKey: createLocalJWKSet(keys) as never } },
-    { auth: clientSecretBasic('gw', 'secret'), transport, now: clock },
+    { auth: clientSecretBasic('gw', 'secret'), transport, now: clock, previous },
   );
 }
 
@@ -192,6 +192,32 @@ describe('INT-3 / INT-4 / INT-5: the members of an active answer', () => {
 });
 
 describe('INT-6: the cache', () => {
+  it('INT-6 across a config reload: answers carry over while the issuer settings are unchanged', async () => {
+    now = T0;
+    const as = fakeAs(() => ({ json: active() }));
+    const before = introspector(issuerConfig(), as.transport);
+    await run(before);
+    // A new config object with the same settings (a reload of an unchanged issuer; secrets may have rotated).
+    const sameSettings = introspector(issuerConfig(), as.transport, undefined, before);
+    await run(sameSettings);
+    expect(as.calls).toHaveLength(1);
+    // A setting the answers depend on changed: start empty and ask the AS.
+    const changed = introspector(issuerConfig({ cache_max_s: 30 }), as.transport, undefined, sameSettings);
+    await run(changed);
+    expect(as.calls).toHaveLength(2);
+    const otherClient = introspector(issuerConfig({ client_id: 'gw-2' }), as.transport, undefined, changed);
+    await run(otherClient);
+    expect(as.calls).toHaveLength(3);
+  });
+  it('INT-6 across a reload: a rotated client certificate (new files) keeps the answers', async () => {
+    now = T0;
+    const as = fakeAs(() => ({ json: active() }));
+    const mtls = (n: number) => issuerConfig({ auth: 'tls_client_auth', client_secret_env: undefined, cert_file: `c${n}.crt`, key_file: `c${n}.key` });
+    const before = introspector(mtls(1), as.transport);
+    await run(before);
+    await run(introspector(mtls(2), as.transport, undefined, before));
+    expect(as.calls).toHaveLength(1);
+  });
   it('INT-6 a hit: the second request does not call the AS', async () => {
     now = T0;
     const as = fakeAs(() => ({ json: active() }));
