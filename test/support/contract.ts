@@ -14,6 +14,17 @@ export async function codeOf(p: Promise<unknown>): Promise<string> {
   }
 }
 
+/** The GatewayError a synchronous check throws; anything else (or nothing) fails the test. */
+export function gatewayErrorOf(check: () => unknown): GatewayError {
+  try {
+    check();
+  } catch (e) {
+    expect(e).toBeInstanceOf(GatewayError);
+    return e as GatewayError;
+  }
+  throw new Error('expected a refusal');
+}
+
 export const challenges = (r: TestResponse): string[] => r.headersDistinct['www-authenticate'] ?? [];
 
 /** Status, JSON body with a safe description (ERR-6), no-store, Date (HDR-6) and an interaction id (HDR-1). */

@@ -1,21 +1,14 @@
 // TOK-6 / ERR-4: the route's scope rule (all of `all_of`, plus one of `any_of`) against the token's scopes.
 import { describe, expect, it } from 'vitest';
-import { GatewayError } from '../../../src/errors/gateway-error.js';
+import type { GatewayError } from '../../../src/errors/gateway-error.js';
 import { checkScopes } from '../../../src/scope/scopes.js';
 import type { Route, TokenClaims } from '../../../src/types.js';
+import { gatewayErrorOf } from '../../support/contract.js';
 
 const route = (allOf: string[], anyOf: string[] = []): Route => ({ scopes: { allOf, anyOf } }) as unknown as Route;
 const token = (...scopes: string[]): TokenClaims => ({ scopes }) as unknown as TokenClaims;
 
-function refusal(claims: TokenClaims, r: Route): GatewayError {
-  try {
-    checkScopes(claims, r);
-  } catch (e) {
-    expect(e).toBeInstanceOf(GatewayError);
-    return e as GatewayError;
-  }
-  throw new Error('expected a refusal');
-}
+const refusal = (claims: TokenClaims, r: Route): GatewayError => gatewayErrorOf(() => checkScopes(claims, r));
 
 describe('checkScopes (TOK-6, ERR-4)', () => {
   it('TOK-6 accepts when every all_of scope is held, in any order, among others', () => {

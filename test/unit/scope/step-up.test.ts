@@ -1,23 +1,16 @@
 // STEP-1..STEP-5 (RFC 9470): acr and auth_time against the route's step-up rule.
 import { describe, expect, it } from 'vitest';
-import { GatewayError } from '../../../src/errors/gateway-error.js';
+import type { GatewayError } from '../../../src/errors/gateway-error.js';
 import { checkStepUp } from '../../../src/scope/step-up.js';
 import type { Route, StepUpRule, TokenClaims } from '../../../src/types.js';
+import { gatewayErrorOf } from '../../support/contract.js';
 
 const NOW = 1_760_000_000;
 const route = (stepUp: Partial<StepUpRule> | undefined): Route =>
   ({ stepUp: stepUp && { acrValues: [], maxAgeS: undefined, leewayS: 10, ...stepUp } }) as unknown as Route;
 const token = (c: Partial<TokenClaims>): TokenClaims => ({ subject: 'user-1', clientId: 'client-1', ...c }) as unknown as TokenClaims;
 
-function refusal(claims: TokenClaims, r: Route): GatewayError {
-  try {
-    checkStepUp(claims, r, NOW);
-  } catch (e) {
-    expect(e).toBeInstanceOf(GatewayError);
-    return e as GatewayError;
-  }
-  throw new Error('expected a refusal');
-}
+const refusal = (claims: TokenClaims, r: Route): GatewayError => gatewayErrorOf(() => checkStepUp(claims, r, NOW));
 
 describe('step-up (STEP-1..STEP-5)', () => {
   it('STEP-1 routes without a rule accept any token, client credentials included', () => {
