@@ -11,6 +11,7 @@ import type { Forwarder } from './forward/proxy-forwarder.js';
 import { checkFapiHeaders } from './listen/fapi-headers.js';
 import type { ForwardedCertPolicy } from './listen/forwarded-cert.js';
 import { interactionIdOf, requestFacts } from './listen/request-facts.js';
+import type { ProtectedResourceMetadata } from './metadata/protected-resource.js';
 import type { Logger } from './observe/logger.js';
 import type { HistogramSeries } from './observe/hot-metrics.js';
 import type { Metrics } from './observe/metrics.js';
@@ -42,6 +43,8 @@ export interface Pipeline {
   readonly replay: ReplayStore;
   readonly forwarder: Forwarder;
   readonly settings: GatewaySettings;
+  /** RFC 9728 documents, when `resource_metadata` is configured. */
+  readonly metadata: ProtectedResourceMetadata | undefined;
 }
 
 const STAGES = ['token', 'binding', 'replay', 'upstream'] as const;
@@ -77,6 +80,8 @@ interface Outcome {
   binding?: Binding;
   error?: GatewayError;
   forwarded: boolean;
+  /** Answered by the gateway itself (RFC 9728 metadata). */
+  served?: 'RESOURCE_METADATA';
 }
 
 export class Gateway {
@@ -125,6 +130,7 @@ export class Gateway {
       used: schemeOf(req),
       realm: p.settings.realm,
       dpopAlgs: p.settings.dpopAlgs,
+      resourceMetadata: o.route === undefined ? undefined : p.metadata?.urlFor(o.route.audience),
     };
     try {
       renderError(res, err, ctx, id);
@@ -151,6 +157,18 @@ export class Gateway {
     if (p.settings.strictFapiHeaders) checkFapiHeaders(req);
     const facts = requestFacts(req, iid.id, iid.replaced, p.settings.maxHeaders, p.settings.forwardedCert);
     o.path = facts.path;
+    // PRM-1: the gateway's own metadata documents, without a token, before any route.
+    const doc = facts.method === 'GET' || facts.method === 'HEAD' ? p.metadata?.document(facts.path) : undefined;
+    if (doc !== undefined) {
+      o.served = 'RESOURCE_METADATA';
+      // PRM-4: caching directives; HEAD gets the headers only.
+      res.statusCode = 200;
+      res.setHeader('content-type', 'application/json');
+      res.setHeader('cache-control', `max-age=${(p.metadata as ProtectedResourceMetadata).maxAgeS}`);
+      res.setHeader('content-length', Buffer.byteLength(doc));
+      res.end(facts.method === 'HEAD' ? undefined : doc);
+      return;
+    }
     const route = (o.route = p.routes.match(facts.method, facts.path, facts.host));
     if (route === undefined) throw new GatewayError('GW_ROUTE_NOT_FOUND', `no route for ${facts.method} ${facts.path}`);
     if (req.headers.upgrade !== undefined) throw new GatewayError('GW_UPGRADE_REFUSED', 'HDR-12 Upgrade requested');
@@ -187,8 +205,8 @@ export class Gateway {
   private log(req: IncomingMessage, res: ServerResponse, id: string, replaced: string | undefined, o: Outcome, started: number): void {
     const latencyMs = Math.round((performance.now() - started) * 1000) / 1000;
     const status = o.error?.status ?? res.statusCode;
-    const decision = o.error === undefined ? (o.forwarded ? 'allow' : 'aborted') : o.error.status >= 500 ? 'error' : 'deny';
-    const reason = o.error?.code ?? (o.forwarded ? 'OK' : 'CLIENT_ABORTED');
+    const decision = o.error === undefined ? (o.forwarded || o.served !== undefined ? 'allow' : 'aborted') : o.error.status >= 500 ? 'error' : 'deny';
+    const reason = o.error?.code ?? (o.forwarded ? 'OK' : (o.served ?? 'CLIENT_ABORTED'));
     const routeId = o.route?.id ?? '-';
     this.metrics.requests.inc({ route: routeId, decision, reason, status: String(status) });
     this.metrics.duration.observe({ route: routeId, decision }, latencyMs / 1000);

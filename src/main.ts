@@ -16,6 +16,7 @@ import { createAdminServer } from './listen/admin-server.js';
 import { createApiServer } from './listen/api-server.js';
 import { ForwardedCertPolicy } from './listen/forwarded-cert.js';
 import { tlsOptions } from './listen/tls-options.js';
+import { buildProtectedResourceMetadata } from './metadata/protected-resource.js';
 import { createLogger, flushLogger, type Logger } from './observe/logger.js';
 import { createMetrics, type Metrics } from './observe/metrics.js';
 import { MemoryReplayStore } from './replay/memory.js';
@@ -130,6 +131,7 @@ function build(loaded: LoadedConfig, logger: Logger, metrics: Metrics, shared: S
     bindings: new SenderConstraintVerifier(dpop, c.server.public_origin, c.server.tls.client_ca_file !== undefined, nonces),
     replay: shared.replay.store,
     forwarder: shared.forwarder,
+    metadata: buildProtectedResourceMetadata(loaded, routes.routes),
     settings: {
       realm: c.server.realm ?? new URL(c.server.public_origin).host,
       dpopAlgs: c.dpop.algorithms,

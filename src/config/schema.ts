@@ -216,6 +216,15 @@ export const configSchema = z
     replay: replay.prefault({}),
     routes: z.array(route).min(1),
     identity_headers: identityHeaders.prefault({}),
+    /** RFC 9728 Protected Resource Metadata (PRM-*): off unless set. */
+    resource_metadata: z
+      .strictObject({
+        resource_name: z.string().min(1).optional(),
+        resource_documentation: httpsUrl.optional(),
+        /** PRM-4: Cache-Control max-age of the metadata documents. */
+        max_age_s: z.int().min(0).max(86_400).default(3600),
+      })
+      .optional(),
     logging: z
       .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
       .prefault({}),

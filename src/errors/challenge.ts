@@ -10,6 +10,8 @@ export interface ChallengeContext {
   readonly realm: string;
   /** DPoP `algs` (DPOP-29). */
   readonly dpopAlgs: readonly string[];
+  /** PRM-5: the route's RFC 9728 metadata URL, added to 401 challenges. */
+  readonly resourceMetadata?: string;
 }
 
 const SCHEME_NAME: Readonly<Record<AuthScheme, string>> = { bearer: 'Bearer', dpop: 'DPoP' };
@@ -19,9 +21,10 @@ export function quote(value: string): string {
   return `"${value.replace(/[^\x20\x21\x23-\x5B\x5D-\x7E]/g, '')}"`;
 }
 
-function challenge(scheme: AuthScheme, ctx: ChallengeContext, errorParams: readonly [string, string][]): string {
+function challenge(scheme: AuthScheme, ctx: ChallengeContext, errorParams: readonly [string, string][], status: number): string {
   const params: [string, string][] = [['realm', ctx.realm], ...errorParams];
   if (scheme === 'dpop') params.push(['algs', ctx.dpopAlgs.join(' ')]);
+  if (status === 401 && ctx.resourceMetadata !== undefined) params.push(['resource_metadata', ctx.resourceMetadata]);
   return `${SCHEME_NAME[scheme]} ${params.map(([k, v]) => `${k}=${quote(v)}`).join(', ')}`;
 }
 
@@ -37,5 +40,5 @@ export function buildChallenges(err: GatewayError, ctx: ChallengeContext): strin
   // ambiguous, it goes on every offered scheme.
   const carriesError = (s: AuthScheme): boolean =>
     target === 'all' || (target === 'used' && (ctx.used === undefined || !ctx.schemes.includes(ctx.used) || ctx.used === s));
-  return ctx.schemes.map((s) => challenge(s, ctx, carriesError(s) ? errorParams : []));
+  return ctx.schemes.map((s) => challenge(s, ctx, carriesError(s) ? errorParams : [], err.status));
 }

@@ -1,0 +1,73 @@
+// RFC 9728 Protected Resource Metadata (PRM-1..PRM-6), served by the gateway itself: one document per
+// resource identifier (a route `audience` under `server.public_origin`), built once per config.
+import type { LoadedConfig } from '../config/load.js';
+import type { Route } from '../types.js';
+
+const WELL_KNOWN = '/.well-known/oauth-protected-resource';
+
+export interface ProtectedResourceMetadata {
+  /** The serialised document for a request path, or undefined when the path publishes none. */
+  document(path: string): string | undefined;
+  /** PRM-5: the metadata URL of a resource identifier, for `resource_metadata=` in 401 challenges. */
+  urlFor(audience: string): string | undefined;
+  readonly maxAgeS: number;
+}
+
+/**
+ * PRM-1/PRM-2: the well-known path of an identifier we can serve (https, our origin, no query or
+ * fragment), else undefined. A trailing `/` right after the host is dropped.
+ */
+export function wellKnownPath(audience: string, publicOrigin: string): string | undefined {
+  let u: URL;
+  try {
+    u = new URL(audience);
+  } catch {
+    return undefined;
+  }
+  if (u.protocol !== 'https:' || u.origin !== new URL(publicOrigin).origin || u.search !== '' || u.hash !== '' || u.username !== '' || u.password !== '') return undefined;
+  // Only the identifier exactly as written can be published (PRM-2): `https://h` and `https://h/` are the same.
+  const rest = audience.slice(u.origin.length);
+  if (rest !== '' && rest !== u.pathname) return undefined;
+  return WELL_KNOWN + (u.pathname === '/' ? '' : u.pathname);
+}
+
+const unique = <T>(xs: readonly T[]): T[] => [...new Set(xs)];
+
+/** PRM-3: the members for one identifier, from every route that has it as audience; empty ones left out. */
+export function metadataDocument(audience: string, routes: readonly Route[], loaded: LoadedConfig): Record<string, unknown> {
+  const c = loaded.config;
+  const rs = routes.filter((r) => r.audience === audience);
+  const doc: Record<string, unknown> = { resource: audience };
+  const servers = unique(rs.flatMap((r) => r.issuers.map((n) => c.issuers[n]?.issuer).filter((x): x is string => x !== undefined)));
+  if (servers.length > 0) doc.authorization_servers = servers;
+  const scopes = unique(rs.flatMap((r) => [...r.scopes.allOf, ...r.scopes.anyOf]));
+  if (scopes.length > 0) doc.scopes_supported = scopes;
+  doc.bearer_methods_supported = ['header'];
+  if (rs.some((r) => r.binding === 'mtls' || r.binding === 'any')) doc.tls_client_certificate_bound_access_tokens = true;
+  if (rs.some((r) => r.binding === 'dpop' || r.binding === 'any')) doc.dpop_signing_alg_values_supported = [...c.dpop.algorithms];
+  if (rs.length > 0 && rs.every((r) => r.binding === 'dpop')) doc.dpop_bound_access_tokens_required = true;
+  const m = c.resource_metadata;
+  if (m?.resource_name !== undefined) doc.resource_name = m.resource_name;
+  if (m?.resource_documentation !== undefined) doc.resource_documentation = m.resource_documentation;
+  return doc;
+}
+
+/** undefined when `resource_metadata` is not configured. */
+export function buildProtectedResourceMetadata(loaded: LoadedConfig, routes: readonly Route[]): ProtectedResourceMetadata | undefined {
+  const m = loaded.config.resource_metadata;
+  if (m === undefined) return undefined;
+  const origin = loaded.config.server.public_origin;
+  const byPath = new Map<string, string>();
+  const urls = new Map<string, string>();
+  for (const audience of unique(routes.map((r) => r.audience))) {
+    const path = wellKnownPath(audience, origin);
+    if (path === undefined) continue;
+    byPath.set(path, JSON.stringify(metadataDocument(audience, routes, loaded)));
+    urls.set(audience, new URL(path, origin).href);
+  }
+  return {
+    document: (path) => byPath.get(path),
+    urlFor: (audience) => urls.get(audience),
+    maxAgeS: m.max_age_s,
+  };
+}
