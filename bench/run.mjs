@@ -784,11 +784,16 @@ function evaluateTargets(r, verifyMicros, eq) {
     }
     const n = Math.min(a.rounds.length, b.rounds.length);
     const per = Array.from({ length: n }, (_, i) => pick(a.rounds[i]) / (pick(b.rounds[i]) + extraB));
+    // Rounds where other processes took a noisy share of the machine on either side (after the one re-run).
+    const busy = Array.from({ length: n }, (_, i) => Math.max(a.rounds[i].foreignPct ?? 0, b.rounds[i].foreignPct ?? 0) >= NOISY_PCT).filter(Boolean).length;
     const ratio = median(per);
     const pass = cmp === '>=' ? ratio >= factor : ratio <= factor;
     // The middle half of the rounds on both sides of the target: the verdict is noise, not a result.
     const [q1, q3] = [quantile(per, 0.25), quantile(per, 0.75)];
-    const unsettled = q1 < factor && factor < q3;
+    const straddles = q1 < factor && factor < q3;
+    // Most rounds shared the machine with other work: neither a pass nor a miss can be read from them.
+    const machineBusy = busy > n / 2;
+    const unsettled = straddles || machineBusy;
     const av = pick(a);
     const bv = pick(b) + extraB;
     t.push({
@@ -798,7 +803,8 @@ function evaluateTargets(r, verifyMicros, eq) {
       perRound: per,
       detail:
         `x${ratio.toFixed(2)} (median of per-round ratios ${per.map((x) => x.toFixed(2)).join(', ')}) ${cmp} x${factor}; medians ${fmt(av)} vs ${fmt(bv)} ${unit}` +
-        (unsettled ? `; the middle half of the rounds (x${q1.toFixed(2)}-x${q3.toFixed(2)}) straddles the target: rerun with more --rounds on a quieter machine` : ''),
+        (straddles ? `; the middle half of the rounds (x${q1.toFixed(2)}-x${q3.toFixed(2)}) straddles the target: rerun with more --rounds on a quieter machine` : '') +
+        (machineBusy ? `; other processes used >= ${NOISY_PCT}% of a core in ${busy} of ${n} rounds: rerun on a quieter machine` : ''),
     });
   };
   const rps = (x) => x.rps;
