@@ -84,6 +84,16 @@ interface Outcome {
   served?: 'RESOURCE_METADATA';
 }
 
+/** PRM-1/PRM-4: 200 JSON with caching directives; HEAD gets the headers only. */
+function serveMetadata(res: ServerResponse, o: Outcome, doc: string, maxAgeS: number): void {
+  o.served = 'RESOURCE_METADATA';
+  res.statusCode = 200;
+  res.setHeader('content-type', 'application/json');
+  res.setHeader('cache-control', `max-age=${maxAgeS}`);
+  res.setHeader('content-length', Buffer.byteLength(doc));
+  res.end(res.req.method === 'HEAD' ? undefined : doc);
+}
+
 export class Gateway {
   private draining = false;
   private readonly stageSeries: Record<Stage, HistogramSeries>;
@@ -159,16 +169,7 @@ export class Gateway {
     o.path = facts.path;
     // PRM-1: the gateway's own metadata documents, without a token, before any route.
     const doc = facts.method === 'GET' || facts.method === 'HEAD' ? p.metadata?.document(facts.path) : undefined;
-    if (doc !== undefined) {
-      o.served = 'RESOURCE_METADATA';
-      // PRM-4: caching directives; HEAD gets the headers only.
-      res.statusCode = 200;
-      res.setHeader('content-type', 'application/json');
-      res.setHeader('cache-control', `max-age=${(p.metadata as ProtectedResourceMetadata).maxAgeS}`);
-      res.setHeader('content-length', Buffer.byteLength(doc));
-      res.end(facts.method === 'HEAD' ? undefined : doc);
-      return;
-    }
+    if (doc !== undefined) return serveMetadata(res, o, doc, (p.metadata as ProtectedResourceMetadata).maxAgeS);
     const route = (o.route = p.routes.match(facts.method, facts.path, facts.host));
     if (route === undefined) throw new GatewayError('GW_ROUTE_NOT_FOUND', `no route for ${facts.method} ${facts.path}`);
     if (req.headers.upgrade !== undefined) throw new GatewayError('GW_UPGRADE_REFUSED', 'HDR-12 Upgrade requested');
