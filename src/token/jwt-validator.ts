@@ -140,16 +140,32 @@ function materialOf(key: unknown): string | undefined {
   }
 }
 
+/** The same issuers, with the same settings and the same key caches: what was verified under one holds under the other. */
+function sameIssuers(a: ReadonlyMap<string, JwtIssuer>, b: ReadonlyMap<string, JwtIssuer>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [iss, x] of a) {
+    const y = b.get(iss);
+    if (y === undefined || y.name !== x.name || y.keys !== x.keys || JSON.stringify(y.config) !== JSON.stringify(x.config)) return false;
+  }
+  return true;
+}
+
 export class JwtValidator implements TokenValidator {
   private readonly byIssuer: ReadonlyMap<string, JwtIssuer>;
-  private readonly cache = new Map<string, Verified>();
+  private readonly cache: Map<string, Verified>;
 
+  /**
+   * `previous`: the validator of the config being replaced. Its verified tokens carry over when the
+   * JWT issuers are unchanged, so a reload does not re-verify every live token at once.
+   */
   constructor(
     issuers: readonly JwtIssuer[],
     private readonly maxCached = 10_000,
     private readonly now: () => number = Date.now,
+    previous?: JwtValidator,
   ) {
     this.byIssuer = new Map(issuers.map((i) => [i.config.issuer, i]));
+    this.cache = previous !== undefined && sameIssuers(previous.byIssuer, this.byIssuer) ? previous.cache : new Map();
   }
 
   cached(token: string, route: Route, tokenHash: string = sha256Hex(token)): TokenClaims | undefined {

@@ -39,6 +39,11 @@ export class CompositeTokenValidator implements TokenValidator {
     return this.introspect(token, tokenHash, opaque, route);
   }
 
+  /** The local JWT validator, for handing its verified tokens to the next config's. */
+  jwtValidator(): JwtValidator | undefined {
+    return this.jwt instanceof JwtValidator ? this.jwt : undefined;
+  }
+
   /** The issuer's introspector, for handing its cached answers to the next config's. */
   introspector(name: string): Introspector | undefined {
     const i = this.byName.get(name)?.introspector;
@@ -181,6 +186,11 @@ export function createTokenValidator(
     });
     return { name: issuer.name, config: cfg, introspector };
   });
-  const jwt = new JwtValidator(issuers.filter((i) => i.config.token_format === 'jwt'), undefined, opts.now);
+  const jwt = new JwtValidator(
+    issuers.filter((i) => i.config.token_format === 'jwt'),
+    undefined,
+    opts.now,
+    previous?.jwtValidator(),
+  );
   return new CompositeTokenValidator(composed, jwt);
 }

@@ -7,6 +7,7 @@ import { parseConfig } from '../../../src/config/load.js';
 import { compileRouteTable } from '../../../src/route/table.js';
 import { IssuerKeys } from '../../../src/token/issuer-keys.js';
 import { JwtValidator } from '../../../src/token/jwt-validator.js';
+import { createTokenValidator } from '../../../src/token/token-validator.js';
 import type { Route } from '../../../src/types.js';
 import { codeOf } from '../../support/contract.js';
 import { startIssuer, type TestIssuer } from '../../support/issuer.js';
@@ -33,7 +34,7 @@ function setup() {
   const now = () => nowMs;
   const keys = new IssuerKeys(loaded.config.issuers.main!, [issuer.caPem], {}, now);
   const jwt = new JwtValidator([{ name: 'main', config: loaded.config.issuers.main!, keys }], 100, now);
-  return { jwt, keys, route, advance: (ms: number) => (nowMs += ms) };
+  return { jwt, keys, route, now, cfg: loaded.config.issuers.main!, advance: (ms: number) => (nowMs += ms) };
 }
 
 describe('JWT-3: cached tokens and the JWKS', () => {
@@ -77,5 +78,32 @@ describe('JWT-3: cached tokens and the JWKS', () => {
     await issuer.rotate();
     expect(jwt.cached(token, route)?.subject).toBe('user-1');
     expect(issuer.jwksFetches).toBe(fetches);
+  });
+});
+
+describe('a config reload hands the verified tokens over (no re-verification burst)', () => {
+  it('keeps them while the JWT issuers are unchanged (same settings, same key cache); starts empty otherwise', async () => {
+    const { jwt, keys, route, now, cfg } = setup();
+    const token = await issuer.mint();
+    await jwt.validate(token, route);
+    const same = new JwtValidator([{ name: 'main', config: structuredClone(cfg), keys }], 100, now, jwt);
+    expect(same.cached(token, route)?.subject).toBe('user-1');
+    // Changed settings (a narrower algorithm list) or another key cache: verify again.
+    const changed = new JwtValidator([{ name: 'main', config: { ...cfg, algorithms: ['PS256'] }, keys }], 100, now, same);
+    expect(changed.cached(token, route)).toBeUndefined();
+    const otherKeys = new IssuerKeys(cfg, [issuer.caPem], {}, now);
+    expect(new JwtValidator([{ name: 'main', config: cfg, keys: otherKeys }], 100, now, same).cached(token, route)).toBeUndefined();
+    expect(new JwtValidator([], 100, now, same).cached(token, route)).toBeUndefined();
+  });
+
+  it('through createTokenValidator, as main.ts builds each config', async () => {
+    const { keys, route, now, cfg } = setup();
+    const issuers = [{ name: 'main', config: cfg, keys }];
+    const loaded = { baseDir: '.', secrets: {} } as Parameters<typeof createTokenValidator>[0];
+    const first = createTokenValidator(loaded, issuers, { now });
+    const token = await issuer.mint();
+    await first.validate(token, route);
+    expect(createTokenValidator(loaded, issuers, { now, previous: first }).cached?.(token, route)?.subject).toBe('user-1');
+    expect(createTokenValidator(loaded, issuers, { now }).cached?.(token, route)).toBeUndefined();
   });
 });
