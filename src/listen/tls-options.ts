@@ -1,5 +1,6 @@
 // TLS-1..TLS-10: TLS 1.2+ (1.3 preferred by OpenSSL's version negotiation), FAPI cipher lists,
 // a client certificate requested at the handshake and verified only as policy.
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { TlsOptions } from 'node:tls';
@@ -25,9 +26,16 @@ export function tlsOptions(loaded: LoadedConfig): TlsOptions {
   const t = loaded.config.server.tls;
   const file = (p: string): Buffer => readFileSync(resolve(loaded.baseDir, p));
   const ca = t.client_ca_file === undefined ? undefined : file(t.client_ca_file);
+  const cert = file(t.cert_file);
+  const key = file(t.key_file);
+  // OpenSSL takes a key of another type than the certificate's without a word (it fills another slot)
+  // and every handshake then fails: refuse it here, at start and on reload (mid-rotation files).
+  if (!new X509Certificate(cert).checkPrivateKey(createPrivateKey(key))) {
+    throw new Error(`server.tls: key_file ${t.key_file} does not belong to the certificate in cert_file ${t.cert_file}`);
+  }
   return {
-    cert: file(t.cert_file),
-    key: file(t.key_file),
+    cert,
+    key,
     minVersion: 'TLSv1.2',
     ciphers: [...TLS13, ...(t.profile === 'fapi1' ? FAPI1_TLS12_CIPHERS : FAPI2_TLS12_CIPHERS)].join(':'),
     honorCipherOrder: true,

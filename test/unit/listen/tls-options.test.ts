@@ -1,0 +1,37 @@
+// TLS-1: the server certificate and key are checked against each other at start and on reload.
+// OpenSSL alone accepts a key of another type than the certificate's (and every handshake then fails).
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { parseConfig } from '../../../src/config/load.js';
+import { tlsOptions } from '../../../src/listen/tls-options.js';
+import { issueServerCert, testPki, writePki } from '../../support/pki.js';
+
+const loaded = (cert: string, key: string) =>
+  parseConfig(
+    stringify({
+      server: { listen: '127.0.0.1:0', public_origin: 'https://api.test', tls: { cert_file: cert, key_file: key } },
+      issuers: { as: { issuer: 'https://as.test', jwks_uri: 'https://as.test/jwks' } },
+      routes: [{ id: 'r', match: { methods: ['GET'], path_prefix: '/' }, auth: { issuers: ['as'], audience: 'https://api.test' }, upstream: { url: 'http://127.0.0.1:1' } }],
+    }),
+    '<inline>',
+    {},
+  );
+
+describe('server certificate and key (TLS-1)', () => {
+  it('accepts the key of the certificate', async () => {
+    const f = await writePki(undefined, await testPki());
+    expect(tlsOptions(loaded(f.serverCertFile, f.serverKeyFile)).minVersion).toBe('TLSv1.2');
+  });
+
+  it('refuses a key of another type (an EC key for an RSA certificate) and another key of the same type', async () => {
+    const pki = await testPki();
+    const f = await writePki(undefined, pki);
+    expect(() => tlsOptions(loaded(f.serverCertFile, f.client1KeyFile))).toThrow(/key_file .* does not belong to the certificate/);
+    const other = await issueServerCert(pki.ca, { cn: 'other', rsa: true });
+    const otherKey = join(f.dir, 'other.key');
+    await writeFile(otherKey, other.keyPem);
+    expect(() => tlsOptions(loaded(f.serverCertFile, otherKey))).toThrow(/does not belong to the certificate/);
+  });
+});
