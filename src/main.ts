@@ -219,6 +219,7 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
     metrics,
     notReady,
     reload(next: LoadedConfig): void {
+      const sharedReplay = shared.replay;
       try {
         const restartOnly = (['listen'] as const).filter((k) => next.config.server[k] !== current.loaded.config.server[k]);
         if (JSON.stringify(next.config.admin) !== JSON.stringify(current.loaded.config.admin)) restartOnly.push('admin' as never);
@@ -237,6 +238,13 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
         logger.info({ source: next.source, routes: built.pipeline.routes.routes.length, needs_restart: restartOnly }, 'config reloaded');
         warm(built);
       } catch (e) {
+        // A refused config leaves nothing of its own behind: a replay store it built would otherwise be
+        // taken for the running one by the next reload (an empty memory store forgets every used jti).
+        if (shared.replay !== sharedReplay) {
+          const stray = shared.replay;
+          shared.replay = sharedReplay;
+          void stray?.store.close();
+        }
         metrics.configReloads.inc({ result: 'error' });
         logger.error({ source: next.source, detail: (e as Error).message }, 'config reload refused; the previous config keeps serving');
         throw e;

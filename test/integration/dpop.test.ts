@@ -122,6 +122,22 @@ describe('DPOP-21: replay store (memory), claimed last', () => {
     expect(again.status).toBe(401);
     expect(challenges(again)[0]).toMatch(/error="invalid_dpop_proof"/);
   });
+  it('DPOP-21 a refused reload that changed the replay settings does not cost the store its memory', async () => {
+    const token = await dpopToken();
+    const p = await proof(key, { htm: 'GET', htu: htu('/dpop/reload'), token });
+    expect((await dpopCall('/dpop/reload', token, [p])).status).toBe(200);
+    // New replay settings, and a key that does not match the server certificate: the reload is refused.
+    expect(() =>
+      h.reload((c) => {
+        c.replay = { store: 'memory', memory_max_entries: 5000 };
+        c.server.tls.key_file = h.files.client1KeyFile;
+      }),
+    ).toThrow();
+    h.reload(); // the running config again: accepted
+    const again = await dpopCall('/dpop/reload', token, [p]);
+    expect(again.status).toBe(401);
+    expect(challenges(again)[0]).toMatch(/error="invalid_dpop_proof"/);
+  });
   it('a proof refused for another reason does not consume its jti', async () => {
     const token = await dpopToken();
     const jti = randomUUID();
