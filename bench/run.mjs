@@ -818,11 +818,14 @@ function evaluateTargets(r, verifyMicros, eq) {
   if (e?.['dpop-memory'] !== undefined && e?.bare !== undefined) {
     const a = e['dpop-memory'].cpuPerReq;
     const b = verifyMicros + e.bare.cpuPerReq;
+    const busy = Math.max(e['dpop-memory'].foreignPct ?? 0, e.bare.foreignPct ?? 0);
     t.push({
       name: `DPoP CPU/req <= 1.3x (one ES256 verify + bare forwarding CPU/req), at ${eq.rate} req/s`,
-      status: a <= 1.3 * b ? 'pass' : 'FAIL',
+      status: busy >= NOISY_PCT ? 'unsettled' : a <= 1.3 * b ? 'pass' : 'FAIL',
       ratio: a / b,
-      detail: `x${(a / b).toFixed(2)}: ${a.toFixed(1)} µs vs ${verifyMicros.toFixed(1)} + ${e.bare.cpuPerReq.toFixed(1)} = ${b.toFixed(1)} µs (bound ${(1.3 * b).toFixed(1)} µs)`,
+      detail:
+        `x${(a / b).toFixed(2)}: ${a.toFixed(1)} µs vs ${verifyMicros.toFixed(1)} + ${e.bare.cpuPerReq.toFixed(1)} = ${b.toFixed(1)} µs (bound ${(1.3 * b).toFixed(1)} µs)` +
+        (busy >= NOISY_PCT ? `; other processes used ${busy.toFixed(0)}% of a core during these windows: rerun on a quieter machine` : ''),
     });
   }
   add(
