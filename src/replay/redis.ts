@@ -37,6 +37,8 @@ export class RedisReplayStore implements ReplayStore {
 
   constructor(opts: RedisReplayStoreOptions) {
     const common: RedisOptions = {
+      // Named in CLIENT LIST, so operators can tell the gateway's connections apart.
+      connectionName: 'fapi-gateway',
       connectTimeout: opts.connectTimeoutMs ?? 1000,
       commandTimeout: opts.commandTimeoutMs ?? 250,
       // Fail fast instead of queueing while disconnected, and never resend a SET NX whose reply was lost:

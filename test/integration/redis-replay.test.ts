@@ -1,6 +1,7 @@
 // DPOP-21, DPOP-22, Q-13: the Redis replay store shared by two gateway instances, and Redis stopped
 // mid-run: DPoP routes fail closed with 503, mTLS routes keep working, recovery without a restart.
 import type { ChildProcess } from 'node:child_process';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dpopKey, proof, type DpopKey } from '../support/dpop.js';
 import { PUBLIC_ORIGIN, startHarness, type Harness } from '../support/gateway.js';
@@ -88,6 +89,13 @@ describe('DPOP-22 / Q-13: Redis stopped mid-run', () => {
     // Until the store answers, DPoP routes fail closed (and readiness says so): start from a ready gateway.
     expect(await until(async () => (await ready()) === 200)).toBe(true);
     expect((await dpopOk()).status).toBe(200);
+    // Operators can tell the gateway's connections apart (this Redis serves only this gateway).
+    const admin = new Redis(`redis://127.0.0.1:${port}`);
+    try {
+      expect(String(await admin.client('LIST'))).toMatch(/ name=fapi-gateway /);
+    } finally {
+      admin.disconnect();
+    }
 
     await stopRedis(redis);
     const before = upstream.received.length;
