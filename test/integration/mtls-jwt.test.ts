@@ -346,53 +346,47 @@ describe('metrics reflect traffic', () => {
 });
 
 describe('upstream failures', () => {
-  it('upstream refusing connections -> 502 with the interaction id', async () => {
-    const h2 = await startHarness({ routes: [{ id: 'down', match: { methods: ['GET'], path_prefix: '/' }, auth: { binding: 'mtls' }, upstream: { url: 'http://127.0.0.1:1' } }] });
+  /** A gateway with one mTLS route (`upstream` overrides), and an mTLS-bound token for client1. */
+  async function withRoute(methods: string[], upstream: Record<string, unknown>, run: (h2: Harness, token: string) => Promise<void>): Promise<void> {
+    const h2 = await startHarness({ routes: [{ id: 'up', match: { methods, path_prefix: '/' }, auth: { binding: 'mtls' }, upstream }] });
     try {
-      const token = await h2.issuer.mint({ cnf: cnfX5t(h2.pki.client1.x5tS256) });
+      await run(h2, await h2.issuer.mint({ cnf: cnfX5t(h2.pki.client1.x5tS256) }));
+    } finally {
+      await h2.close();
+    }
+  }
+
+  it('upstream refusing connections -> 502 with the interaction id', async () => {
+    await withRoute(['GET'], { url: 'http://127.0.0.1:1' }, async (h2, token) => {
       const r = await h2.call('/x', { cert: h2.pki.client1, headers: [bearer(token)] });
       expectContract(r, 502, 'bad_gateway');
       expect(r.body).not.toMatch(/at |Error|ECONN/);
-    } finally {
-      await h2.close();
-    }
+    });
   });
   it('upstream not answering in time -> 504', async () => {
-    const h2 = await startHarness({ routes: [{ id: 'slow', match: { methods: ['GET'], path_prefix: '/' }, auth: { binding: 'mtls' }, upstream: { timeout_ms: 300 } }] });
-    try {
+    await withRoute(['GET'], { timeout_ms: 300 }, async (h2, token) => {
       h2.upstream.behaviour = 'hang';
-      const token = await h2.issuer.mint({ cnf: cnfX5t(h2.pki.client1.x5tS256) });
       const r = await h2.call('/x', { cert: h2.pki.client1, headers: [bearer(token)] });
       expectContract(r, 504, 'gateway_timeout');
-    } finally {
-      await h2.close();
-    }
+    });
   });
   it('upstream not answering in time -> 504 also for a request with Expect: 100-continue (no proxyReq event then)', async () => {
-    const h2 = await startHarness({ routes: [{ id: 'slow', match: { methods: ['POST'], path_prefix: '/' }, auth: { binding: 'mtls' }, upstream: { timeout_ms: 300 } }] });
-    try {
+    await withRoute(['POST'], { timeout_ms: 300 }, async (h2, token) => {
       h2.upstream.behaviour = 'hang';
-      const token = await h2.issuer.mint({ cnf: cnfX5t(h2.pki.client1.x5tS256) });
       const r = await h2.call('/x', { method: 'POST', body: '{"a":1}', cert: h2.pki.client1, headers: [bearer(token), ['Expect', '100-continue']] });
       expectContract(r, 504, 'gateway_timeout');
       expect(h2.upstream.received.at(-1)?.headers.expect).toBe('100-continue');
-    } finally {
-      await h2.close();
-    }
+    });
   });
   it('upstream resetting before the deadline -> 502, not 504 (a reset is a timeout only at the deadline)', async () => {
-    const h2 = await startHarness({ routes: [{ id: 'slow', match: { methods: ['GET'], path_prefix: '/' }, auth: { binding: 'mtls' }, upstream: { timeout_ms: 2000 } }] });
-    try {
+    await withRoute(['GET'], { timeout_ms: 2000 }, async (h2, token) => {
       h2.upstream.behaviour = 'reset';
       h2.upstream.delayMs = 300;
-      const token = await h2.issuer.mint({ cnf: cnfX5t(h2.pki.client1.x5tS256) });
       const before = performance.now();
       const r = await h2.call('/x', { cert: h2.pki.client1, headers: [bearer(token)] });
       expect(performance.now() - before).toBeGreaterThanOrEqual(250);
       expectContract(r, 502, 'bad_gateway');
-    } finally {
-      await h2.close();
-    }
+    });
   });
 });
 
