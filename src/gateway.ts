@@ -85,13 +85,27 @@ interface Outcome {
 }
 
 /** PRM-1/PRM-4: 200 JSON with caching directives; HEAD gets the headers only. */
-function serveMetadata(res: ServerResponse, o: Outcome, doc: string, maxAgeS: number): void {
+function serveMetadata(res: ServerResponse, o: Outcome, id: string, doc: string, maxAgeS: number): void {
   o.served = 'RESOURCE_METADATA';
   res.statusCode = 200;
+  res.setHeader('x-fapi-interaction-id', id);
   res.setHeader('content-type', 'application/json');
   res.setHeader('cache-control', `max-age=${maxAgeS}`);
   res.setHeader('content-length', Buffer.byteLength(doc));
   res.end(res.req.method === 'HEAD' ? undefined : doc);
+}
+
+/**
+ * The headers the gateway sets on a forwarded response. The upstream decides caching, except on
+ * responses that carry a DPoP nonce (DPOP-27, HDR-14).
+ */
+function gatewayResponseHeaders(id: string, binding: Binding): string[] {
+  const own = ['x-fapi-interaction-id', id];
+  if (binding.responseHeaders !== undefined) {
+    own.push('cache-control', 'no-store');
+    for (const [k, v] of Object.entries(binding.responseHeaders)) own.push(k, v);
+  }
+  return own;
 }
 
 export class Gateway {
@@ -122,8 +136,7 @@ export class Gateway {
     const started = performance.now();
     const p = this.pipeline;
     const iid = interactionIdOf(req);
-    // Error responses get `cache-control: no-store` from renderError; forwarded ones keep the upstream's.
-    res.setHeader('x-fapi-interaction-id', iid.id);
+    // Every answer carries the interaction id (HDR-1): renderError, serveMetadata and the forwarder set it.
     const outcome: Outcome = { forwarded: false, stages: new StageTimes() };
     res.once('close', () => this.log(req, res, iid.id, iid.replaced, outcome, started));
     const fail = (e: unknown): void => this.fail(req, res, p, iid.id, outcome, e);
@@ -169,7 +182,7 @@ export class Gateway {
     o.path = facts.path;
     // PRM-1: the gateway's own metadata documents, without a token, before any route.
     const doc = facts.method === 'GET' || facts.method === 'HEAD' ? p.metadata?.document(facts.path) : undefined;
-    if (doc !== undefined) return serveMetadata(res, o, doc, (p.metadata as ProtectedResourceMetadata).maxAgeS);
+    if (doc !== undefined) return serveMetadata(res, o, iid.id, doc, (p.metadata as ProtectedResourceMetadata).maxAgeS);
     const route = (o.route = p.routes.match(facts.method, facts.path, facts.host));
     if (route === undefined) throw new GatewayError('GW_ROUTE_NOT_FOUND', `no route for ${facts.method} ${facts.path}`);
     if (req.headers.upgrade !== undefined) throw new GatewayError('GW_UPGRADE_REFUSED', 'HDR-12 Upgrade requested');
@@ -193,14 +206,9 @@ export class Gateway {
     }
     prepareUpstreamHeaders(facts, route, { claims, binding }, p.settings.forward);
     req.url = facts.query === '' ? facts.path : `${facts.path}?${facts.query}`;
-    // The upstream decides caching, except on responses that carry a DPoP nonce (DPOP-27, HDR-14).
-    if (binding.responseHeaders !== undefined) {
-      res.setHeader('cache-control', 'no-store');
-      for (const [k, v] of Object.entries(binding.responseHeaders)) res.setHeader(k, v);
-    }
     o.forwarded = true;
     o.stages.startUpstream();
-    p.forwarder.forward(req, res, route, fail);
+    p.forwarder.forward(req, res, route, gatewayResponseHeaders(iid.id, binding), fail);
   }
 
   private log(req: IncomingMessage, res: ServerResponse, id: string, replaced: string | undefined, o: Outcome, started: number): void {

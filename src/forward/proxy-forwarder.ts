@@ -1,12 +1,19 @@
 // The Forwarder over http-proxy-3, with keep-alive agents. Bodies are framed explicitly: the library's
 // deleteLength pass (which turns a chunked DELETE into `content-length: 0` and lets the body through
-// unframed) and its appending x-forwarded pass are not used.
+// unframed) and its appending x-forwarded pass are not used, and the response head is written here
+// (selfHandleResponse) instead of by its per-header passes.
 import { Agent as HttpAgent, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
-import { ProxyServer } from 'http-proxy-3';
+import { ProxyServer, type ServerOptions } from 'http-proxy-3';
 import { deleteLength } from 'http-proxy-3/dist/lib/http-proxy/passes/web-incoming.js';
 import { GatewayError } from '../errors/gateway-error.js';
-import type { Route } from '../types.js';
+import type { Route, UpstreamTarget } from '../types.js';
+
+/**
+ * Response headers the gateway owns on a forwarded response, as flat lowercase name/value pairs
+ * (`['x-fapi-interaction-id', id, ...]`): they replace the upstream's (HDR-1, DPOP-27, HDR-14).
+ */
+export type GatewayResponseHeaders = readonly string[];
 
 export interface Forwarder {
   /**
@@ -14,7 +21,7 @@ export interface Forwarder {
    * anything was sent (the caller answers with the error) or mid-body (the caller cuts the connection
    * and logs why). No promise and no listener of our own on the request: this is the hot path.
    */
-  forward(req: IncomingMessage, res: ServerResponse, route: Route, fail: (e: GatewayError) => void): void;
+  forward(req: IncomingMessage, res: ServerResponse, route: Route, own: GatewayResponseHeaders, fail: (e: GatewayError) => void): void;
   close(): Promise<void>;
 }
 
@@ -23,16 +30,56 @@ export interface ForwarderOptions {
   readonly ca?: readonly string[];
 }
 
-// Response headers the gateway sets before forwarding; they win over the upstream's (HDR-1, DPOP-27).
-const GATEWAY_RESPONSE_HEADERS = ['x-fapi-interaction-id', 'dpop-nonce', 'cache-control'];
-// Response headers that belong to the upstream hop only.
-const HOP_BY_HOP_RESPONSE = ['connection', 'keep-alive', 'proxy-connection', 'upgrade', 'trailer', 'proxy-authenticate'];
-// The request's failure callback, for the one listener that is shared by all requests (proxyRes).
+// Upstream response headers never passed on: hop-by-hop (RFC 9110 §7.6.1; Node re-frames the body, so
+// transfer-encoding too) and the ones only the gateway may set.
+const NOT_FORWARDED: ReadonlySet<string> = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'upgrade', 'trailer', 'te', 'proxy-authenticate', 'transfer-encoding',
+  'x-fapi-interaction-id', 'dpop-nonce',
+]);
+// The request's failure callback and the gateway's response headers, for the one listener that is
+// shared by all requests (proxyRes).
 const kFail = Symbol('fapi.forwardFail');
-type Forwarding = IncomingMessage & { [kFail]?: (e: GatewayError) => void };
+const kOwn = Symbol('fapi.gatewayResponseHeaders');
+type Forwarding = IncomingMessage & { [kFail]?: (e: GatewayError) => void; [kOwn]?: GatewayResponseHeaders };
 // The client response of an upstream response, for the one shared close listener below.
 const kClientRes = Symbol('fapi.clientRes');
 type UpstreamResponse = IncomingMessage & { [kClientRes]?: ServerResponse };
+
+function owns(own: GatewayResponseHeaders, name: string): boolean {
+  for (let i = 0; i < own.length; i += 2) if (own[i] === name) return true;
+  return false;
+}
+
+/**
+ * The client response's headers as one flat array: the upstream's (lowercased, repeated fields kept as
+ * sent) minus NOT_FORWARDED, the names its Connection header lists and the gateway's own; then the
+ * gateway's. A single writeHead with an array is Node's fast path.
+ */
+export function responseHeaders(raw: readonly string[], own: GatewayResponseHeaders): string[] {
+  let out: string[] = [];
+  let listed: string[] | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = (raw[i] as string).toLowerCase();
+    const value = raw[i + 1] as string;
+    if (name === 'connection') {
+      // Usually just `keep-alive`, already dropped: only other names cost a second pass.
+      for (const t of value.split(',')) {
+        const token = t.trim().toLowerCase();
+        if (!NOT_FORWARDED.has(token)) (listed ??= []).push(token);
+      }
+    } else if (!NOT_FORWARDED.has(name) && !owns(own, name)) {
+      out.push(name, value);
+    }
+  }
+  if (listed !== undefined) {
+    const names = listed;
+    const kept: string[] = [];
+    for (let i = 0; i < out.length; i += 2) if (!names.includes(out[i] as string)) kept.push(out[i] as string, out[i + 1] as string);
+    out = kept;
+  }
+  for (const v of own) out.push(v);
+  return out;
+}
 
 /**
  * The upstream dying mid-body must not leave the client waiting on a response that will never
@@ -53,61 +100,74 @@ export class ProxyForwarder implements Forwarder {
   private readonly proxy: ProxyServer;
   private readonly httpAgent: HttpAgent;
   private readonly httpsAgent: HttpsAgent;
+  private readonly options = new WeakMap<UpstreamTarget, ServerOptions>();
 
   constructor(opts: ForwarderOptions = {}) {
     const agentOpts = { keepAlive: true, maxSockets: opts.maxSockets ?? 256, maxFreeSockets: 64, scheduling: 'lifo' as const };
     this.httpAgent = new HttpAgent(agentOpts);
     this.httpsAgent = new HttpsAgent({ ...agentOpts, minVersion: 'TLSv1.2', ca: opts.ca ? [...opts.ca] : undefined });
-    this.proxy = new ProxyServer({ xfwd: false, secure: true, prependPath: true });
+    this.proxy = new ProxyServer({ xfwd: false, secure: true });
     const passes = (this.proxy as unknown as { webPasses: unknown[] }).webPasses;
     const i = passes.indexOf(deleteLength);
     if (i === -1) throw new Error('http-proxy-3 changed: deleteLength pass not found');
     passes.splice(i, 1);
-    this.proxy.on('proxyRes', (proxyRes: UpstreamResponse, _req: Forwarding, res: ServerResponse) => {
+    this.proxy.on('proxyRes', (proxyRes: UpstreamResponse, req: Forwarding, res: ServerResponse) => {
       proxyRes[kClientRes] = res;
       proxyRes.on('close', onUpstreamClose);
-      for (const h of HOP_BY_HOP_RESPONSE) delete proxyRes.headers[h];
-      delete proxyRes.headers['dpop-nonce'];
-      for (const h of GATEWAY_RESPONSE_HEADERS) {
-        const v = res.getHeader(h);
-        if (typeof v === 'string') proxyRes.headers[h] = v;
+      try {
+        // No connection header of ours: Node writes keep-alive or close itself (draining, HTTP/1.0).
+        res.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage, responseHeaders(proxyRes.rawHeaders, req[kOwn] ?? []));
+      } catch (err) {
+        // A header Node will not write: refuse the response rather than send part of it.
+        proxyRes.destroy();
+        req[kFail]?.(new GatewayError('GW_UPSTREAM_UNAVAILABLE', `upstream response head refused: ${(err as Error).message}`, { cause: err }));
+        return;
       }
-      // The library writes `connection: keep-alive` unless told otherwise; while draining it must be close.
-      if (!res.shouldKeepAlive) proxyRes.headers.connection = 'close';
+      proxyRes.pipe(res);
     });
   }
 
-  forward(req: IncomingMessage, res: ServerResponse, route: Route, fail: (e: GatewayError) => void): void {
-    const target = route.upstream.url;
+  forward(req: IncomingMessage, res: ServerResponse, route: Route, own: GatewayResponseHeaders, fail: (e: GatewayError) => void): void {
+    const upstream = route.upstream;
     const started = performance.now();
     (req as Forwarding)[kFail] = fail;
-    this.proxy.web(
-      req,
-      res,
-      {
+    (req as Forwarding)[kOwn] = own;
+    this.proxy.web(req, res, this.webOptions(upstream), (err: Error & { code?: string }) => {
+      if (res.headersSent) {
+        // Mid-response failure: cut the client connection rather than pass a truncated body as complete.
+        res.destroy();
+        return;
+      }
+      const timeout = err.code === 'ETIMEDOUT' || performance.now() - started >= upstream.timeoutMs - TIMER_SLACK_MS;
+      fail(
+        new GatewayError(timeout ? 'GW_UPSTREAM_TIMEOUT' : 'GW_UPSTREAM_UNAVAILABLE', `upstream ${upstream.url.host}: ${err.code ?? err.message}`, {
+          cause: err,
+        }),
+      );
+    });
+  }
+
+  /** The library's options for one upstream, built once (it copies them per request). */
+  private webOptions(upstream: UpstreamTarget): ServerOptions {
+    let o = this.options.get(upstream);
+    if (o === undefined) {
+      const target = upstream.url;
+      o = Object.freeze({
         target,
         agent: target.protocol === 'https:' ? this.httpsAgent : this.httpAgent,
-        changeOrigin: !route.upstream.preserveHost,
+        changeOrigin: !upstream.preserveHost,
         // req.url is already ours (normalised path, query as sent): without this the library re-parses it
         // with WHATWG URL, which percent-encodes `"`, `'`, `<` and `>` in the query.
         toProxy: true,
-        proxyTimeout: route.upstream.timeoutMs,
-        connectTimeout: route.upstream.connectTimeoutMs,
-      },
-      (err: Error & { code?: string }) => {
-        if (res.headersSent) {
-          // Mid-response failure: cut the client connection rather than pass a truncated body as complete.
-          res.destroy();
-          return;
-        }
-        const timeout = err.code === 'ETIMEDOUT' || performance.now() - started >= route.upstream.timeoutMs - TIMER_SLACK_MS;
-        fail(
-          new GatewayError(timeout ? 'GW_UPSTREAM_TIMEOUT' : 'GW_UPSTREAM_UNAVAILABLE', `upstream ${target.host}: ${err.code ?? err.message}`, {
-            cause: err,
-          }),
-        );
-      },
-    );
+        // Joining onto a bare `/` changes nothing and would cost a URL parse of the target per request.
+        prependPath: target.pathname !== '/' || target.search !== '',
+        selfHandleResponse: true,
+        proxyTimeout: upstream.timeoutMs,
+        connectTimeout: upstream.connectTimeoutMs,
+      });
+      this.options.set(upstream, o);
+    }
+    return o;
   }
 
   async close(): Promise<void> {

@@ -390,6 +390,57 @@ describe('upstream failures', () => {
   });
 });
 
+describe('HDR-1 / HDR-12 / HDR-14: the upstream\'s response head', () => {
+  it('hop-by-hop, Connection-listed and gateway-owned upstream headers are dropped; repeated fields, status text and body pass', async () => {
+    const iid = randomUUID();
+    h.upstream.handler = (_req, res) => {
+      // Raw head: the upstream spoofs the gateway's headers and lists a private header in Connection.
+      res.socket?.write(
+        'HTTP/1.1 201 Made It\r\nContent-Type: application/json\r\nConnection: keep-alive, X-Internal-Route\r\n' +
+          'X-Internal-Route: db-7\r\nKeep-Alive: timeout=5\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n' +
+          'X-Fapi-Interaction-Id: spoofed\r\nDPoP-Nonce: upstream-nonce\r\nCache-Control: max-age=60\r\nTransfer-Encoding: chunked\r\n\r\n' +
+          '7\r\n{"a":1}\r\n0\r\n\r\n',
+      );
+    };
+    try {
+      const token = await bound({});
+      const r = await h.call('/accounts/1', { cert: h.pki.client1, headers: [bearer(token), ['x-fapi-interaction-id', iid]] });
+      expect(r.status).toBe(201);
+      expect(r.body).toBe('{"a":1}');
+      expect(r.headers['x-fapi-interaction-id']).toBe(iid);
+      expect(r.headers['x-internal-route']).toBeUndefined();
+      expect(r.headers['dpop-nonce']).toBeUndefined();
+      // No nonce on this route: the upstream decides caching.
+      expect(r.headers['cache-control']).toBe('max-age=60');
+      expect(r.headers['set-cookie']).toEqual(['a=1', 'b=2']);
+      expect(r.headers.date).toBeDefined();
+      const names = r.rawHeaders.filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase());
+      expect(names.filter((n) => n === 'x-fapi-interaction-id')).toHaveLength(1);
+      expect(names.filter((n) => n === 'keep-alive' || n === 'connection').length).toBeLessThanOrEqual(2);
+      expect(r.rawHeaders).not.toContain('timeout=5');
+    } finally {
+      h.upstream.handler = undefined;
+    }
+  });
+
+  it('an upstream URL with a path and query is joined with the request target (prependPath)', async () => {
+    const h2 = await startHarness({
+      routes: [{ id: 'legacy', match: { methods: ['GET'], path_prefix: '/' }, auth: { binding: 'mtls' }, upstream: { url: `${h.upstream.url}/legacy/v1?tenant=a` } }],
+    });
+    try {
+      const token = await h2.issuer.mint({ cnf: cnfX5t(h2.pki.client1.x5tS256) });
+      const r = await h2.call('/accounts/1?x=1', { cert: h2.pki.client1, headers: [bearer(token)] });
+      expect(r.status).toBe(200);
+      expect(h.upstream.received.at(-1)?.url).toBe('/legacy/v1/accounts/1?tenant=a&x=1');
+      const r2 = await h2.call('/', { cert: h2.pki.client1, headers: [bearer(token)] });
+      expect(r2.status).toBe(200);
+      expect(h.upstream.received.at(-1)?.url).toBe('/legacy/v1/?tenant=a');
+    } finally {
+      await h2.close();
+    }
+  });
+});
+
 describe('E9 / TLS-11: the issuer\'s keys unavailable', () => {
   it('JWKS down with no cached key -> 503 Retry-After, then recovers by itself', async () => {
     const h2 = await startHarness({ patch: (c) => (c.issuers.main.jwks_refetch_cooldown_s = 1) });
