@@ -3,6 +3,7 @@
 import type { IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
 import { GatewayError } from '../errors/gateway-error.js';
+import { fieldValues } from './header-fields.js';
 
 // RFC 9110 §5.6.7 IMF-fixdate, e.g. `Tue, 11 Sep 2012 19:43:31 GMT`.
 const IMF_FIXDATE = /^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT$/;
@@ -18,7 +19,7 @@ export function isImfFixdate(v: string): boolean {
 export const isIpAddress = (v: string): boolean => isIP(v) !== 0;
 
 function single(req: IncomingMessage, name: string, valid: (v: string) => boolean, what: string): void {
-  const values = req.headersDistinct[name];
+  const values = fieldValues(req, name);
   if (values === undefined) return;
   if (values.length !== 1) throw new GatewayError('GW_FAPI_HEADER_INVALID', `${what} ${values.length} ${name} fields (strict)`);
   if (!valid(values[0] as string)) throw new GatewayError('GW_FAPI_HEADER_INVALID', `${what} malformed ${name} (strict)`);

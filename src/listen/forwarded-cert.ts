@@ -4,6 +4,7 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
+import { fieldValues } from './header-fields.js';
 
 export type ForwardedCertHeader = 'client-cert' | 'x-forwarded-client-cert' | 'ssl-client-cert';
 
@@ -89,7 +90,7 @@ export class ForwardedCertPolicy {
 
   /** The end client's certificate as the trusted hop reports it; undefined if absent or unreadable. */
   read(req: IncomingMessage): ForwardedCert | undefined {
-    const fields = req.headersDistinct[this.opts.header];
+    const fields = fieldValues(req, this.opts.header);
     if (fields === undefined || fields.length !== 1) return undefined;
     const v = fields[0] as string;
     const parsed: { der?: Buffer; hash?: string } =

@@ -4,6 +4,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { GatewayError } from '../errors/gateway-error.js';
+import { fieldValues } from './header-fields.js';
 import { normaliseTarget } from '../route/normalize-path.js';
 import type { ForwardedCertPolicy } from './forwarded-cert.js';
 import type { RequestFacts } from '../types.js';
@@ -31,7 +32,7 @@ export function peerCertificate(socket: TLSSocket): PeerCert {
 
 /** Q-8: a UUID is echoed; anything else is replaced by a fresh one, and the original kept (sanitised) for the log. */
 export function interactionIdOf(req: IncomingMessage): { readonly id: string; readonly replaced?: string } {
-  const sent = req.headersDistinct['x-fapi-interaction-id'];
+  const sent = fieldValues(req, 'x-fapi-interaction-id');
   if (sent === undefined) return { id: randomUUID() };
   const v = sent.length === 1 ? (sent[0] as string) : sent.join(',');
   if (UUID.test(v)) return { id: v };
@@ -55,7 +56,7 @@ export function requestFacts(
   // HTTP/1.x only: Node also parses a version-less (HTTP/0.9-style) request line with headers.
   if (req.httpVersionMajor !== 1) throw new GatewayError('GW_BAD_REQUEST', `HTTP/${req.httpVersion} request`);
   // RFC 9112 §3.2: exactly one Host.
-  const hosts = req.headersDistinct.host;
+  const hosts = fieldValues(req, 'host');
   if (hosts === undefined || hosts.length !== 1) throw new GatewayError('GW_BAD_REQUEST', `RFC 9112 ${hosts === undefined ? 'no' : hosts.length} Host fields`);
   const target = normaliseTarget(req.url ?? '');
   if (!target.ok) throw new GatewayError('GW_PATH_AMBIGUOUS', `path refused: ${target.reason}`);

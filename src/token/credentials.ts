@@ -1,6 +1,7 @@
 // Credential extraction (CRED-1..CRED-8, DPOP-15, DPOP-18): one credential, Authorization header only.
 import type { IncomingMessage } from 'node:http';
 import { GatewayError } from '../errors/gateway-error.js';
+import { fieldValues } from '../listen/header-fields.js';
 import type { AuthScheme, Credentials } from '../types.js';
 import { sha256Hex } from './jwt-validator.js';
 
@@ -33,7 +34,7 @@ export function parseAuthorization(value: string): ParsedAuthorization {
 
 /** The scheme named by a request's Authorization header, for challenges, without validating the rest. */
 export function schemeOf(req: IncomingMessage): AuthScheme | undefined {
-  const values = req.headersDistinct.authorization;
+  const values = fieldValues(req, 'authorization');
   if (values === undefined || values.length !== 1) return undefined;
   const v = values[0] as string;
   const sp = v.indexOf(' ');
@@ -70,8 +71,8 @@ export function tokenSha256(connection: object | undefined, token: string): stri
 
 export function extractCredentials(req: IncomingMessage, query: string, maxBytes: number): Credentials {
   // Count raw fields: Node keeps only the first Authorization and joins DPoP with commas (CRED-5, DPOP-1).
-  const auth = req.headersDistinct.authorization ?? [];
-  const proofs = req.headersDistinct.dpop ?? [];
+  const auth = fieldValues(req, 'authorization') ?? [];
+  const proofs = fieldValues(req, 'dpop') ?? [];
   const inQuery = queryHasToken(query);
   if (auth.length > 1) throw new GatewayError('GW_MULTIPLE_CREDENTIALS', `CRED-5 ${auth.length} Authorization fields`);
   if (auth.length === 1 && inQuery) {

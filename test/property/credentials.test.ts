@@ -44,13 +44,9 @@ function outcome<T>(f: () => T): { ok: true; value: T } | { ok: false; error: un
   }
 }
 
-// A request as Node's parser leaves it: headersDistinct holds every raw field.
-const fakeReq = (auth: readonly string[], dpop: readonly string[]): IncomingMessage => {
-  const headersDistinct: Record<string, string[]> = {};
-  if (auth.length > 0) headersDistinct.authorization = [...auth];
-  if (dpop.length > 0) headersDistinct.dpop = [...dpop];
-  return { headersDistinct, headers: {} } as unknown as IncomingMessage;
-};
+// A request as Node's parser leaves it: rawHeaders holds every field as received.
+const fakeReq = (auth: readonly string[], dpop: readonly string[]): IncomingMessage =>
+  ({ rawHeaders: [...auth.flatMap((v) => ['Authorization', v]), ...dpop.flatMap((v) => ['DPoP', v])], headers: {} }) as unknown as IncomingMessage;
 
 // Header values as Node delivers them: no CR, LF or NUL; tabs, visible ASCII and obs-text (latin1).
 const fieldChar = fc.oneof(
@@ -170,7 +166,7 @@ describe('property: parseAuthorization', () => {
   });
 });
 
-describe('property: extractCredentials (fake headersDistinct)', () => {
+describe('property: extractCredentials (fake rawHeaders)', () => {
   it('never throws outside the credential codes; refusal codes follow the documented order; what is returned is one well-formed credential', async () => {
     await checkProperty(
       fig,

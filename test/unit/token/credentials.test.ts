@@ -4,12 +4,8 @@ import { GatewayError } from '../../../src/errors/gateway-error.js';
 import { extractCredentials, parseAuthorization, tokenSha256 } from '../../../src/token/credentials.js';
 import { sha256Hex } from '../../../src/token/jwt-validator.js';
 
-// A request as Node's parser leaves it: headersDistinct holds every raw field.
-const req = (fields: [string, string][], socket?: object): IncomingMessage => {
-  const headersDistinct: Record<string, string[]> = {};
-  for (const [k, v] of fields) (headersDistinct[k.toLowerCase()] ??= []).push(v);
-  return { headersDistinct, socket } as unknown as IncomingMessage;
-};
+// A request as Node's parser leaves it: rawHeaders holds every field as received.
+const req = (fields: [string, string][], socket?: object): IncomingMessage => ({ rawHeaders: fields.flat(), socket }) as unknown as IncomingMessage;
 const code = (f: () => unknown): string => {
   try {
     f();
