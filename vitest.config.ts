@@ -1,6 +1,12 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
+  resolve: {
+    // bench/micro/*.mjs import the built dist/; under vitest (test/bench) they get the sources instead,
+    // so the smoke test checks them against the code as it is now, built or not.
+    alias: [{ find: /^\.\.\/\.\.\/dist\/(.*)\.js$/, replacement: `${fileURLToPath(new URL('./src/', import.meta.url))}$1.ts` }],
+  },
   test: {
     include: ['test/**/*.test.ts'],
     pool: 'forks',
