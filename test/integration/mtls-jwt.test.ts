@@ -423,6 +423,25 @@ describe('HDR-1 / HDR-12 / HDR-14: the upstream\'s response head', () => {
     }
   });
 
+  it('a status Node cannot write (099) -> 502 with the interaction id, logged; the gateway keeps serving', async () => {
+    const token = await bound({});
+    h.upstream.handler = (req, res) => {
+      res.socket?.write('HTTP/1.1 099 Odd\r\nContent-Length: 2\r\n\r\nok');
+      req.socket.end();
+    };
+    try {
+      const iid = randomUUID();
+      const r = await h.call('/accounts/1', { cert: h.pki.client1, headers: [bearer(token), ['x-fapi-interaction-id', iid]] });
+      expectContract(r, 502, 'bad_gateway');
+      expect(r.headers['x-fapi-interaction-id']).toBe(iid);
+      expect((await logFor(h, iid))?.detail).toMatch(/upstream response head refused/);
+    } finally {
+      h.upstream.handler = undefined;
+    }
+    const ok = await h.call('/accounts/1', { cert: h.pki.client1, headers: [bearer(token)] });
+    expect(ok.status).toBe(200);
+  });
+
   it('an upstream URL with a path and query is joined with the request target (prependPath)', async () => {
     const h2 = await startHarness({
       routes: [{ id: 'legacy', match: { methods: ['GET'], path_prefix: '/' }, auth: { binding: 'mtls' }, upstream: { url: `${h.upstream.url}/legacy/v1?tenant=a` } }],
