@@ -50,11 +50,14 @@ export interface StartOptions {
 interface Built {
   readonly pipeline: Pipeline;
   readonly issuerKeys: readonly IssuerKeys[];
+  /** The Shared.issuerKeys entries this config uses; the others are dropped once it serves. */
+  readonly keyCacheKeys: ReadonlySet<string>;
 }
 
 /**
  * What outlives a config reload: the forwarder (its keep-alive pools), the replay store (a reload must
- * not forget which jtis were used) and each issuer's key cache, reused while their config is unchanged.
+ * not forget which jtis were used) and each issuer's key cache, reused while their config is unchanged
+ * (and dropped once no serving config uses it: see pruneIssuerKeys).
  */
 interface Shared {
   readonly forwarder: ProxyForwarder;
@@ -88,9 +91,11 @@ function build(loaded: LoadedConfig, logger: Logger, metrics: Metrics, shared: S
   const c = loaded.config;
   const routes = compileRouteTable(loaded);
   const issuerKeys: IssuerKeys[] = [];
+  const keyCacheKeys = new Set<string>();
   const issuers = Object.entries(c.issuers).map(([name, cfg]) => {
     const ca = cfg.ca_file === undefined ? [] : [readFileSync(resolve(loaded.baseDir, cfg.ca_file), 'utf8')];
     const cacheKey = JSON.stringify([name, cfg, ca]);
+    keyCacheKeys.add(cacheKey);
     let keys = shared.issuerKeys.get(cacheKey);
     if (keys === undefined) {
       keys = new IssuerKeys(cfg, ca, {
@@ -147,7 +152,12 @@ function build(loaded: LoadedConfig, logger: Logger, metrics: Metrics, shared: S
       },
     },
   };
-  return { pipeline, issuerKeys };
+  return { pipeline, issuerKeys, keyCacheKeys };
+}
+
+/** Every reload that changes an issuer's settings would otherwise leave its old key cache behind. */
+function pruneIssuerKeys(shared: Shared, serving: Built): void {
+  for (const k of shared.issuerKeys.keys()) if (!serving.keyCacheKeys.has(k)) shared.issuerKeys.delete(k);
 }
 
 function forwardedCertPolicy(loaded: LoadedConfig): ForwardedCertPolicy | undefined {
@@ -229,6 +239,7 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
         api.setSecureContext(tlsOptions(next));
         gateway.swap(built.pipeline);
         current = { loaded: next, built };
+        pruneIssuerKeys(shared, built);
         if (built.pipeline.replay !== previousStore) {
           // In-flight requests may still claim on the old store: close it a little later.
           setTimeout(() => void previousStore.close(), 30_000).unref();
@@ -245,6 +256,7 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
           shared.replay = sharedReplay;
           void stray?.store.close();
         }
+        pruneIssuerKeys(shared, current.built);
         metrics.configReloads.inc({ result: 'error' });
         logger.error({ source: next.source, detail: (e as Error).message }, 'config reload refused; the previous config keeps serving');
         throw e;

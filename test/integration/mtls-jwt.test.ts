@@ -460,6 +460,30 @@ describe('HDR-1 / HDR-12 / HDR-14: the upstream\'s response head', () => {
   });
 });
 
+describe('config reload and the issuers\' key caches', () => {
+  it('an unchanged issuer keeps its keys; a replaced setting\'s cache is dropped, so going back to it fetches afresh', async () => {
+    const h2 = await startHarness();
+    try {
+      const token = await h2.issuer.mint({ cnf: cnfX5t(h2.pki.client1.x5tS256) });
+      const ok = async (): Promise<void> => expect((await h2.call('/accounts/1', { cert: h2.pki.client1, headers: [bearer(token)] })).status).toBe(200);
+      await ok();
+      const base = h2.issuer.jwksFetches;
+      h2.reload();
+      await ok();
+      expect(h2.issuer.jwksFetches).toBe(base);
+      h2.reload((c) => (c.issuers.main.jwks_refetch_cooldown_s = 7));
+      await ok();
+      expect(h2.issuer.jwksFetches).toBe(base + 1);
+      // Without pruning, the first cache would still be held (and reused here) after any number of reloads.
+      h2.reload();
+      await ok();
+      expect(h2.issuer.jwksFetches).toBe(base + 2);
+    } finally {
+      await h2.close();
+    }
+  });
+});
+
 describe('E9 / TLS-11: the issuer\'s keys unavailable', () => {
   it('JWKS down with no cached key -> 503 Retry-After, then recovers by itself', async () => {
     const h2 = await startHarness({ patch: (c) => (c.issuers.main.jwks_refetch_cooldown_s = 1) });
