@@ -394,9 +394,10 @@ describe('HDR-1 / HDR-12 / HDR-14: the upstream\'s response head', () => {
   it('hop-by-hop, Connection-listed and gateway-owned upstream headers are dropped; repeated fields, status text and body pass', async () => {
     const iid = randomUUID();
     h.upstream.handler = (_req, res) => {
-      // Raw head: the upstream spoofs the gateway's headers and lists a private header in Connection.
-      res.socket?.write(
-        'HTTP/1.1 201 Made It\r\nContent-Type: application/json\r\nConnection: keep-alive, X-Internal-Route\r\n' +
+      // Raw head: the upstream spoofs the gateway's headers and lists a private header in Connection. It
+      // closes the connection, so the gateway's pool does not reuse a socket Node's server left mid-response.
+      res.socket?.end(
+        'HTTP/1.1 201 Made It\r\nContent-Type: application/json\r\nConnection: close, X-Internal-Route\r\n' +
           'X-Internal-Route: db-7\r\nKeep-Alive: timeout=5\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n' +
           'X-Fapi-Interaction-Id: spoofed\r\nDPoP-Nonce: upstream-nonce\r\nCache-Control: max-age=60\r\nTransfer-Encoding: chunked\r\n\r\n' +
           '7\r\n{"a":1}\r\n0\r\n\r\n',
@@ -425,9 +426,8 @@ describe('HDR-1 / HDR-12 / HDR-14: the upstream\'s response head', () => {
 
   it('a status Node cannot write (099) -> 502 with the interaction id, logged; the gateway keeps serving', async () => {
     const token = await bound({});
-    h.upstream.handler = (req, res) => {
-      res.socket?.write('HTTP/1.1 099 Odd\r\nContent-Length: 2\r\n\r\nok');
-      req.socket.end();
+    h.upstream.handler = (_req, res) => {
+      res.socket?.end('HTTP/1.1 099 Odd\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok');
     };
     try {
       const iid = randomUUID();
