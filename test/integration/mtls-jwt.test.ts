@@ -424,6 +424,25 @@ describe('HDR-1 / HDR-12 / HDR-14: the upstream\'s response head', () => {
     }
   });
 
+  it('HDR-12 an HTTP/1.0 client gets a chunked upstream body unchunked, delimited by the connection close', async () => {
+    h.upstream.handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('first,');
+      setTimeout(() => res.end('second'), 20);
+    };
+    try {
+      const { response, closed } = await h.raw(`GET /accounts/1 HTTP/1.0\r\nHost: api.test\r\nAuthorization: Bearer ${await bound()}\r\n\r\n`);
+      const r = parseRawResponse(response);
+      expect(r.status).toBe(200);
+      expect(r.headers['transfer-encoding']).toBeUndefined();
+      expect(r.headers.connection).toBe('close');
+      expect(r.body).toBe('first,second');
+      expect(closed).toBe(true);
+    } finally {
+      h.upstream.handler = undefined;
+    }
+  });
+
   it('a status Node cannot write (099) -> 502 with the interaction id, logged; the gateway keeps serving', async () => {
     const token = await bound({});
     h.upstream.handler = (_req, res) => {
