@@ -56,17 +56,29 @@ function queryHasToken(query: string): boolean {
   return false;
 }
 
-// The token's SHA-256 (the token cache key), remembered per connection: a keep-alive client sends the
-// same token until it expires, and comparing ~1 KB is cheaper than hashing it again.
-const lastToken = new WeakMap<object, { readonly token: string; readonly sha256: string }>();
+/** One accepted Authorization value: its scheme, token and the token's SHA-256 (the token cache key). */
+interface AcceptedAuthorization {
+  readonly value: string;
+  readonly scheme: AuthScheme;
+  readonly token: string;
+  readonly tokenSha256: string;
+}
 
-export function tokenSha256(connection: object | undefined, token: string): string {
-  if (connection === undefined) return sha256Hex(token);
-  const last = lastToken.get(connection);
-  if (last !== undefined && last.token === token) return last.sha256;
-  const sha256 = sha256Hex(token);
-  lastToken.set(connection, { token, sha256 });
-  return sha256;
+// Remembered per connection: a keep-alive client sends the same Authorization value until the token
+// expires, and comparing ~1 KB is cheaper than the token68 scan, the slicing and the hash again.
+const lastAuthorization = new WeakMap<object, AcceptedAuthorization>();
+
+/** parseAuthorization plus the token hash, or the connection's previous answer for the same value. */
+export function acceptedAuthorization(connection: object | undefined, value: string): AcceptedAuthorization {
+  const last = connection === undefined ? undefined : lastAuthorization.get(connection);
+  if (last !== undefined && last.value === value) return last;
+  const { scheme, token } = parseAuthorization(value);
+  if (scheme === undefined || token === undefined) {
+    throw new GatewayError('GW_NO_CREDENTIALS', 'CRED-7 unsupported Authorization scheme');
+  }
+  const accepted = { value, scheme, token, tokenSha256: sha256Hex(token) };
+  if (connection !== undefined) lastAuthorization.set(connection, accepted);
+  return accepted;
 }
 
 export function extractCredentials(req: IncomingMessage, query: string, maxBytes: number): Credentials {
@@ -84,15 +96,12 @@ export function extractCredentials(req: IncomingMessage, query: string, maxBytes
   if (value.length > maxBytes || proofs.some((p) => p.length > maxBytes)) {
     throw new GatewayError('GW_HEADERS_TOO_LARGE', `CRED-8 credential header over ${maxBytes} bytes`);
   }
-  const { scheme, token } = parseAuthorization(value);
-  if (scheme === undefined || token === undefined) {
-    throw new GatewayError('GW_NO_CREDENTIALS', 'CRED-7 unsupported Authorization scheme');
-  }
+  const { scheme, token, tokenSha256 } = acceptedAuthorization(req.socket, value);
   if (scheme === 'bearer' && proofs.length > 0) {
     throw new GatewayError('GW_BEARER_WITH_DPOP_PROOF', 'DPOP-18 Bearer scheme with a DPoP header');
   }
   if (scheme === 'dpop' && proofs.length === 0) {
     throw new GatewayError('GW_DPOP_PROOF_MISSING', 'DPOP-15 DPoP scheme without a DPoP header');
   }
-  return { scheme, token, tokenSha256: tokenSha256(req.socket, token), proofs };
+  return { scheme, token, tokenSha256, proofs };
 }

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { GatewayError } from '../../../src/errors/gateway-error.js';
-import { extractCredentials, parseAuthorization, tokenSha256 } from '../../../src/token/credentials.js';
+import { acceptedAuthorization, extractCredentials, parseAuthorization } from '../../../src/token/credentials.js';
 import { sha256Hex } from '../../../src/token/jwt-validator.js';
 
 // A request as Node's parser leaves it: rawHeaders holds every field as received.
@@ -56,26 +56,39 @@ describe('credential extraction (CRED-*)', () => {
   });
 });
 
-describe('token SHA-256 (the token cache key), remembered per connection', () => {
+describe('the parsed Authorization value and token SHA-256 (the token cache key), remembered per connection', () => {
   it('is the hex SHA-256 of the token, with or without a connection', () => {
-    expect(tokenSha256(undefined, 'abc')).toBe(sha256Hex('abc'));
+    expect(acceptedAuthorization(undefined, 'Bearer abc').tokenSha256).toBe(sha256Hex('abc'));
     expect(extractCredentials(req([['authorization', 'Bearer t0k']]), '', 8192).tokenSha256).toBe(sha256Hex('t0k'));
   });
 
-  it('never answers a new token with the previous token\'s hash on the same connection', () => {
+  it('never answers a new value with the previous value\'s scheme, token or hash on the same connection', () => {
     const conn = {};
-    const seq = ['tok-a', 'tok-a', 'tok-b', 'tok-a', `tok-${'x'.repeat(2000)}`, `tok-${'x'.repeat(1999)}y`];
-    for (const t of seq) {
-      expect(extractCredentials(req([['authorization', `Bearer ${t}`]], conn), '', 8192).tokenSha256).toBe(sha256Hex(t));
+    const seq = ['Bearer tok-a', 'Bearer tok-a', 'Bearer tok-b', 'DPoP tok-b', 'bearer  tok-b', 'Bearer tok-a', `Bearer tok-${'x'.repeat(2000)}`, `Bearer tok-${'x'.repeat(1999)}y`];
+    for (const v of seq) {
+      const proofs: [string, string][] = v.startsWith('DPoP') ? [['dpop', 'p']] : [];
+      const c = extractCredentials(req([['authorization', v], ...proofs], conn), '', 8192);
+      const t = v.slice(v.lastIndexOf(' ') + 1);
+      expect([c.scheme, c.token, c.tokenSha256]).toEqual([v.toLowerCase().startsWith('bearer') ? 'bearer' : 'dpop', t, sha256Hex(t)]);
     }
+  });
+
+  it('CRED-2 / CRED-7: a refused value is never remembered, and refused again on the same connection', () => {
+    const conn = {};
+    expect(acceptedAuthorization(conn, 'Bearer ok').token).toBe('ok');
+    for (let i = 0; i < 2; i++) {
+      expect(code(() => extractCredentials(req([['authorization', 'Bearer a b']], conn), '', 8192))).toBe('GW_MALFORMED_AUTHORIZATION');
+      expect(code(() => extractCredentials(req([['authorization', 'Basic dTpw']], conn), '', 8192))).toBe('GW_NO_CREDENTIALS');
+    }
+    expect(code(() => extractCredentials(req([['authorization', 'Bearer ok'], ['dpop', 'p']], conn), '', 8192))).toBe('GW_BEARER_WITH_DPOP_PROOF');
   });
 
   it('keeps connections apart', () => {
     const one = {};
     const two = {};
-    expect(tokenSha256(one, 'tok-1')).toBe(sha256Hex('tok-1'));
-    expect(tokenSha256(two, 'tok-2')).toBe(sha256Hex('tok-2'));
-    expect(tokenSha256(one, 'tok-1')).toBe(sha256Hex('tok-1'));
-    expect(tokenSha256(two, 'tok-1')).toBe(sha256Hex('tok-1'));
+    expect(acceptedAuthorization(one, 'Bearer tok-1').tokenSha256).toBe(sha256Hex('tok-1'));
+    expect(acceptedAuthorization(two, 'Bearer tok-2').tokenSha256).toBe(sha256Hex('tok-2'));
+    expect(acceptedAuthorization(one, 'Bearer tok-1').tokenSha256).toBe(sha256Hex('tok-1'));
+    expect(acceptedAuthorization(two, 'Bearer tok-1').tokenSha256).toBe(sha256Hex('tok-1'));
   });
 });
