@@ -7,6 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { IdentityHeaderNames } from '../../src/config/schema.js';
 import { headerSafe, ownedHeaderNames, prepareUpstreamHeaders, type ForwardContext } from '../../src/forward/headers.js';
+import { responseHeaders } from '../../src/forward/proxy-forwarder.js';
 import { interactionIdOf } from '../../src/listen/request-facts.js';
 import type { Binding, RequestFacts, Route, TokenClaims } from '../../src/types.js';
 import { figures } from '../../scripts/lib/hardening-figures.js';
@@ -244,6 +245,35 @@ describe('property: interactionIdOf (Q-8, HDR-1)', () => {
         expect(r.id).toMatch(UUID);
       }),
       { numRuns: 300 },
+    );
+  });
+});
+
+describe('property: responseHeaders (HDR-1, HDR-12, HDR-14, DPOP-27)', () => {
+  const HOP = ['connection', 'keep-alive', 'proxy-connection', 'upgrade', 'trailer', 'te', 'proxy-authenticate', 'transfer-encoding'];
+  // Raw upstream fields in any case, repeated names allowed, as Node's client parser delivers rawHeaders.
+  const rawName = fc.tuple(fc.oneof(headerName, fc.constantFrom('Connection', 'DPoP-Nonce', 'Cache-Control', 'Set-Cookie')), fc.boolean()).map(([n, up]) => (up ? n.toUpperCase() : n));
+  const rawArb = fc.array(fc.oneof({ weight: 4, arbitrary: fc.tuple(rawName, headerValue) }, { weight: 1, arbitrary: fc.tuple(fc.constant('Connection'), connectionValue) }), { maxLength: 12 });
+  const ownArb = fc.tuple(fc.uuid(), fc.option(fc.string({ unit: fc.constantFrom(...'abc123'.split('')), minLength: 1, maxLength: 8 }), { nil: undefined })).map(([id, nonce]) =>
+    nonce === undefined ? ['x-fapi-interaction-id', id] : ['x-fapi-interaction-id', id, 'cache-control', 'no-store', 'dpop-nonce', nonce],
+  );
+  it('drops hop-by-hop, Connection-listed and gateway-owned fields; keeps the rest in order; ends with the gateway\'s own', async () => {
+    await checkProperty(
+      fig,
+      'responseHeaders: arbitrary upstream heads',
+      fc.property(rawArb, ownArb, (pairs, own) => {
+        const raw = pairs.flat();
+        const out = responseHeaders(raw, own);
+        const listed = new Set(pairs.filter(([n]) => n.toLowerCase() === 'connection').flatMap(([, v]) => v.split(',').map((t) => t.trim().toLowerCase())));
+        const ownNames = new Set(own.filter((_, i) => i % 2 === 0));
+        const expected = pairs
+          .map(([n, v]) => [n.toLowerCase(), v] as const)
+          .filter(([n]) => !HOP.includes(n) && !listed.has(n) && !ownNames.has(n) && n !== 'x-fapi-interaction-id' && n !== 'dpop-nonce')
+          .flat();
+        expect(out).toEqual([...expected, ...own]);
+        for (let i = 0; i < out.length; i += 2) validateHeaderName(out[i] as string);
+      }),
+      { numRuns: 2000 },
     );
   });
 });
