@@ -95,6 +95,8 @@ function onUpstreamClose(this: UpstreamResponse): void {
 // failure shows as a reset; one that comes at the deadline is the timeout. Timers can fire a little
 // early (libuv's loop time), hence the slack.
 const TIMER_SLACK_MS = 50;
+// Below the idle timeouts of common upstreams and load balancers that announce none (60 s and up).
+const UPSTREAM_IDLE_MS = 30_000;
 
 export class ProxyForwarder implements Forwarder {
   private readonly proxy: ProxyServer;
@@ -103,7 +105,10 @@ export class ProxyForwarder implements Forwarder {
   private readonly options = new WeakMap<UpstreamTarget, ServerOptions>();
 
   constructor(opts: ForwarderOptions = {}) {
-    const agentOpts = { keepAlive: true, maxSockets: opts.maxSockets ?? 256, maxFreeSockets: 64, scheduling: 'lifo' as const };
+    // `timeout` retires idle pooled connections, and makes Node's agent honour an upstream's
+    // `Keep-Alive: timeout=N` (it then retires them a second early): without it an idle socket stays
+    // until the upstream closes it, and a request sent as it does fails with ECONNRESET (502).
+    const agentOpts = { keepAlive: true, maxSockets: opts.maxSockets ?? 256, maxFreeSockets: 64, scheduling: 'lifo' as const, timeout: UPSTREAM_IDLE_MS };
     this.httpAgent = new HttpAgent(agentOpts);
     this.httpsAgent = new HttpsAgent({ ...agentOpts, minVersion: 'TLSv1.2', ca: opts.ca ? [...opts.ca] : undefined });
     this.proxy = new ProxyServer({ xfwd: false, secure: true });

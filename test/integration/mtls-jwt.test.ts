@@ -1,6 +1,8 @@
 // The core pipeline over real TLS: JWT access tokens bound by mTLS (M1-M3, M11-M15, CRED-*, JWT-*, TOK-*, HDR-*).
 import { generateKeyPair, SignJWT, exportJWK } from 'jose';
 import { randomUUID, createHash } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseRawResponse } from '../support/client.js';
 import { cnfJkt, cnfX5t } from '../support/issuer.js';
@@ -475,6 +477,36 @@ describe('HDR-1 / HDR-12 / HDR-14: the upstream\'s response head', () => {
       expect(h.upstream.received.at(-1)?.url).toBe('/legacy/v1/?tenant=a');
     } finally {
       await h2.close();
+    }
+  });
+});
+
+describe('upstream keep-alive', () => {
+  it('an idle upstream connection is retired before the upstream\'s announced Keep-Alive timeout (no reuse-after-close race)', async () => {
+    // Node announces `Keep-Alive: timeout=2`; Node's agent then drops an idle socket after 1 s, before
+    // the upstream closes it at 2 s, as long as the forwarder leaves that response header readable.
+    const ports: number[] = [];
+    const legacy = createServer({ keepAliveTimeout: 2000 }, (req, res) => {
+      ports.push(req.socket.remotePort ?? 0);
+      res.end('ok');
+    });
+    await new Promise<void>((r) => legacy.listen(0, '127.0.0.1', r));
+    const h2 = await startHarness({
+      routes: [{ id: 'legacy', match: { methods: ['GET'], path_prefix: '/' }, auth: { binding: 'mtls' }, upstream: { url: `http://127.0.0.1:${(legacy.address() as AddressInfo).port}` } }],
+    });
+    try {
+      const token = await h2.issuer.mint({ cnf: cnfX5t(h2.pki.client1.x5tS256) });
+      const call = async (): Promise<void> => expect((await h2.call('/a', { cert: h2.pki.client1, headers: [bearer(token)] })).status).toBe(200);
+      await call();
+      await call();
+      expect(ports[1]).toBe(ports[0]); // kept alive while busy
+      await new Promise((r) => setTimeout(r, 1300));
+      await call();
+      expect(ports[2]).not.toBe(ports[1]); // retired after the hint, not reused
+    } finally {
+      await h2.close();
+      legacy.closeAllConnections();
+      await new Promise<void>((r) => legacy.close(() => r()));
     }
   });
 });
