@@ -95,8 +95,9 @@ function onUpstreamClose(this: UpstreamResponse): void {
 // failure shows as a reset; one that comes at the deadline is the timeout. Timers can fire a little
 // early (libuv's loop time), hence the slack.
 const TIMER_SLACK_MS = 50;
-// Below the idle timeouts of common upstreams and load balancers that announce none (60 s and up).
-const UPSTREAM_IDLE_MS = 30_000;
+// Under Node's 5 s (its global agent's and its servers' default) and the unannounced idle timeouts of
+// common upstreams (Tomcat 20 s, Jetty 30 s, load balancers 60 s); a busy pool never idles this long.
+const UPSTREAM_IDLE_MS = 4_000;
 
 export class ProxyForwarder implements Forwarder {
   private readonly proxy: ProxyServer;
