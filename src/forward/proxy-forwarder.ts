@@ -2,7 +2,7 @@
 // deleteLength pass (which turns a chunked DELETE into `content-length: 0` and lets the body through
 // unframed) and its appending x-forwarded pass are not used, and the response head is written here
 // (selfHandleResponse) instead of by its per-header passes.
-import { Agent as HttpAgent, type IncomingMessage, type ServerResponse } from 'node:http';
+import { Agent as HttpAgent, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { ProxyServer, type ServerOptions } from 'http-proxy-3';
 import { deleteLength } from 'http-proxy-3/dist/lib/http-proxy/passes/web-incoming.js';
@@ -36,11 +36,35 @@ const NOT_FORWARDED: ReadonlySet<string> = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'upgrade', 'trailer', 'te', 'proxy-authenticate', 'transfer-encoding',
   'x-fapi-interaction-id', 'dpop-nonce',
 ]);
-// The request's failure callback and the gateway's response headers, for the one listener that is
-// shared by all requests (proxyRes).
+// The request's failure callback, the gateway's response headers and the upstream request, for the
+// listeners that are shared by all requests (proxyRes, proxyReq).
 const kFail = Symbol('fapi.forwardFail');
 const kOwn = Symbol('fapi.gatewayResponseHeaders');
-type Forwarding = IncomingMessage & { [kFail]?: (e: GatewayError) => void; [kOwn]?: GatewayResponseHeaders };
+const kUpstreamReq = Symbol('fapi.upstreamRequest');
+const kResent = Symbol('fapi.resent');
+type Forwarding = IncomingMessage & {
+  [kFail]?: (e: GatewayError) => void;
+  [kOwn]?: GatewayResponseHeaders;
+  [kUpstreamReq]?: ClientRequest;
+  [kResent]?: true;
+};
+// Safe to send again (RFC 9110 §9.2.2) when they carry no body.
+const IDEMPOTENT_WITHOUT_BODY: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * A pooled connection the upstream closed just as the request went out (it announced no keep-alive
+ * timeout, or closed early): nothing was answered, and an idempotent request without a body may be sent
+ * once more, on a new connection, as proxies do.
+ */
+function mayResend(req: Forwarding, err: Error & { code?: string }): boolean {
+  return (
+    err.code === 'ECONNRESET' &&
+    req[kUpstreamReq]?.reusedSocket === true &&
+    req[kResent] === undefined &&
+    IDEMPOTENT_WITHOUT_BODY.has(req.method ?? '') &&
+    req.readableEnded
+  );
+}
 // The client response of an upstream response, for the one shared close listener below.
 const kClientRes = Symbol('fapi.clientRes');
 type UpstreamResponse = IncomingMessage & { [kClientRes]?: ServerResponse };
@@ -117,6 +141,9 @@ export class ProxyForwarder implements Forwarder {
     const i = passes.indexOf(deleteLength);
     if (i === -1) throw new Error('http-proxy-3 changed: deleteLength pass not found');
     passes.splice(i, 1);
+    this.proxy.on('proxyReq', (proxyReq: ClientRequest, req: Forwarding) => {
+      req[kUpstreamReq] = proxyReq;
+    });
     this.proxy.on('proxyRes', (proxyRes: UpstreamResponse, req: Forwarding, res: ServerResponse) => {
       proxyRes[kClientRes] = res;
       proxyRes.on('close', onUpstreamClose);
@@ -134,14 +161,22 @@ export class ProxyForwarder implements Forwarder {
   }
 
   forward(req: IncomingMessage, res: ServerResponse, route: Route, own: GatewayResponseHeaders, fail: (e: GatewayError) => void): void {
-    const upstream = route.upstream;
-    const started = performance.now();
     (req as Forwarding)[kFail] = fail;
     (req as Forwarding)[kOwn] = own;
+    this.send(req as Forwarding, res, route.upstream, fail, performance.now());
+  }
+
+  private send(req: Forwarding, res: ServerResponse, upstream: UpstreamTarget, fail: (e: GatewayError) => void, started: number): void {
     this.proxy.web(req, res, this.webOptions(upstream), (err: Error & { code?: string }) => {
       if (res.headersSent) {
         // Mid-response failure: cut the client connection rather than pass a truncated body as complete.
         res.destroy();
+        return;
+      }
+      if (mayResend(req, err)) {
+        req[kResent] = true;
+        req[kUpstreamReq] = undefined;
+        this.send(req, res, upstream, fail, started);
         return;
       }
       const timeout = err.code === 'ETIMEDOUT' || performance.now() - started >= upstream.timeoutMs - TIMER_SLACK_MS;

@@ -511,6 +511,56 @@ describe('upstream keep-alive', () => {
   });
 });
 
+describe('upstream closing a pooled connection under a request', () => {
+  /** An upstream that serves one request per connection and resets the connection on the next. */
+  async function oneShotUpstream(): Promise<{ url: string; served: string[]; close(): Promise<void> }> {
+    const served: string[] = [];
+    const seen = new WeakSet<object>();
+    const server = createServer((req, res) => {
+      if (seen.has(req.socket)) {
+        req.socket.resetAndDestroy();
+        return;
+      }
+      seen.add(req.socket);
+      req.resume();
+      req.on('end', () => {
+        served.push(req.method ?? '');
+        res.end('ok');
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return {
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      served,
+      close: async () => {
+        server.closeAllConnections();
+        await new Promise<void>((r) => server.close(() => r()));
+      },
+    };
+  }
+
+  it('a GET is sent once more on a new connection; a POST is not (502): it may have been processed', async () => {
+    const legacy = await oneShotUpstream();
+    const h2 = await startHarness({
+      routes: [{ id: 'legacy', match: { methods: ['GET', 'POST'], path_prefix: '/' }, auth: { binding: 'mtls' }, upstream: { url: legacy.url } }],
+    });
+    try {
+      const token = await h2.issuer.mint({ cnf: cnfX5t(h2.pki.client1.x5tS256) });
+      const call = (method: string): ReturnType<Harness['call']> =>
+        h2.call('/a', { method, cert: h2.pki.client1, headers: [bearer(token)], ...(method === 'POST' && { body: '{}' }) });
+      expect((await call('GET')).status).toBe(200);
+      expect((await call('GET')).status).toBe(200); // reused connection reset, resent on a new one
+      expect(legacy.served).toEqual(['GET', 'GET']);
+      const r = await call('POST'); // reused connection reset: not resent
+      expectContract(r, 502, 'bad_gateway');
+      expect(legacy.served).toEqual(['GET', 'GET']);
+    } finally {
+      await h2.close();
+      await legacy.close();
+    }
+  });
+});
+
 describe('config reload and the issuers\' key caches', () => {
   it('an unchanged issuer keeps its keys; a replaced setting\'s cache is dropped, so going back to it fetches afresh', async () => {
     const h2 = await startHarness();
