@@ -189,7 +189,11 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
   const c = loaded.config;
   const logger = createLogger(c.logging.level, opts.logDestination);
   const metrics = createMetrics();
-  const shared: Shared = { forwarder: new ProxyForwarder(), replay: undefined, issuerKeys: new Map() };
+  const shared: Shared = {
+    forwarder: new ProxyForwarder({ onResend: (route) => metrics.upstreamResends.inc({ route: route.id }) }),
+    replay: undefined,
+    issuerKeys: new Map(),
+  };
   let current = { loaded, built: build(loaded, logger, metrics, shared) };
   const gateway = new Gateway(current.built.pipeline, logger, metrics);
   const api = createApiServer(loaded, gateway.handle, (info) =>

@@ -28,6 +28,8 @@ export interface Forwarder {
 export interface ForwarderOptions {
   readonly maxSockets?: number;
   readonly ca?: readonly string[];
+  /** Called when a request is sent once more after a reset on a reused connection (for a metric). */
+  readonly onResend?: (route: Route) => void;
 }
 
 // Upstream response headers never passed on: hop-by-hop (RFC 9110 §7.6.1; Node re-frames the body, so
@@ -128,12 +130,14 @@ export class ProxyForwarder implements Forwarder {
   private readonly httpAgent: HttpAgent;
   private readonly httpsAgent: HttpsAgent;
   private readonly options = new WeakMap<UpstreamTarget, ServerOptions>();
+  private readonly onResend: ((route: Route) => void) | undefined;
 
   constructor(opts: ForwarderOptions = {}) {
     // `timeout` retires idle pooled connections, and makes Node's agent honour an upstream's
     // `Keep-Alive: timeout=N` (it then retires them a second early): without it an idle socket stays
     // until the upstream closes it, and a request sent as it does fails with ECONNRESET (502).
     const agentOpts = { keepAlive: true, maxSockets: opts.maxSockets ?? 256, maxFreeSockets: 64, scheduling: 'lifo' as const, timeout: UPSTREAM_IDLE_MS };
+    this.onResend = opts.onResend;
     this.httpAgent = new HttpAgent(agentOpts);
     this.httpsAgent = new HttpsAgent({ ...agentOpts, minVersion: 'TLSv1.2', ca: opts.ca ? [...opts.ca] : undefined });
     this.proxy = new ProxyServer({ xfwd: false, secure: true });
@@ -163,10 +167,11 @@ export class ProxyForwarder implements Forwarder {
   forward(req: IncomingMessage, res: ServerResponse, route: Route, own: GatewayResponseHeaders, fail: (e: GatewayError) => void): void {
     (req as Forwarding)[kFail] = fail;
     (req as Forwarding)[kOwn] = own;
-    this.send(req as Forwarding, res, route.upstream, fail, performance.now());
+    this.send(req as Forwarding, res, route, fail, performance.now());
   }
 
-  private send(req: Forwarding, res: ServerResponse, upstream: UpstreamTarget, fail: (e: GatewayError) => void, started: number): void {
+  private send(req: Forwarding, res: ServerResponse, route: Route, fail: (e: GatewayError) => void, started: number): void {
+    const upstream = route.upstream;
     this.proxy.web(req, res, this.webOptions(upstream), (err: Error & { code?: string }) => {
       if (res.headersSent) {
         // Mid-response failure: cut the client connection rather than pass a truncated body as complete.
@@ -176,7 +181,8 @@ export class ProxyForwarder implements Forwarder {
       if (mayResend(req, err)) {
         req[kResent] = true;
         req[kUpstreamReq] = undefined;
-        this.send(req, res, upstream, fail, started);
+        this.onResend?.(route);
+        this.send(req, res, route, fail, started);
         return;
       }
       const timeout = err.code === 'ETIMEDOUT' || performance.now() - started >= upstream.timeoutMs - TIMER_SLACK_MS;

@@ -12,6 +12,7 @@ export interface Metrics {
   readonly unboundAccepted: Counter<'route'>;
   readonly configReloads: Counter<'result'>;
   readonly replayStoreErrors: Counter;
+  readonly upstreamResends: Counter<'route'>;
   readonly introspectionLookups: Counter<'issuer' | 'cache'>;
   readonly introspectionCalls: Counter<'issuer' | 'result'>;
 }
@@ -58,6 +59,12 @@ export function createMetrics(): Metrics {
       name: 'fapi_gateway_introspection_calls_total',
       help: 'Introspection calls to the AS by issuer and result (active, refused, error)',
       labelNames: ['issuer', 'result'],
+      registers: [registry],
+    }),
+    upstreamResends: new Counter({
+      name: 'fapi_gateway_upstream_resends_total',
+      help: 'Idempotent requests sent once more after the upstream reset a reused pooled connection',
+      labelNames: ['route'],
       registers: [registry],
     }),
     replayStoreErrors: new Counter({

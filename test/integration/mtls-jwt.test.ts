@@ -554,6 +554,7 @@ describe('upstream closing a pooled connection under a request', () => {
       const r = await call('POST'); // reused connection reset: not resent
       expectContract(r, 502, 'bad_gateway');
       expect(legacy.served).toEqual(['GET', 'GET']);
+      expect(await h2.gw.metrics.registry.getSingleMetricAsString('fapi_gateway_upstream_resends_total')).toMatch(/\{route="legacy"\} 1$/m);
     } finally {
       await h2.close();
       await legacy.close();
