@@ -50,8 +50,10 @@ type Forwarding = IncomingMessage & {
   [kUpstreamReq]?: ClientRequest;
   [kResent]?: true;
 };
-// Safe to send again (RFC 9110 §9.2.2) when they carry no body.
-const IDEMPOTENT_WITHOUT_BODY: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS']);
+// Safe to send again (RFC 9110 §9.2.2) when they carry no body (a body was streamed to the first attempt).
+const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS']);
+const hasBody = (req: IncomingMessage): boolean =>
+  req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
 
 /**
  * A pooled connection the upstream closed just as the request went out (it announced no keep-alive
@@ -63,7 +65,8 @@ function mayResend(req: Forwarding, err: Error & { code?: string }): boolean {
     err.code === 'ECONNRESET' &&
     req[kUpstreamReq]?.reusedSocket === true &&
     req[kResent] === undefined &&
-    IDEMPOTENT_WITHOUT_BODY.has(req.method ?? '') &&
+    IDEMPOTENT.has(req.method ?? '') &&
+    !hasBody(req) &&
     req.readableEnded
   );
 }
