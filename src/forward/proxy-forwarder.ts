@@ -4,6 +4,7 @@
 // (selfHandleResponse) instead of by its per-header passes.
 import { Agent as HttpAgent, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
+import type { Socket } from 'node:net';
 import { ProxyServer, type ServerOptions } from 'http-proxy-3';
 import { deleteLength } from 'http-proxy-3/dist/lib/http-proxy/passes/web-incoming.js';
 import { GatewayError } from '../errors/gateway-error.js';
@@ -128,6 +129,22 @@ const TIMER_SLACK_MS = 50;
 // common upstreams (Tomcat 20 s, Jetty 30 s, load balancers 60 s); a busy pool never idles this long.
 const UPSTREAM_IDLE_MS = 4_000;
 
+/**
+ * Node also gives a new connection the agent's `timeout` while it connects, which would cut
+ * connect_timeout_ms short at 4 s: the timeout is cleared on creation (the library's connectTimeout
+ * governs connecting, the route's timeout_ms the request, and the agent sets the idle one when the
+ * connection returns to the pool).
+ */
+function idleTimeoutOnly<A extends HttpAgent>(agent: A): A {
+  const create = agent.createConnection.bind(agent);
+  agent.createConnection = (options, callback) => {
+    const socket = create(options, callback);
+    (socket as Socket | null | undefined)?.setTimeout(0);
+    return socket;
+  };
+  return agent;
+}
+
 export class ProxyForwarder implements Forwarder {
   private readonly proxy: ProxyServer;
   private readonly httpAgent: HttpAgent;
@@ -141,8 +158,8 @@ export class ProxyForwarder implements Forwarder {
     // until the upstream closes it, and a request sent as it does fails with ECONNRESET (502).
     const agentOpts = { keepAlive: true, maxSockets: opts.maxSockets ?? 256, maxFreeSockets: 64, scheduling: 'lifo' as const, timeout: UPSTREAM_IDLE_MS };
     this.onResend = opts.onResend;
-    this.httpAgent = new HttpAgent(agentOpts);
-    this.httpsAgent = new HttpsAgent({ ...agentOpts, minVersion: 'TLSv1.2', ca: opts.ca ? [...opts.ca] : undefined });
+    this.httpAgent = idleTimeoutOnly(new HttpAgent(agentOpts));
+    this.httpsAgent = idleTimeoutOnly(new HttpsAgent({ ...agentOpts, minVersion: 'TLSv1.2', ca: opts.ca ? [...opts.ca] : undefined }));
     this.proxy = new ProxyServer({ xfwd: false, secure: true });
     const passes = (this.proxy as unknown as { webPasses: unknown[] }).webPasses;
     const i = passes.indexOf(deleteLength);

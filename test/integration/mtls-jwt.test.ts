@@ -1,8 +1,9 @@
 // The core pipeline over real TLS: JWT access tokens bound by mTLS (M1-M3, M11-M15, CRED-*, JWT-*, TOK-*, HDR-*).
 import { generateKeyPair, SignJWT, exportJWK } from 'jose';
 import { randomUUID, createHash } from 'node:crypto';
+import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseRawResponse } from '../support/client.js';
 import { cnfJkt, cnfX5t } from '../support/issuer.js';
@@ -482,6 +483,34 @@ describe('HDR-1 / HDR-12 / HDR-14: the upstream\'s response head', () => {
 });
 
 describe('upstream keep-alive', () => {
+  it('connect_timeout_ms governs connecting: the pool\'s 4 s idle timeout does not cut a slow connect short', async () => {
+    // A listener that never accepts, its queue filled: the kernel drops further SYNs, so connect hangs.
+    const py = spawn('python3', ['-c', 'import socket,time\ns=socket.socket()\ns.bind(("127.0.0.1",0))\ns.listen(0)\nprint(s.getsockname()[1],flush=True)\ntime.sleep(30)'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const fillers: Socket[] = [];
+    try {
+      const port = Number(await new Promise<string>((r) => py.stdout.once('data', (d: Buffer) => r(d.toString().trim()))));
+      for (let i = 0; i < 3; i++) fillers.push(connect(port, '127.0.0.1').on('error', () => undefined));
+      await new Promise((r) => setTimeout(r, 200));
+      const h2 = await startHarness({
+        routes: [{ id: 'slow', match: { methods: ['GET'], path_prefix: '/' }, auth: { binding: 'mtls' }, upstream: { url: `http://127.0.0.1:${port}`, connect_timeout_ms: 5500, timeout_ms: 10000 } }],
+      });
+      try {
+        const token = await h2.issuer.mint({ cnf: cnfX5t(h2.pki.client1.x5tS256) });
+        const before = performance.now();
+        const r = await h2.call('/a', { cert: h2.pki.client1, headers: [bearer(token)] });
+        expectContract(r, 502, 'bad_gateway');
+        expect(performance.now() - before).toBeGreaterThanOrEqual(5300);
+      } finally {
+        await h2.close();
+      }
+    } finally {
+      for (const f of fillers) f.destroy();
+      py.kill();
+    }
+  }, 20_000);
+
   it('an idle upstream connection is retired before the upstream\'s announced Keep-Alive timeout (no reuse-after-close race)', async () => {
     // Node announces `Keep-Alive: timeout=2`; Node's agent then drops an idle socket after 1 s, before
     // the upstream closes it at 2 s, as long as the forwarder leaves that response header readable.
