@@ -5,6 +5,8 @@ import { readFileSync } from 'node:fs';
 import { mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import { get } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { connect } from 'node:tls';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -58,8 +60,11 @@ interface Proc {
   waitFor(pred: (l: Record<string, any>) => boolean, ms?: number): Promise<Record<string, any>>;
 }
 
-async function startCli(configPath: string): Promise<Proc> {
-  const child = spawn(process.execPath, [join(ROOT, 'bin/fapi-gateway.js'), '--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+async function startCli(configPath: string, env?: NodeJS.ProcessEnv): Promise<Proc> {
+  const child = spawn(process.execPath, [join(ROOT, 'bin/fapi-gateway.js'), '--config', configPath], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    ...(env !== undefined && { env: { ...process.env, ...env } }),
+  });
   const lines: Record<string, any>[] = [];
   let buf = '';
   child.stdout!.on('data', (d: Buffer) => {
@@ -306,6 +311,39 @@ describe('operations: readiness, hot reload, graceful shutdown', () => {
     } finally {
       upstream.behaviour = 'ok';
       p.child.kill('SIGKILL');
+    }
+  }, 60_000);
+});
+
+describe('an HTTPS upstream with a private CA', () => {
+  it('is verified: refused without its CA (502), trusted through NODE_EXTRA_CA_CERTS (200)', async () => {
+    const legacy = createHttpsServer({ cert: pki.server.certPem, key: pki.server.keyPem }, (req, res) => {
+      req.resume();
+      res.setHeader('content-type', 'application/json').end('{"ok":true}');
+    });
+    await new Promise<void>((r) => legacy.listen(0, '127.0.0.1', r));
+    const dir = join(files.dir, 'ops-https-upstream');
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, 'config.yaml');
+    const cfg = config(['/a']);
+    cfg.routes[0]!.upstream.url = `https://127.0.0.1:${(legacy.address() as AddressInfo).port}`;
+    writeFileSync(file, stringify(cfg));
+    try {
+      for (const [env, status] of [[undefined, 502], [{ NODE_EXTRA_CA_CERTS: files.caFile }, 200]] as const) {
+        const p = await startCli(file, env);
+        try {
+          await eventually(async () => (await adminGet(`${p.admin}/readyz`)).status === 200);
+          const r = await call(p, '/a/1');
+          expect(r.status).toBe(status);
+          if (status === 502) expect((await p.waitFor((l) => l.reason === 'GW_UPSTREAM_UNAVAILABLE')).detail).toMatch(/UNABLE_TO_VERIFY|CERT_|SELF_SIGNED/);
+        } finally {
+          p.child.kill('SIGKILL');
+          await p.exited;
+        }
+      }
+    } finally {
+      legacy.closeAllConnections();
+      await new Promise<void>((r) => legacy.close(() => r()));
     }
   }, 60_000);
 });
