@@ -66,6 +66,8 @@ export interface Route {
 
 export interface UpstreamTarget {
   readonly url: URL;
+  /** PEM of `ca_file`: the only CAs an https:// upstream may chain to; undefined: Node's bundle. */
+  readonly ca: string | undefined;
   readonly timeoutMs: number;
   readonly connectTimeoutMs: number;
   readonly preserveHost: boolean;

@@ -161,6 +161,8 @@ const route = z.strictObject({
     connect_timeout_ms: z.int().min(50).max(60000).default(5000),
     /** Send the client's Host upstream instead of the upstream's own host. */
     preserve_host: z.boolean().default(false),
+    /** PEM CA(s) that an https:// upstream's certificate must chain to, instead of Node's bundle. */
+    ca_file: z.string().min(1).optional(),
   }),
 });
 

@@ -2,7 +2,7 @@
 // deleteLength pass (which turns a chunked DELETE into `content-length: 0` and lets the body through
 // unframed) and its appending x-forwarded pass are not used, and the response head is written here
 // (selfHandleResponse) instead of by its per-header passes.
-import { Agent as HttpAgent, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import { Agent as HttpAgent, type AgentOptions as HttpAgentOptions, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import type { Socket } from 'node:net';
 import { ProxyServer, type ServerOptions } from 'http-proxy-3';
@@ -149,6 +149,9 @@ export class ProxyForwarder implements Forwarder {
   private readonly proxy: ProxyServer;
   private readonly httpAgent: HttpAgent;
   private readonly httpsAgent: HttpsAgent;
+  /** One agent per upstream CA (`ca_file`): a pooled TLS connection is only reused with the same trust. */
+  private readonly httpsAgentsByCa = new Map<string, HttpsAgent>();
+  private readonly agentOpts: HttpAgentOptions;
   private readonly options = new WeakMap<UpstreamTarget, ServerOptions>();
   private readonly onResend: ((route: Route) => void) | undefined;
 
@@ -159,6 +162,7 @@ export class ProxyForwarder implements Forwarder {
     const agentOpts = { keepAlive: true, maxSockets: opts.maxSockets ?? 256, maxFreeSockets: 64, scheduling: 'lifo' as const, timeout: UPSTREAM_IDLE_MS };
     this.onResend = opts.onResend;
     this.httpAgent = idleTimeoutOnly(new HttpAgent(agentOpts));
+    this.agentOpts = agentOpts;
     this.httpsAgent = idleTimeoutOnly(new HttpsAgent({ ...agentOpts, minVersion: 'TLSv1.2', ca: opts.ca ? [...opts.ca] : undefined }));
     this.proxy = new ProxyServer({ xfwd: false, secure: true });
     const passes = (this.proxy as unknown as { webPasses: unknown[] }).webPasses;
@@ -221,7 +225,7 @@ export class ProxyForwarder implements Forwarder {
       const target = upstream.url;
       o = Object.freeze({
         target,
-        agent: target.protocol === 'https:' ? this.httpsAgent : this.httpAgent,
+        agent: target.protocol === 'https:' ? this.httpsAgentFor(upstream.ca) : this.httpAgent,
         changeOrigin: !upstream.preserveHost,
         // req.url is already ours (normalised path, query as sent): without this the library re-parses it
         // with WHATWG URL, which percent-encodes `"`, `'`, `<` and `>` in the query.
@@ -237,9 +241,20 @@ export class ProxyForwarder implements Forwarder {
     return o;
   }
 
+  private httpsAgentFor(ca: string | undefined): HttpsAgent {
+    if (ca === undefined) return this.httpsAgent;
+    let agent = this.httpsAgentsByCa.get(ca);
+    if (agent === undefined) {
+      agent = idleTimeoutOnly(new HttpsAgent({ ...this.agentOpts, minVersion: 'TLSv1.2', ca }));
+      this.httpsAgentsByCa.set(ca, agent);
+    }
+    return agent;
+  }
+
   async close(): Promise<void> {
     this.httpAgent.destroy();
     this.httpsAgent.destroy();
+    for (const a of this.httpsAgentsByCa.values()) a.destroy();
     this.proxy.close();
   }
 }

@@ -1,4 +1,7 @@
 // The compiled route table: exactly one route matches, or none. Overlaps are refused at load.
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { ConfigError, type LoadedConfig } from '../config/load.js';
 import type { RouteConfig } from '../config/schema.js';
 import type { AuthScheme, Route } from '../types.js';
@@ -23,8 +26,11 @@ function schemesFor(binding: Route['binding']): AuthScheme[] {
   return ['bearer', 'dpop'];
 }
 
-/** `leewayS`: the largest clock leeway of the route's issuers (for the step-up `auth_time` check). */
-export function compileRoute(r: RouteConfig, leewayS = 0): Route {
+/**
+ * `leewayS`: the largest clock leeway of the route's issuers (for the step-up `auth_time` check).
+ * `upstreamCa`: the PEM text of `upstream.ca_file`, read by the caller.
+ */
+export function compileRoute(r: RouteConfig, leewayS = 0, upstreamCa?: string): Route {
   const s = r.auth.step_up;
   return Object.freeze({
     id: r.id,
@@ -42,6 +48,7 @@ export function compileRoute(r: RouteConfig, leewayS = 0): Route {
     dpop: Object.freeze({ nonce: r.auth.dpop_nonce }),
     upstream: Object.freeze({
       url: new URL(r.upstream.url),
+      ca: upstreamCa,
       timeoutMs: r.upstream.timeout_ms,
       connectTimeoutMs: r.upstream.connect_timeout_ms,
       preserveHost: r.upstream.preserve_host,
@@ -68,7 +75,18 @@ const overlaps = (a: Route, b: Route): boolean =>
 export function compileRouteTable(loaded: LoadedConfig): RouteTable {
   const { issuers } = loaded.config;
   const leewayOf = (r: RouteConfig): number => Math.max(0, ...r.auth.issuers.map((n) => issuers[n]?.clock_leeway_s ?? 0));
-  const routes = loaded.config.routes.map((r) => compileRoute(r, leewayOf(r)));
+  const caOf = (r: RouteConfig): string | undefined => {
+    if (r.upstream.ca_file === undefined) return undefined;
+    const pem = readFileSync(resolve(loaded.baseDir, r.upstream.ca_file), 'utf8');
+    try {
+      // Refused here, not per request: a CA Node cannot load would fail every TLS connection to the upstream.
+      new X509Certificate(pem);
+    } catch {
+      throw new ConfigError(loaded.source, [{ path: `routes.${r.id}.upstream.ca_file`, message: 'not a PEM certificate' }]);
+    }
+    return pem;
+  };
+  const routes = loaded.config.routes.map((r) => compileRoute(r, leewayOf(r), caOf(r)));
   const issues = [];
   for (let i = 0; i < routes.length; i++) {
     for (let j = 0; j < i; j++) {

@@ -3,6 +3,10 @@ import { generateKeyPair, SignJWT, exportJWK } from 'jose';
 import { randomUUID, createHash } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseRawResponse } from '../support/client.js';
@@ -591,6 +595,45 @@ describe('upstream closing a pooled connection under a request', () => {
     } finally {
       await h2.close();
       await legacy.close();
+    }
+  });
+});
+
+describe('an HTTPS upstream and upstream.ca_file', () => {
+  it('its certificate must chain to ca_file (200); to Node\'s bundle without it, or to another CA: 502', async () => {
+    const legacy = createHttpsServer({ cert: h.pki.server.certPem, key: h.pki.server.keyPem }, (req, res) => {
+      req.resume();
+      res.end('{"ok":true}');
+    });
+    await new Promise<void>((r) => legacy.listen(0, '127.0.0.1', r));
+    const dir = mkdtempSync(join(tmpdir(), 'fapi-upstream-ca-'));
+    writeFileSync(join(dir, 'ca.pem'), h.pki.ca.certPem);
+    writeFileSync(join(dir, 'other.pem'), h.pki.selfSigned.certPem);
+    const url = `https://127.0.0.1:${(legacy.address() as AddressInfo).port}`;
+    const route = (id: string, ca?: string): Record<string, unknown> => ({
+      id,
+      match: { methods: ['GET'], path_prefix: `/${id}` },
+      auth: { binding: 'mtls' },
+      upstream: { url, ...(ca !== undefined && { ca_file: join(dir, ca) }) },
+    });
+    const h2 = await startHarness({ routes: [route('trusted', 'ca.pem'), route('bundle'), route('other', 'other.pem')] });
+    try {
+      const token = await h2.issuer.mint({ cnf: cnfX5t(h2.pki.client1.x5tS256) });
+      const call = (p: string): ReturnType<Harness['call']> => h2.call(p, { cert: h2.pki.client1, headers: [bearer(token)] });
+      expect((await call('/trusted/1')).status).toBe(200);
+      for (const p of ['/bundle/1', '/other/1']) expectContract(await call(p), 502, 'bad_gateway');
+      expect((await call('/trusted/2')).status).toBe(200);
+      // A file that is not a PEM certificate is refused with the config, not on every request.
+      writeFileSync(join(dir, 'garbage.pem'), 'not a certificate');
+      expect(() =>
+        h2.reload((c) => c.routes.push({ ...c.routes[0], id: 'garbage', match: { methods: ['GET'], path_prefix: '/garbage' }, upstream: { url, ca_file: join(dir, 'garbage.pem') } })),
+      ).toThrow(/upstream\.ca_file: not a PEM certificate/);
+      expect((await call('/trusted/3')).status).toBe(200);
+    } finally {
+      await h2.close();
+      legacy.closeAllConnections();
+      await new Promise<void>((r) => legacy.close(() => r()));
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
