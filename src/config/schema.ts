@@ -163,7 +163,7 @@ const route = z.strictObject({
     preserve_host: z.boolean().default(false),
     /** PEM CA(s) that an https:// upstream's certificate must chain to, instead of Node's bundle. */
     ca_file: z.string().min(1).optional(),
-  }),
+  }).refine((u) => u.ca_file === undefined || u.url.startsWith('https:'), { message: 'ca_file needs an https:// url', path: ['ca_file'] }),
 });
 
 const identityHeaders = z.strictObject({

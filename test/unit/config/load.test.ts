@@ -59,6 +59,13 @@ describe('config loading', () => {
     expect(issues.map((i) => i.path)).toContain('routes[0].upstream.url');
     expect(issues[0]?.line).toBeTypeOf('number');
   });
+  it('refuses upstream.ca_file on an http:// upstream (it would be ignored)', () => {
+    const c = base();
+    (c.routes[0] as { upstream: Record<string, string> }).upstream.ca_file = 'ca.pem';
+    expect(issuesOf(stringify(c))[0]).toMatchObject({ path: 'routes[0].upstream.ca_file', message: 'ca_file needs an https:// url' });
+    (c.routes[0] as { upstream: Record<string, string> }).upstream.url = 'https://legacy.internal';
+    expect(() => parseConfig(stringify(c), 'test.yaml', {})).not.toThrow();
+  });
   it('refuses a route that names an unknown issuer', () => {
     const c = base();
     (c.routes[0] as { auth: { issuers: string[] } }).auth.issuers = ['nope'];
