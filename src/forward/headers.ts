@@ -4,10 +4,23 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { IdentityHeaderNames } from '../config/schema.js';
 import type { Principal, RequestFacts, Route } from '../types.js';
 
+/** Hop-by-hop fields in both directions (RFC 9110 §7.6.1), besides those a Connection field lists. */
+export const HOP_BY_HOP: readonly string[] = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade'];
+
+/** The field names a Connection field value lists, lowercased (RFC 9110 §7.6.1). */
+export function connectionListed(value: string): string[] {
+  const out: string[] = [];
+  for (const t of value.split(',')) {
+    const name = t.trim().toLowerCase();
+    if (name !== '') out.push(name);
+  }
+  return out;
+}
+
 // Exact names that are never forwarded as sent.
 const ALWAYS_STRIPPED = new Set([
-  // hop-by-hop (RFC 9110 §7.6.1); transfer-encoding is kept: the body is re-framed from it.
-  'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade', 'http2-settings',
+  // hop-by-hop; transfer-encoding is kept: the request body is re-framed from it.
+  ...HOP_BY_HOP, 'http2-settings',
   // forwarding and client-certificate headers only a trusted hop may set (MTLS-5)
   'forwarded', 'x-real-ip', 'client-cert', 'client-cert-chain', 'x-client-cert', 'ssl-client-cert',
   'x-forwarded-client-cert', 'x-client-verify', 'x-client-dn',
@@ -31,10 +44,7 @@ function withoutSpoofable(headers: IncomingHttpHeaders, owned: ReadonlySet<strin
   const listed =
     headers.connection === undefined
       ? undefined
-      : String(headers.connection)
-          .split(',')
-          .map((t) => t.trim().toLowerCase())
-          .filter((t) => t !== '' && t !== 'transfer-encoding' && t !== 'content-length' && t !== 'host');
+      : connectionListed(String(headers.connection)).filter((t) => t !== 'transfer-encoding' && t !== 'content-length' && t !== 'host');
   const out: IncomingHttpHeaders = {};
   for (const key of Object.keys(headers)) {
     // CGI-style upstreams read `X_Authenticated_Subject` as `X-Authenticated-Subject`: judge that form.

@@ -9,6 +9,7 @@ import { ProxyServer, type ServerOptions } from 'http-proxy-3';
 import { deleteLength } from 'http-proxy-3/dist/lib/http-proxy/passes/web-incoming.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { Route, UpstreamTarget } from '../types.js';
+import { connectionListed, HOP_BY_HOP } from './headers.js';
 
 /**
  * Response headers the gateway owns on a forwarded response, as flat lowercase name/value pairs
@@ -33,12 +34,9 @@ export interface ForwarderOptions {
   readonly onResend?: (route: Route) => void;
 }
 
-// Upstream response headers never passed on: hop-by-hop (RFC 9110 §7.6.1; Node re-frames the body, so
-// transfer-encoding too) and the ones only the gateway may set.
-const NOT_FORWARDED: ReadonlySet<string> = new Set([
-  'connection', 'keep-alive', 'proxy-connection', 'upgrade', 'trailer', 'te', 'proxy-authenticate', 'transfer-encoding',
-  'x-fapi-interaction-id', 'dpop-nonce',
-]);
+// Upstream response headers never passed on: hop-by-hop (Node re-frames the body, so transfer-encoding
+// too) and the ones only the gateway may set.
+const NOT_FORWARDED: ReadonlySet<string> = new Set([...HOP_BY_HOP, 'proxy-authenticate', 'transfer-encoding', 'x-fapi-interaction-id', 'dpop-nonce']);
 // The request's failure callback, the gateway's response headers and the upstream request, for the
 // listeners that are shared by all requests (proxyRes, proxyReq).
 const kFail = Symbol('fapi.forwardFail');
@@ -93,10 +91,7 @@ export function responseHeaders(raw: readonly string[], own: GatewayResponseHead
     const value = raw[i + 1] as string;
     if (name === 'connection') {
       // Usually just `keep-alive`, already dropped: only other names cost a second pass.
-      for (const t of value.split(',')) {
-        const token = t.trim().toLowerCase();
-        if (!NOT_FORWARDED.has(token)) (listed ??= []).push(token);
-      }
+      for (const token of connectionListed(value)) if (!NOT_FORWARDED.has(token)) (listed ??= []).push(token);
     } else if (!NOT_FORWARDED.has(name) && !owns(own, name)) {
       out.push(name, value);
     }

@@ -599,7 +599,7 @@ describe('upstream closing a pooled connection under a request', () => {
   });
 });
 
-describe('an HTTPS upstream and upstream.ca_file', () => {
+describe('TLS-11: an HTTPS upstream and upstream.ca_file', () => {
   it('its certificate must chain to ca_file (200); to Node\'s bundle without it, or to another CA: 502', async () => {
     const legacy = createHttpsServer({ cert: h.pki.server.certPem, key: h.pki.server.keyPem }, (req, res) => {
       req.resume();

@@ -315,7 +315,7 @@ describe('operations: readiness, hot reload, graceful shutdown', () => {
   }, 60_000);
 });
 
-describe('an HTTPS upstream with a private CA', () => {
+describe('TLS-11: an HTTPS upstream with a private CA', () => {
   it('is verified: refused without its CA (502), trusted through NODE_EXTRA_CA_CERTS (200)', async () => {
     const legacy = createHttpsServer({ cert: pki.server.certPem, key: pki.server.keyPem }, (req, res) => {
       req.resume();
