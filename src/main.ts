@@ -155,6 +155,13 @@ function build(loaded: LoadedConfig, logger: Logger, metrics: Metrics, shared: S
   return { pipeline, issuerKeys, keyCacheKeys };
 }
 
+/** The upstream CAs (`ca_file` contents) the routes of a built config use. */
+function upstreamCas(built: Built): ReadonlySet<string> {
+  const cas = new Set<string>();
+  for (const r of built.pipeline.routes.routes) if (r.upstream.ca !== undefined) cas.add(r.upstream.ca);
+  return cas;
+}
+
 /** Every reload that changes an issuer's settings would otherwise leave its old key cache behind. */
 function pruneIssuerKeys(shared: Shared, serving: Built): void {
   for (const k of shared.issuerKeys.keys()) if (!serving.keyCacheKeys.has(k)) shared.issuerKeys.delete(k);
@@ -244,6 +251,7 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
         gateway.swap(built.pipeline);
         current = { loaded: next, built };
         pruneIssuerKeys(shared, built);
+        shared.forwarder.retainUpstreamCas(upstreamCas(built));
         if (built.pipeline.replay !== previousStore) {
           // In-flight requests may still claim on the old store: close it a little later.
           setTimeout(() => void previousStore.close(), 30_000).unref();

@@ -246,6 +246,14 @@ export class ProxyForwarder implements Forwarder {
     return agent;
   }
 
+  /**
+   * After a reload: forget the agents of upstream CAs no route uses any more. Not destroyed: requests
+   * still in flight on them finish, and their idle connections close after the idle timeout.
+   */
+  retainUpstreamCas(inUse: ReadonlySet<string>): void {
+    for (const ca of this.httpsAgentsByCa.keys()) if (!inUse.has(ca)) this.httpsAgentsByCa.delete(ca);
+  }
+
   async close(): Promise<void> {
     this.httpAgent.destroy();
     this.httpsAgent.destroy();

@@ -11,7 +11,7 @@ import { connect, type AddressInfo, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseRawResponse } from '../support/client.js';
 import { cnfJkt, cnfX5t } from '../support/issuer.js';
-import { AUDIENCE, logFor, logsFor, startHarness, type Harness } from '../support/gateway.js';
+import { AUDIENCE, defaultRoutes, logFor, logsFor, startHarness, type Harness } from '../support/gateway.js';
 import { challenges, expectErrorContract as expectContract, refusedNotForwarded as refused } from '../support/contract.js';
 
 let h: Harness;
@@ -629,6 +629,45 @@ describe('TLS-11: an HTTPS upstream and upstream.ca_file', () => {
         h2.reload((c) => c.routes.push({ ...c.routes[0], id: 'garbage', match: { methods: ['GET'], path_prefix: '/garbage' }, upstream: { url, ca_file: join(dir, 'garbage.pem') } })),
       ).toThrow(/upstream\.ca_file: not a PEM certificate/);
       expect((await call('/trusted/3')).status).toBe(200);
+    } finally {
+      await h2.close();
+      legacy.closeAllConnections();
+      await new Promise<void>((r) => legacy.close(() => r()));
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('TLS-11: a reload forgets the upstream CA agents no route uses', () => {
+  it('a CA route removed and added back gets a new pool (a new upstream TLS connection), not the old agent', async () => {
+    let connections = 0;
+    const legacy = createHttpsServer({ cert: h.pki.server.certPem, key: h.pki.server.keyPem }, (req, res) => {
+      req.resume();
+      res.end('{"ok":true}');
+    });
+    legacy.on('secureConnection', () => connections++);
+    await new Promise<void>((r) => legacy.listen(0, '127.0.0.1', r));
+    const dir = mkdtempSync(join(tmpdir(), 'fapi-upstream-ca-'));
+    writeFileSync(join(dir, 'ca.pem'), h.pki.ca.certPem);
+    const trusted = {
+      id: 'trusted',
+      match: { methods: ['GET'], path_prefix: '/trusted' },
+      auth: { binding: 'mtls' },
+      upstream: { url: `https://127.0.0.1:${(legacy.address() as AddressInfo).port}`, ca_file: join(dir, 'ca.pem') },
+    };
+    const h2 = await startHarness({ routes: [trusted, defaultRoutes()[1]!] });
+    try {
+      const token = await h2.issuer.mint({ cnf: cnfX5t(h2.pki.client1.x5tS256) });
+      const call = (p: string): ReturnType<Harness['call']> => h2.call(p, { cert: h2.pki.client1, headers: [bearer(token)] });
+      expect((await call('/trusted/1')).status).toBe(200);
+      expect((await call('/trusted/2')).status).toBe(200);
+      expect(connections).toBe(1); // pooled
+      h2.reload((c) => (c.routes = c.routes.filter((r: { id: string }) => r.id !== 'trusted')));
+      expect((await call('/trusted/3')).status).toBe(404);
+      h2.reload();
+      expect((await call('/trusted/4')).status).toBe(200);
+      // The agent of the first config was dropped with the route; kept, it would have reused its idle connection.
+      expect(connections).toBe(2);
     } finally {
       await h2.close();
       legacy.closeAllConnections();
