@@ -6,7 +6,10 @@
 // threads), not the kernel's (syscalls, loopback) and not cache misses: a pointer for changes to our
 // code, not a replacement for `npm run bench`.
 //
-//   node bench/instructions.mjs [--requests 2000] [--warmup 4000] [--only bare,mtls,dpop] [--baseline DIR] [--keep DIR]
+//   node bench/instructions.mjs [--requests 2000] [--warmup 4000] [--connections 1] [--only bare,mtls,dpop] [--baseline DIR] [--keep DIR]
+//
+// --connections N spreads the requests over N connections in flight at once (the gateway then holds N
+// requests, as under `npm run bench`); the default, one, is the most repeatable count.
 //
 // --keep DIR keeps each measured dump (DIR/<scenario>-<build>.callgrind) for callgrind_annotate: native
 // code (V8, libuv, OpenSSL, llhttp) is named there; JIT-compiled JavaScript shows as unnamed addresses.
@@ -36,16 +39,21 @@ const { values: opt } = parseArgs({
     requests: { type: 'string', default: '2000' },
     warmup: { type: 'string', default: '4000' },
     only: { type: 'string', default: 'bare,mtls,dpop' },
+    connections: { type: 'string', default: '1' },
     baseline: { type: 'string' },
     keep: { type: 'string' },
   },
 });
 const REQUESTS = Math.max(100, Math.min(50_000, Number(opt.requests)));
 const WARMUP = Math.max(0, Math.min(50_000, Number(opt.warmup)));
+const CONNECTIONS = Math.max(1, Math.min(200, Number(opt.connections)));
 const ONLY = new Set(opt.only.split(',').map((s) => s.trim()));
 // Extra node flags for the servers (INSTR_NODE_ARGS). Two processes of one build differ by up to ~3-5 %
 // (when V8 optimises and collects garbage is not the same twice); --single-threaded did not help.
 const NODE_ARGS = process.env.INSTR_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+// Extra valgrind flags (INSTR_VALGRIND_ARGS), e.g. `--cache-sim=yes --branch-sim=yes`: simulated cache
+// and branch misses land in the --keep dumps (callgrind_annotate shows them); slower still.
+const VALGRIND_ARGS = process.env.INSTR_VALGRIND_ARGS?.split(' ').filter(Boolean) ?? [];
 const log = (m) => process.stderr.write(`[instructions] ${m}\n`);
 
 for (const tool of ['valgrind', 'callgrind_control']) {
@@ -73,7 +81,7 @@ const { bearerRequest, dpopRequest, tlsTarget } = requestsFor(fx);
 async function startUnderCallgrind(file, { args = [], env = {} } = {}) {
   const child = spawn(
     'valgrind',
-    ['--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${tmp}/cg.%p`, process.execPath, ...NODE_ARGS, join(HERE, 'servers', file), ...args],
+    ['--tool=callgrind', '--instr-atstart=no', ...VALGRIND_ARGS, `--callgrind-out-file=${tmp}/cg.%p`, process.execPath, ...NODE_ARGS, join(HERE, 'servers', file), ...args],
     { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env: { ...process.env, ...env } },
   );
   children.add(child);
@@ -108,8 +116,19 @@ function lastDumpTotal(pid, keepAs) {
   return Number(m[1]);
 }
 
-/** Sequential requests on one keep-alive TLS connection; every answer must be a 200. */
-async function send(target, requests) {
+/** CONNECTIONS keep-alive TLS connections, opened once (handshakes stay out of the counted requests). */
+async function openAll(target) {
+  return Promise.all(Array.from({ length: CONNECTIONS }, () => open(target)));
+}
+
+/** `requests` spread over the connections, sequential on each; every answer must be a 200. */
+async function send(conns, requests) {
+  const per = Math.ceil(requests.length / conns.length);
+  await Promise.all(conns.map((c, i) => c.run(requests.slice(i * per, (i + 1) * per))));
+}
+
+/** One keep-alive TLS connection that sends requests one at a time. */
+async function open(target) {
   const sock = connect({ host: target.host, port: target.port, servername: target.servername, ca: target.ca, cert: target.cert, key: target.key });
   await new Promise((res, rej) => sock.once('secureConnect', res).once('error', rej));
   let buf = Buffer.alloc(0);
@@ -136,12 +155,16 @@ async function send(target, requests) {
       waiting = check;
       check();
     });
-  for (let i = 0; i < requests.length; i++) {
-    sock.write(requests[i]);
-    const status = await response();
-    if (!status.startsWith('HTTP/1.1 200')) throw new Error(`request ${i}: ${status}`);
-  }
-  sock.destroy();
+  return {
+    async run(requests) {
+      for (let i = 0; i < requests.length; i++) {
+        sock.write(requests[i]);
+        const status = await response();
+        if (!status.startsWith('HTTP/1.1 200')) throw new Error(`request ${i}: ${status}`);
+      }
+    },
+    close: () => sock.destroy(),
+  };
 }
 
 /** `n` requests for a scenario: the same bytes for mTLS, a fresh proof each for DPoP. */
@@ -152,14 +175,16 @@ function requests(kind, n) {
 }
 
 async function measure(server, kind, keepAs) {
-  const target = tlsTarget(server.port, kind !== 'dpop');
-  if (WARMUP > 0) await send(target, requests(kind, WARMUP));
+  const conns = await openAll(tlsTarget(server.port, kind !== 'dpop'));
+  if (WARMUP > 0) await send(conns, requests(kind, WARMUP));
   const batch = requests(kind, REQUESTS);
   callgrind(server.child.pid, '-i', 'on');
   callgrind(server.child.pid, '-z');
   const t0 = performance.now();
-  await send(target, batch);
+  await send(conns, batch);
   callgrind(server.child.pid, '-d');
+  callgrind(server.child.pid, '-i', 'off');
+  for (const c of conns) c.close();
   return { perRequest: lastDumpTotal(server.child.pid, keepAs) / REQUESTS, seconds: (performance.now() - t0) / 1000 };
 }
 
@@ -201,7 +226,7 @@ try {
 const bare = rows.find((r) => r.build === '-')?.perRequest;
 const fmt = (n) => Math.round(n).toLocaleString('en');
 const lines = [
-  `Instructions per request (valgrind callgrind, server process, all threads, user space), ${REQUESTS} requests after ${WARMUP} uninstrumented warm-up requests, one keep-alive TLS connection, Node ${process.versions.node}:`,
+  `Instructions per request (valgrind callgrind, server process, all threads, user space), ${REQUESTS} requests after ${WARMUP} uninstrumented warm-up requests, ${CONNECTIONS === 1 ? 'one keep-alive TLS connection' : `${CONNECTIONS} keep-alive TLS connections in flight at once`}, Node ${process.versions.node}:`,
   '',
   '| scenario | build | instructions/request | x bare | x this build |',
   '|---|---|---:|---:|---:|',

@@ -26,6 +26,8 @@ import {
   freePort,
   pinSelf,
   pinningAvailable,
+  procDetail,
+  procDetailDelta,
   startNode,
   stopChild,
   syscalls,
@@ -253,6 +255,7 @@ async function windowOnce(sc, durationMs, { count, rate } = {}) {
     const snap0 = snapshot(benchPids());
     const server0 = treeCpuMicros(sc.server().pid, sc.withChildren === true);
     const io0 = syscalls(sc.server().pid, sc.withChildren === true);
+    const detail0 = sc.withChildren === true ? undefined : procDetail(sc.server().pid);
     const others0 = (sc.others?.() ?? []).map((o) => cpuMicros(o.pid));
     const t0 = performance.now();
     lg.send({ type: 'go', durationMs });
@@ -261,9 +264,10 @@ async function windowOnce(sc, durationMs, { count, rate } = {}) {
     if (r.type === 'error') throw new Error(`load generator: ${r.message}`);
     const serverCpu = treeCpuMicros(sc.server().pid, sc.withChildren === true) - server0;
     const io1 = syscalls(sc.server().pid, sc.withChildren === true);
+    const detail = detail0 === undefined ? undefined : procDetailDelta(detail0, procDetail(sc.server().pid));
     const foreign = foreignPct(snap0, snapshot(benchPids()));
     const othersCpu = (sc.others?.() ?? []).map((o, i) => ({ name: o.name, micros: cpuMicros(o.pid) - others0[i] }));
-    return { ...r, serverCpuMicros: serverCpu, othersCpu, wallMs, prepMs: conn.prepMs, foreignPct: foreign, serverSyscalls: { r: io1.r - io0.r, w: io1.w - io0.w } };
+    return { ...r, serverCpuMicros: serverCpu, othersCpu, wallMs, prepMs: conn.prepMs, foreignPct: foreign, serverSyscalls: { r: io1.r - io0.r, w: io1.w - io0.w }, serverDetail: detail };
   } finally {
     await stopChild(lg, 1000);
   }
@@ -700,6 +704,9 @@ async function main() {
         read: ws.reduce((a, w) => a + w.serverSyscalls.r, 0) / completed,
         write: ws.reduce((a, w) => a + w.serverSyscalls.w, 0) / completed,
       },
+      detailPerReq: ws.every((w) => w.serverDetail !== undefined)
+        ? Object.fromEntries(Object.keys(ws[0].serverDetail).map((k) => [k, ws.reduce((a, w) => a + w.serverDetail[k], 0) / completed]))
+        : undefined,
       refused: ws.reduce((a, w) => a + refusals(w), 0),
       exhausted: ws.some((w) => w.exhausted),
       rounds: ws.map((w) => ({ rps: w.rps, p50: w.p50, p99: w.p99, cpuPerReq: w.serverCpuMicros / w.completed, completed: w.completed, foreignPct: w.foreignPct, attempts: w.attempts })),
@@ -890,6 +897,16 @@ function markdown(rep) {
   lines.push('');
   lines.push('Server CPU: utime+stime of the server-under-test process from /proc/<pid>/stat over the measured windows, divided by the requests completed in them. "server CPU %" near 100 means the server saturated its core; well below 100 means the bottleneck was elsewhere (load generator, upstream).');
   lines.push('');
+  if (SCENARIOS.some((s) => r[s.id]?.detailPerReq !== undefined)) {
+    lines.push('Where the server CPU went, per request (same windows; /proc/<pid>/task/*: the main thread\'s user and system time, V8/libuv helper threads, minor page faults, voluntary / involuntary context switches of all threads):', '');
+    lines.push('| # | scenario | user µs | sys µs | helper threads µs | minor faults | voluntary cs | involuntary cs |', '|---|---|---:|---:|---:|---:|---:|---:|');
+    SCENARIOS.forEach((s, i) => {
+      const d = r[s.id]?.detailPerReq;
+      if (d === undefined) return;
+      lines.push(`| ${i + 1} | ${s.label} | ${f1(d.userMicros)} | ${f1(d.sysMicros)} | ${f1(d.helperMicros)} | ${f2(d.minflt)} | ${f2(d.vcsw)} | ${f2(d.nvcsw)} |`);
+    });
+    lines.push('');
+  }
   if (rep.equalRate !== undefined) {
     const e = rep.equalRate;
     lines.push(`## CPU per request at one common rate (${e.rate} req/s, below every server's saturation)`, '');

@@ -108,6 +108,46 @@ export function cpuMicros(pid) {
   }
 }
 
+/**
+ * Where a process's CPU went, in microseconds and counts (Linux /proc): the main thread's user and
+ * system time, the other threads' CPU (V8's GC and compiler helpers, libuv's pool), minor page faults,
+ * and voluntary / involuntary context switches summed over all threads.
+ */
+export function procDetail(pid) {
+  const out = { userMicros: 0, sysMicros: 0, helperMicros: 0, minflt: 0, vcsw: 0, nvcsw: 0 };
+  const fields = (text) => text.slice(text.lastIndexOf(')') + 2).split(' ');
+  try {
+    const f = fields(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    out.minflt = Number(f[7]);
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        const t = fields(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8'));
+        const u = (Number(t[11]) * 1e6) / CLK_TCK;
+        const s = (Number(t[12]) * 1e6) / CLK_TCK;
+        if (Number(tid) === pid) {
+          out.userMicros += u;
+          out.sysMicros += s;
+        } else out.helperMicros += u + s;
+        const st = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
+        out.vcsw += Number(/^voluntary_ctxt_switches:\s*(\d+)/m.exec(st)?.[1] ?? 0);
+        out.nvcsw += Number(/^nonvoluntary_ctxt_switches:\s*(\d+)/m.exec(st)?.[1] ?? 0);
+      } catch {
+        // thread gone meanwhile
+      }
+    }
+  } catch {
+    // not Linux, or the process is gone
+  }
+  return out;
+}
+
+/** Difference of two procDetail() readings. */
+export function procDetailDelta(a, b) {
+  const d = {};
+  for (const k of Object.keys(a)) d[k] = b[k] - a[k];
+  return d;
+}
+
 /** Direct children of `pid` (scans /proc; used for the gateway's cluster workers). */
 export function childPids(pid) {
   const out = [];
