@@ -3,7 +3,7 @@ import type { AuthScheme } from '../types.js';
 import type { GatewayError } from './gateway-error.js';
 
 export interface ChallengeContext {
-  /** Schemes the route offers, in order (ERR-7: only these are listed). */
+  /** Schemes the route offers, in order (ERR-7: only these are listed, and Bearer when it was used: Q-5). */
   readonly schemes: readonly AuthScheme[];
   /** Scheme of the single Authorization header, when there was exactly one. */
   readonly used: AuthScheme | undefined;
@@ -36,9 +36,12 @@ export function buildChallenges(err: GatewayError, ctx: ChallengeContext): strin
     target === 'bare'
       ? []
       : [['error', err.entry.error], ['error_description', err.entry.description], ...Object.entries(err.params)];
-  // The error goes on the scheme used; if that scheme is not offered here, or the request was
-  // ambiguous, it goes on every offered scheme.
+  // The error goes on the scheme used. Bearer carries it even on a DPoP-only route, beside a bare
+  // `DPoP algs` (M4, M5, DPOP-17, Q-5); any other scheme the route does not offer is not listed (ERR-7)
+  // and the error goes on what is offered, as it does when no single scheme was used.
+  const used = target === 'used' ? ctx.used : undefined;
+  const schemes = used === 'bearer' && !ctx.schemes.includes(used) ? (['bearer', ...ctx.schemes] as const) : ctx.schemes;
   const carriesError = (s: AuthScheme): boolean =>
-    target === 'all' || (target === 'used' && (ctx.used === undefined || !ctx.schemes.includes(ctx.used) || ctx.used === s));
-  return ctx.schemes.map((s) => challenge(s, ctx, carriesError(s) ? errorParams : [], err.status));
+    target === 'all' || (target === 'used' && (used === undefined || !schemes.includes(used) || used === s));
+  return schemes.map((s) => challenge(s, ctx, carriesError(s) ? errorParams : [], err.status));
 }

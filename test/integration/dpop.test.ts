@@ -65,6 +65,15 @@ describe('binding and schemes (M4, M5, M6, M8, M9, M10)', () => {
     expect(challenges(r)[0]).toMatch(/^Bearer realm="api.test", error="invalid_token"/);
     expect(challenges(r)[1]).toBe('DPoP realm="api.test", algs="PS256 ES256 EdDSA Ed25519"');
   });
+  it('M4 / M5 / Q-5 on a DPoP-only route: Bearer still carries the error, beside a bare DPoP challenge', async () => {
+    const token = await dpopToken();
+    const down = await h.call('/dpop/1', { headers: [['Authorization', `Bearer ${token}`]] });
+    expect(down.status).toBe(401);
+    expect(challenges(down)).toEqual([expect.stringMatching(/^Bearer realm="api.test", error="invalid_token"/), 'DPoP realm="api.test", algs="PS256 ES256 EdDSA Ed25519"']);
+    const both = await h.call('/dpop/1', { headers: [['Authorization', `Bearer ${token}`], ['DPoP', await proof(key, { htm: 'GET', htu: htu('/dpop/1'), token })]] });
+    expect(both.status).toBe(400);
+    expect(challenges(both)).toEqual([expect.stringMatching(/^Bearer realm="api.test", error="invalid_request"/), 'DPoP realm="api.test", algs="PS256 ES256 EdDSA Ed25519"']);
+  });
   it('M5 / DPOP-18 / Q-17: Bearer with a DPoP header -> 400 invalid_request on Bearer, even for an x5t token', async () => {
     const token = await h.issuer.mint({ cnf: cnfX5t(h.pki.client1.x5tS256) });
     const r = await h.call('/accounts/1', { cert: h.pki.client1, headers: [['Authorization', `Bearer ${token}`], ['DPoP', await proof(key, { htm: 'GET', htu: htu('/accounts/1'), token })]] });

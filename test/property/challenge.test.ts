@@ -62,13 +62,16 @@ describe('property: buildChallenges', () => {
           expect(out).toEqual([]);
           return;
         }
-        // ERR-9: one value per offered scheme, in the route's order.
-        expect(out).toHaveLength(ctx.schemes.length);
+        // ERR-9: one value per offered scheme, in the route's order; Bearer first when it was used and
+        // carries the error on a route that does not offer it (M4, Q-5).
+        const listed: readonly AuthScheme[] =
+          target === 'used' && ctx.used === 'bearer' && !ctx.schemes.includes('bearer') ? ['bearer', ...ctx.schemes] : ctx.schemes;
+        expect(out).toHaveLength(listed.length);
         out.forEach((value, i) => {
           expect(() => validateHeaderValue('www-authenticate', value)).not.toThrow();
           const m = CHALLENGE.exec(value);
           expect(m, value).not.toBeNull();
-          const scheme = ctx.schemes[i] as AuthScheme;
+          const scheme = listed[i] as AuthScheme;
           expect((m as RegExpExecArray)[1]).toBe(scheme === 'bearer' ? 'Bearer' : 'DPoP');
           const params = parseParams((m as RegExpExecArray)[2] ?? '');
           const names = params.map(([k]) => k);
@@ -79,7 +82,7 @@ describe('property: buildChallenges', () => {
           expect(get('realm')).toBe(qdtextOnly(ctx.realm));
           if (scheme === 'dpop') expect(get('algs')).toBe(qdtextOnly(ctx.dpopAlgs.join(' ')));
           else expect(get('algs')).toBeUndefined();
-          const carries = target === 'all' || (target === 'used' && (ctx.used === undefined || !ctx.schemes.includes(ctx.used) || ctx.used === scheme));
+          const carries = target === 'all' || (target === 'used' && (ctx.used === undefined || !listed.includes(ctx.used) || ctx.used === scheme));
           if (carries) {
             expect(get('error')).toBe(err.entry.error);
             expect(get('error_description')).toBe(err.entry.description);

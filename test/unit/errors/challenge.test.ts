@@ -39,6 +39,12 @@ describe('WWW-Authenticate rendering (ERR-*)', () => {
     const c = buildChallenges(new GatewayError('GW_DPOP_SCHEME_UNBOUND', 'x'), ctx({ used: 'dpop', schemes: ['bearer'] }));
     expect(c).toEqual([expect.stringMatching(/^Bearer realm="api.test", error="invalid_token"/)]);
   });
+  it('M4, M5, DPOP-17, Q-5: Bearer used on a DPoP-only route carries the error; DPoP stays bare with algs', () => {
+    const down = buildChallenges(new GatewayError('GW_DPOP_BOUND_AS_BEARER', 'x'), ctx({ used: 'bearer', schemes: ['dpop'] }));
+    expect(down).toEqual([expect.stringMatching(/^Bearer realm="api.test", error="invalid_token", error_description="[^"]+"$/), 'DPoP realm="api.test", algs="PS256 ES256 EdDSA Ed25519"']);
+    const both = buildChallenges(new GatewayError('GW_BEARER_WITH_DPOP_PROOF', 'x'), ctx({ used: 'bearer', schemes: ['dpop'] }));
+    expect(both).toEqual([expect.stringMatching(/^Bearer realm="api.test", error="invalid_request"/), 'DPoP realm="api.test", algs="PS256 ES256 EdDSA Ed25519"']);
+  });
   it('E9: 503 and hygiene errors carry no challenge', () => {
     expect(buildChallenges(new GatewayError('GW_JWKS_UNAVAILABLE', 'x'), ctx())).toEqual([]);
     expect(buildChallenges(new GatewayError('GW_ROUTE_NOT_FOUND', 'x'), ctx())).toEqual([]);
