@@ -140,8 +140,28 @@ export class Gateway {
     const outcome: Outcome = { forwarded: false, stages: new StageTimes() };
     res.once('close', () => this.log(req, res, iid.id, iid.replaced, outcome, started));
     const fail = (e: unknown): void => this.fail(req, res, p, iid.id, outcome, e);
+    if (res.socket === null) return this.inTurn(req, res, iid.id, () => void this.run(req, res, p, iid, outcome, fail).catch(fail));
     this.run(req, res, p, iid, outcome, fail).catch(fail);
   };
+
+  /**
+   * A pipelined request waits until the responses before it on its connection are done (Node hands its
+   * response the socket then), so nothing is forwarded on a connection an earlier response closes
+   * (RFC 9112 §9.6): a pipelined POST must not reach the upstream if it will never be answered.
+   */
+  private inTurn(req: IncomingMessage, res: ServerResponse, id: string, go: () => void): void {
+    const socket = req.socket;
+    const gone = (): void => {
+      res.off('socket', turn);
+      this.logger.info({ interaction_id: id, method: req.method }, 'pipelined request not served: its connection closed before its turn');
+    };
+    const turn = (): void => {
+      socket.off('close', gone);
+      go();
+    };
+    res.once('socket', turn);
+    socket.once('close', gone);
+  }
 
   /** A stage refused, forwarding failed, or our own code threw: answer (or cut the connection) once. */
   private fail(req: IncomingMessage, res: ServerResponse, p: Pipeline, id: string, o: Outcome, e: unknown): void {

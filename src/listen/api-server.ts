@@ -72,6 +72,12 @@ export function createApiServer(
       pending.once('close', () => socket.destroy());
       return;
     }
+    // The upstream already started answering the request whose body is bad: a 400 now would be read as
+    // part of that response's body. Cut the connection; the client sees a truncated response.
+    if (pending?.headersSent === true && !pending.writableEnded) {
+      socket.destroy();
+      return;
+    }
     const body = JSON.stringify({ error: entry.error, error_description: entry.description });
     socket.end(
       `HTTP/1.1 ${entry.status} ${REASON_PHRASES[entry.status] ?? 'Bad Request'}\r\n` +

@@ -1,0 +1,94 @@
+// What the client's connection carries after the gateway has started an answer (RFC 9112 §9.3.2, §9.6):
+// a pipelined request is not forwarded on a connection an earlier response closes (a pipelined POST
+// would be executed upstream and never answered), and a framing error in a body the upstream is
+// already answering cuts the connection instead of writing a 400 into that response's body.
+// Found in review; both failed on the code before.
+import { createServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { connect } from 'node:tls';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseRawResponse } from '../support/client.js';
+import { startHarness, type Harness } from '../support/gateway.js';
+import { cnfX5t } from '../support/issuer.js';
+import type { TestUpstream } from '../support/upstream.js';
+
+const ROUTES = [{ id: 'mtls', match: { methods: ['GET', 'POST'], path_prefix: '/mtls' }, auth: { binding: 'mtls' } }];
+
+describe('RFC 9112 §9.6: pipelined requests behind a response that closes the connection', () => {
+  let h: Harness;
+  let token: string;
+  beforeAll(async () => {
+    h = await startHarness({ routes: ROUTES });
+    token = await h.issuer.mint({ cnf: cnfX5t(h.pki.client1.x5tS256) });
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+  const post = (path: string, version = '1.0'): string =>
+    `POST ${path} HTTP/${version}\r\nHost: api.test\r\nAuthorization: Bearer ${token}\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\n{}`;
+
+  it('an HTTP/1.0 client: the first answer must close (chunked upstream body), so the second POST is never forwarded', async () => {
+    const before = h.upstream.received.length;
+    const { response, closed } = await h.raw(post('/mtls/pay-1') + post('/mtls/pay-2'));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(response.match(/^HTTP\/1\.1 \d{3}/gm)).toEqual(['HTTP/1.1 200']);
+    expect(closed).toBe(true);
+    expect(h.upstream.received.slice(before).map((u) => u.url)).toEqual(['/mtls/pay-1']);
+    expect(h.logs.join('\n')).toContain('pipelined request not served');
+  });
+
+  it('HTTP/1.1 pipelining on a connection that stays open: both answered, in order, both forwarded', async () => {
+    const before = h.upstream.received.length;
+    const { response } = await h.raw(post('/mtls/a', '1.1') + post('/mtls/b', '1.1').replace('Connection: keep-alive', 'Connection: close'));
+    expect(response.match(/^HTTP\/1\.1 \d{3}/gm)).toEqual(['HTTP/1.1 200', 'HTTP/1.1 200']);
+    expect(h.upstream.received.slice(before).map((u) => u.url)).toEqual(['/mtls/a', '/mtls/b']);
+  });
+});
+
+describe('HDR-12: a framing error in a body the upstream is already answering', () => {
+  let h: Harness;
+  let token: string;
+  const held: ServerResponse[] = [];
+  const up = createServer((req, res) => {
+    // Answers at once, before the request body has arrived, and keeps the response open.
+    res.writeHead(200, { 'content-length': '10' });
+    res.write('12345');
+    held.push(res);
+    req.resume();
+  });
+  beforeAll(async () => {
+    await new Promise<void>((r) => up.listen(0, '127.0.0.1', r));
+    const port = (up.address() as AddressInfo).port;
+    const upstream = { url: `http://127.0.0.1:${port}`, port, received: [], close: async () => undefined } as unknown as TestUpstream;
+    h = await startHarness({ routes: ROUTES, upstream });
+    token = await h.issuer.mint({ cnf: cnfX5t(h.pki.client1.x5tS256) });
+  });
+  afterAll(async () => {
+    await h?.close();
+    for (const r of held) r.destroy();
+    up.closeAllConnections();
+    await new Promise<void>((r) => up.close(() => r()));
+  });
+
+  it('cuts the connection: no "HTTP/1.1 400" inside the 200 body the client reads as complete', async () => {
+    const s = connect({ host: '127.0.0.1', port: h.port, ca: h.pki.ca.certPem, servername: 'localhost', cert: h.pki.client1.certPem, key: h.pki.client1.keyPem });
+    let got = '';
+    s.on('data', (d: Buffer) => (got += d.toString('latin1')));
+    s.on('error', () => undefined);
+    await new Promise((r) => s.once('secureConnect', r));
+    s.write(`POST /mtls/x HTTP/1.1\r\nHost: api.test\r\nAuthorization: Bearer ${token}\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n`);
+    for (let i = 0; i < 100 && !got.includes('12345'); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(got).toContain('12345');
+    s.write('zz\r\n'); // not a chunk-size line
+    const closed = await new Promise<boolean>((r) => {
+      s.once('close', () => r(true));
+      setTimeout(() => r(false), 2000);
+    });
+    s.destroy();
+    expect(closed).toBe(true);
+    const r = parseRawResponse(got);
+    expect(r.status).toBe(200);
+    expect(r.body).toBe('12345'); // truncated: 5 of the 10 bytes announced, nothing else
+    expect(got).not.toContain('HTTP/1.1 400');
+  });
+});
