@@ -26,6 +26,8 @@ const ALWAYS_STRIPPED = new Set([
   'x-forwarded-client-cert', 'x-client-verify', 'x-client-dn',
   // credentials that are never forwarded (CRED-6)
   'proxy-authorization',
+  // set by the gateway (HDR-3); listed so the underscore form a CGI-style upstream reads as it is dropped
+  'x-fapi-interaction-id',
 ]);
 const STRIPPED_PREFIX = /^x-(?:authenticated|forwarded|ssl)-/;
 const CREDENTIAL_HEADERS: ReadonlySet<string> = new Set(['authorization', 'dpop']);

@@ -135,6 +135,29 @@ describe('HDR-10: spoofed identity headers never reach the upstream as sent', ()
     expect(up.headers['x-authenticated-subject']).toBe('alice');
     expect(up.headers.x_custom_ok).toBe('kept');
   });
+  it('HDR-3 / HDR-10: x_fapi_interaction_id (underscores) never reaches the upstream beside the gateway\'s id', async () => {
+    const { r, up } = await forwarded(h, '/accounts/1', {
+      cert: h.pki.client1,
+      headers: [bearer(await bound()), ['x_fapi_interaction_id', '<script>'], ['x-fapi-interaction-id', 'not-a-uuid']],
+    });
+    expect(up.headers.x_fapi_interaction_id).toBeUndefined();
+    expect(rawValues(up, 'x-fapi-interaction-id')).toEqual([r.headers['x-fapi-interaction-id']]);
+  });
+  it('RFC 9112 §3.2: a Host that is not uri-host[:port] -> 400, not routed and not forwarded', async () => {
+    const token = await bound();
+    for (const host of ['api.test:1@evil.example', 'a b', 'api.test/x', 'evil.example, api.test', 'api.test:8x', '[::1', 'api.test\\x']) {
+      const before = h.upstream.received.length;
+      const { response } = await h.raw(`GET /accounts/1 HTTP/1.1\r\nHost: ${host}\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`);
+      expect(response, host).toMatch(/^HTTP\/1\.1 400 /);
+      expect(response, host).toContain('"error":"invalid_request"');
+      expect(h.upstream.received.length, host).toBe(before);
+    }
+    // Valid forms still route: reg-name with port, IPv4, IPv6 literal, percent-encoded, empty port.
+    for (const host of ['api.test:443', '127.0.0.1', '[::1]:8443', 'api%2Etest', 'api.test:']) {
+      const { response } = await h.raw(`GET /accounts/1 HTTP/1.1\r\nHost: ${host}\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`);
+      expect(response, host).not.toMatch(/^HTTP\/1\.1 400 /);
+    }
+  });
   it('HDR-12: headers named in Connection are dropped (x-authenticated-subject, foo), our identity still set', async () => {
     // Raw bytes: Node's client would add its own Connection handling; this is exactly one Connection field.
     const before = h.upstream.received.length;
