@@ -43,12 +43,26 @@ const kFail = Symbol('fapi.forwardFail');
 const kOwn = Symbol('fapi.gatewayResponseHeaders');
 const kUpstreamReq = Symbol('fapi.upstreamRequest');
 const kResent = Symbol('fapi.resent');
+const kTimeoutMs = Symbol('fapi.upstreamTimeoutMs');
 type Forwarding = IncomingMessage & {
   [kFail]?: (e: GatewayError) => void;
   [kOwn]?: GatewayResponseHeaders;
   [kUpstreamReq]?: ClientRequest;
   [kResent]?: true;
+  [kTimeoutMs]?: number;
 };
+// The client request of an upstream request, for the shared upgrade listener below.
+const kClientReq = Symbol('fapi.clientReq');
+type UpstreamRequest = ClientRequest & { [kClientReq]?: Forwarding };
+
+/**
+ * The gateway never asks for an upgrade (it refuses them), so a 101 is a broken upstream. Without a
+ * listener Node drops the socket and reports nothing, and the client would wait forever.
+ */
+function onUnsolicitedUpgrade(this: UpstreamRequest, _res: IncomingMessage, socket: Socket): void {
+  socket.destroy();
+  this[kClientReq]?.[kFail]?.(new GatewayError('GW_UPSTREAM_UNAVAILABLE', 'upstream answered 101 Switching Protocols to a request without Upgrade'));
+}
 // Safe to send again (RFC 9110 §9.2.2) when they carry no body (a body was streamed to the first attempt).
 const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS']);
 const hasBody = (req: IncomingMessage): boolean =>
@@ -116,6 +130,13 @@ function onUpstreamClose(this: UpstreamResponse): void {
   (res.req as Forwarding)[kFail]?.(new GatewayError('GW_UPSTREAM_UNAVAILABLE', 'upstream response aborted mid-body'));
   res.destroy();
 }
+
+/** A body the upstream stopped sending: http-proxy-3's timeout no longer covers a close-delimited one. */
+function onStalledBody(this: UpstreamResponse): void {
+  const res = this[kClientRes];
+  (res?.req as Forwarding | undefined)?.[kFail]?.(new GatewayError('GW_UPSTREAM_TIMEOUT', 'upstream response body stalled'));
+  this.destroy();
+}
 // http-proxy-3's proxyTimeout destroys the upstream request without an error of its own, so the
 // failure shows as a reset; one that comes at the deadline is the timeout. Timers can fire a little
 // early (libuv's loop time), hence the slack.
@@ -164,12 +185,16 @@ export class ProxyForwarder implements Forwarder {
     const i = passes.indexOf(deleteLength);
     if (i === -1) throw new Error('http-proxy-3 changed: deleteLength pass not found');
     passes.splice(i, 1);
-    this.proxy.on('proxyReq', (proxyReq: ClientRequest, req: Forwarding) => {
+    this.proxy.on('proxyReq', (proxyReq: UpstreamRequest, req: Forwarding) => {
       req[kUpstreamReq] = proxyReq;
+      proxyReq[kClientReq] = req;
+      proxyReq.on('upgrade', onUnsolicitedUpgrade);
     });
     this.proxy.on('proxyRes', (proxyRes: UpstreamResponse, req: Forwarding, res: ServerResponse) => {
       proxyRes[kClientRes] = res;
       proxyRes.on('close', onUpstreamClose);
+      // A response that ends the connection (close-delimited body, or Connection: close): guard its body.
+      if (req[kUpstreamReq]?.shouldKeepAlive === false && req[kTimeoutMs] !== undefined) proxyRes.setTimeout(req[kTimeoutMs], onStalledBody);
       try {
         // No connection header of ours: Node writes keep-alive or close itself (draining, HTTP/1.0).
         res.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage, responseHeaders(proxyRes.rawHeaders, req[kOwn] ?? []));
@@ -186,6 +211,7 @@ export class ProxyForwarder implements Forwarder {
   forward(req: IncomingMessage, res: ServerResponse, route: Route, own: GatewayResponseHeaders, fail: (e: GatewayError) => void): void {
     (req as Forwarding)[kFail] = fail;
     (req as Forwarding)[kOwn] = own;
+    (req as Forwarding)[kTimeoutMs] = route.upstream.timeoutMs;
     this.send(req as Forwarding, res, route, fail, performance.now());
   }
 
@@ -193,6 +219,9 @@ export class ProxyForwarder implements Forwarder {
     const upstream = route.upstream;
     this.proxy.web(req, res, this.webOptions(upstream), (err: Error & { code?: string }) => {
       if (res.headersSent) {
+        // Bytes after a complete response (a body on a 204, 304 or HEAD answer): Node's parser fails on
+        // them, but the client has its whole answer; only the upstream connection is dropped.
+        if ((req[kUpstreamReq] as (ClientRequest & { res?: IncomingMessage }) | undefined)?.res?.complete === true) return;
         // Mid-response failure: cut the client connection rather than pass a truncated body as complete.
         res.destroy();
         return;
