@@ -8,6 +8,7 @@ import { GatewayError, isGatewayError } from './errors/gateway-error.js';
 import { renderError } from './errors/render.js';
 import { prepareUpstreamHeaders, type ForwardContext } from './forward/headers.js';
 import type { Forwarder } from './forward/proxy-forwarder.js';
+import { UNMET_EXPECTATION } from './listen/api-server.js';
 import { checkFapiHeaders } from './listen/fapi-headers.js';
 import type { ForwardedCertPolicy } from './listen/forwarded-cert.js';
 import { interactionIdOf, requestFacts } from './listen/request-facts.js';
@@ -198,6 +199,9 @@ export class Gateway {
       throw new GatewayError('GW_INTERACTION_ID_INVALID', 'Q-8 non-UUID x-fapi-interaction-id (strict)');
     }
     if (p.settings.strictFapiHeaders) checkFapiHeaders(req);
+    if ((req as IncomingMessage & { [UNMET_EXPECTATION]?: true })[UNMET_EXPECTATION] === true) {
+      throw new GatewayError('GW_EXPECTATION_FAILED', 'RFC 9110 §10.1.1 Expect other than 100-continue');
+    }
     const facts = requestFacts(req, iid.id, iid.replaced, p.settings.maxHeaders, p.settings.forwardedCert);
     o.path = facts.path;
     // PRM-1: the gateway's own metadata documents, without a token, before any route.

@@ -39,6 +39,7 @@ export const CATALOG = Object.freeze({
   GW_REQUEST_TIMEOUT: e(408, 'invalid_request', 'none', 'The request was not received in time', 'headers_timeout_ms, request_timeout_ms'),
   GW_ROUTE_NOT_FOUND: e(404, 'not_found', 'none', 'No route matches this request', 'routes'),
   GW_UPGRADE_REFUSED: e(400, 'invalid_request', 'none', 'Protocol upgrades are not allowed on this route', 'HDR-12'),
+  GW_EXPECTATION_FAILED: e(417, 'invalid_request', 'none', 'Only the 100-continue expectation is supported', 'RFC 9110 §10.1.1'),
 
   // E1: no usable credentials.
   GW_NO_CREDENTIALS: e(401, 'unauthorized', 'bare', 'Authentication required', 'E1, ERR-1, CRED-4, CRED-6, CRED-7'),

@@ -17,6 +17,9 @@ export interface ClientErrorInfo {
   readonly remote: string | undefined;
 }
 
+/** Marks a request Node routed through 'checkExpectation': the gateway answers it with 417. */
+export const UNMET_EXPECTATION = Symbol('fapi.unmetExpectation');
+
 const REASON_PHRASES: Readonly<Record<number, string>> = { 400: 'Bad Request', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' };
 
 function codeFor(err: Error & { code?: string }): ErrorCode {
@@ -48,6 +51,11 @@ export function createApiServer(
   );
   // Counted in the pipeline instead: Node would silently drop fields past its limit.
   server.maxHeadersCount = 0;
+  // An Expect other than 100-continue: Node's own 417 has no interaction id and no log line.
+  server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+    (req as IncomingMessage & { [UNMET_EXPECTATION]?: true })[UNMET_EXPECTATION] = true;
+    handler(req, res);
+  });
   if (loaded.config.server.tls.client_certificate === 'required' && loaded.config.server.tls.client_ca_file === undefined) {
     // Required without a CA: OpenSSL cannot demand a certificate it will not verify, so enforce it here.
     server.on('secureConnection', (socket: TLSSocket) => {

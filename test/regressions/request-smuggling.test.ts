@@ -337,4 +337,18 @@ describe('requests the listener answers itself are contract-shaped (HDR-1, §3)'
     expect(x.upstream).toEqual([]);
     await stillServing();
   });
+  it('HDR-1: Expect other than 100-continue -> 417 in the contract shape (Node answered a bare 417), not forwarded', async () => {
+    for (const value of ['foo', 'x-continue=1']) {
+      const x = await exchange(head('GET /mtls/x HTTP/1.1', `Expect: ${value}`, 'Connection: close'));
+      expect(x.statuses, value).toEqual([417]);
+      expect(x.upstream, value).toEqual([]);
+      expect(x.raw).toMatch(/\r\nx-fapi-interaction-id: [0-9a-f-]{36}\r\n/i);
+      expect(JSON.parse(x.raw.slice(x.raw.indexOf('\r\n\r\n') + 4)).error).toBe('invalid_request');
+    }
+    // 100-continue itself still works (Node sends the interim 100, the gateway answers).
+    const ok = await exchange(head('POST /mtls/x HTTP/1.1', 'Expect: 100-continue', 'Content-Length: 2', 'Connection: close') + '{}');
+    expect(ok.raw).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /);
+    expect(ok.upstream).toHaveLength(1);
+    await stillServing();
+  });
 });
