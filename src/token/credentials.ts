@@ -85,6 +85,11 @@ export function extractCredentials(req: IncomingMessage, query: string, maxBytes
   // Count raw fields: Node keeps only the first Authorization and joins DPoP with commas (CRED-5, DPOP-1).
   const auth = fieldValues(req, 'authorization') ?? [];
   const proofs = fieldValues(req, 'dpop') ?? [];
+  // CRED-8 first (size limits are request hygiene, §2 step 2): an oversized field is refused whatever
+  // else the request carries or lacks, so E1, CRED-3 and CRED-5 never answer for it.
+  if (auth.some((v) => v.length > maxBytes) || proofs.some((p) => p.length > maxBytes)) {
+    throw new GatewayError('GW_HEADERS_TOO_LARGE', `CRED-8 credential header over ${maxBytes} bytes`);
+  }
   const inQuery = queryHasToken(query);
   if (auth.length > 1) throw new GatewayError('GW_MULTIPLE_CREDENTIALS', `CRED-5 ${auth.length} Authorization fields`);
   if (auth.length === 1 && inQuery) {
@@ -93,9 +98,6 @@ export function extractCredentials(req: IncomingMessage, query: string, maxBytes
   if (inQuery) throw new GatewayError('GW_TOKEN_IN_QUERY', 'CRED-3 access_token in the query');
   const value = auth[0];
   if (value === undefined) throw new GatewayError('GW_NO_CREDENTIALS', 'E1 no Authorization header');
-  if (value.length > maxBytes || proofs.some((p) => p.length > maxBytes)) {
-    throw new GatewayError('GW_HEADERS_TOO_LARGE', `CRED-8 credential header over ${maxBytes} bytes`);
-  }
   const { scheme, token, tokenSha256 } = acceptedAuthorization(req.socket, value);
   if (scheme === 'bearer' && proofs.length > 0) {
     throw new GatewayError('GW_BEARER_WITH_DPOP_PROOF', 'DPOP-18 Bearer scheme with a DPoP header');

@@ -1,5 +1,6 @@
 // An issuer's signing keys: discovered and fetched over verified TLS, refreshed in the background,
 // refetched on an unknown `kid` at most once per cooldown, one fetch at a time (JWT-3, JWT-4, TLS-11).
+// Until keys are first loaded, a failed fetch is retried on demand after a short back-off (Q-13: 503 meanwhile).
 // Each successful fetch is a new generation; cached tokens check once per generation that the key that
 // verified them is still published, so removing a key from the JWKS revokes what it signed.
 import { createPublicKey, type JsonWebKey } from 'node:crypto';
@@ -10,6 +11,13 @@ import { metadataUrls } from './discovery.js';
 import { getJson, type HttpClientOptions } from './http-client.js';
 
 type KeyGetter = ReturnType<typeof createLocalJWKSet>;
+
+/**
+ * While no keys were ever loaded, a failed fetch holds further fetches off for min(jwks_refetch_cooldown_s,
+ * this): requests fail closed anyway, so refetching on each one only piles load on an AS that is already
+ * failing, and a full 30-60 s cooldown would keep the gateway down that long after the AS is back.
+ */
+const FIRST_FETCH_BACKOFF_MAX_S = 5;
 
 /** A public key's identity: its RFC 7638 members, canonically ordered (kid and alg do not count). */
 export function keyMaterial(jwk: JWK): string | undefined {
@@ -47,6 +55,7 @@ export class IssuerKeys {
   private fetchedAt = 0;
   private attemptedAt = 0;
   private lastFetchFailed = false;
+  private failedAt = 0;
   private inflight: Promise<void> | undefined;
   private readonly http: HttpClientOptions;
   private material: ReadonlySet<string> = new Set();
@@ -82,7 +91,7 @@ export class IssuerKeys {
 
   /** The key resolver handed to jose. Never called with an unverified `jku`/`x5u`/`jwk`. */
   readonly getKey = async (header: JWSHeaderParameters, token: FlattenedJWSInput) => {
-    if (this.local === undefined) await this.refresh();
+    if (this.local === undefined) await this.firstFetch();
     else this.refreshIfStale();
     try {
       return await (this.local as KeyGetter)(header, token);
@@ -97,6 +106,17 @@ export class IssuerKeys {
       return (this.local as KeyGetter)(header, token);
     }
   };
+
+  /** No keys yet: join the fetch under way, or start one unless the last one failed less than the back-off ago. */
+  private firstFetch(): Promise<void> {
+    const backoffMs = Math.min(this.cfg.jwks_refetch_cooldown_s, FIRST_FETCH_BACKOFF_MAX_S) * 1000;
+    if (this.inflight === undefined && this.lastFetchFailed && this.now() - this.failedAt < backoffMs) {
+      return Promise.reject(
+        new GatewayError('GW_JWKS_UNAVAILABLE', `JWKS for ${this.cfg.issuer}: no keys yet, last fetch failed, next attempt after ${backoffMs} ms`, { retryAfterS: 5 }),
+      );
+    }
+    return this.refresh();
+  }
 
   private coolingDown(): boolean {
     return this.now() - this.attemptedAt < this.cfg.jwks_refetch_cooldown_s * 1000;
@@ -126,6 +146,7 @@ export class IssuerKeys {
       this.events.onFetch?.(this.cfg.issuer, true, `${(jwks as JSONWebKeySet).keys.length} keys`);
     } catch (e) {
       this.lastFetchFailed = true;
+      this.failedAt = this.now();
       const detail = `JWKS for ${this.cfg.issuer}: ${(e as Error).message}`;
       this.events.onFetch?.(this.cfg.issuer, false, detail);
       throw new GatewayError('GW_JWKS_UNAVAILABLE', detail, { retryAfterS: 5, cause: e });

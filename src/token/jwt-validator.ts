@@ -74,6 +74,17 @@ function checkClaimTypes(p: JWTPayload): void {
   if (p.scope !== undefined && typeof p.scope !== 'string') throw new GatewayError('GW_TOKEN_INVALID', 'JWT-14 scope is not a string');
 }
 
+/**
+ * JWT-7, JWT-10: `aud` is a string or an array of strings. jose checks its type only when given an
+ * `audience` option, and the route's audience is compared later (checkAudience, cached tokens too).
+ */
+function audienceOf(p: JWTPayload): readonly string[] {
+  const aud: unknown = p.aud;
+  if (typeof aud === 'string') return [aud];
+  if (Array.isArray(aud) && aud.every((a) => typeof a === 'string')) return aud as string[];
+  throw new GatewayError('GW_TOKEN_AUDIENCE', 'JWT-7 aud is not a string or an array of strings');
+}
+
 /** JWT-9: `iat` at most the leeway in the future. Q-3: `exp - iat` bounded by max_token_age_s. */
 function checkIssuedAt(p: JWTPayload, issuer: IssuerConfig, nowS: number): void {
   const iat = p.iat as number;
@@ -233,9 +244,9 @@ export class JwtValidator implements TokenValidator {
       throw fromJose(e);
     }
     checkClaimTypes(p);
+    const aud = audienceOf(p);
     checkIssuedAt(p, cfg, nowS);
     const cnf = parseConfirmation(p.cnf);
-    const aud = typeof p.aud === 'string' ? [p.aud] : (p.aud ?? []);
     return {
       leeway: cfg.clock_leeway_s,
       notBefore: p.nbf,
