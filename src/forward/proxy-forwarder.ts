@@ -87,6 +87,19 @@ function mayResend(req: Forwarding, err: Error & { code?: string }): boolean {
 const kClientRes = Symbol('fapi.clientRes');
 type UpstreamResponse = IncomingMessage & { [kClientRes]?: ServerResponse };
 
+// An upstream sends the same few field names on every response: lowercasing each anew was a new
+// string per field. Bounded, so a hostile upstream cannot grow it.
+const LOWER_NAMES = new Map<string, string>();
+const LOWER_NAMES_MAX = 512;
+function lowerName(name: string): string {
+  let lower = LOWER_NAMES.get(name);
+  if (lower === undefined) {
+    lower = name.toLowerCase();
+    if (LOWER_NAMES.size < LOWER_NAMES_MAX) LOWER_NAMES.set(name, lower);
+  }
+  return lower;
+}
+
 function owns(own: GatewayResponseHeaders, name: string): boolean {
   for (let i = 0; i < own.length; i += 2) if (own[i] === name) return true;
   return false;
@@ -101,7 +114,7 @@ export function responseHeaders(raw: readonly string[], own: GatewayResponseHead
   let out: string[] = [];
   let listed: string[] | undefined;
   for (let i = 0; i < raw.length; i += 2) {
-    const name = (raw[i] as string).toLowerCase();
+    const name = lowerName(raw[i] as string);
     const value = raw[i + 1] as string;
     if (name === 'connection') {
       // Usually just `keep-alive`, already dropped: only other names cost a second pass.

@@ -12,9 +12,15 @@ interface MetricValue {
   readonly metricName?: string;
 }
 
+type Entry<L extends string, S> = { readonly labels: Labels<L>; readonly s: S };
+// One level per label name, keyed by the label's value: finding a series builds no string (a joined
+// key cost a concatenation and a flatten per call, twice per request).
+type Level<L extends string, S> = Map<string, Level<L, S> | Entry<L, S>>;
+
 abstract class HotMetric<L extends string, S> {
   readonly aggregator = 'sum';
-  protected readonly series = new Map<string, { readonly labels: Labels<L>; readonly s: S }>();
+  protected readonly series = new Set<Entry<L, S>>();
+  private index: Level<L, S> = new Map();
 
   constructor(
     readonly name: string,
@@ -27,18 +33,27 @@ abstract class HotMetric<L extends string, S> {
 
   /** The series of one label set: keep it when the labels are fixed (observing through it allocates nothing). */
   child(labels: Labels<L>): S {
-    let key = '';
-    for (const n of this.labelNames) key += `${labels[n]}\u0000`;
-    let e = this.series.get(key);
+    const names = this.labelNames;
+    let level = this.index;
+    for (let i = 0; i < names.length - 1; i++) {
+      const v = labels[names[i] as L];
+      let next = level.get(v) as Level<L, S> | undefined;
+      if (next === undefined) level.set(v, (next = new Map()));
+      level = next;
+    }
+    const last = names.length === 0 ? '' : labels[names[names.length - 1] as L];
+    let e = level.get(last) as Entry<L, S> | undefined;
     if (e === undefined) {
       e = { labels: Object.freeze({ ...labels }), s: this.create() };
-      this.series.set(key, e);
+      level.set(last, e);
+      this.series.add(e);
     }
     return e.s;
   }
 
   reset(): void {
     this.series.clear();
+    this.index = new Map();
   }
 
   protected abstract create(): S;

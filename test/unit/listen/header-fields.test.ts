@@ -40,4 +40,9 @@ describe('fieldValues', () => {
     expect(fieldValues(req, 'dpop')).toEqual(['p1', 'p2']);
     expect(fieldValues(req, 'authorization')).toEqual(['Bearer x', 'DPoP y']);
   });
+  it('folds only A-Z: `^` is not `~`, a backquote is not `@`, though they differ by 0x20 too', async () => {
+    const req = await parsed(['Host: a.example', 'X^Y: caret', 'x~y: tilde', 'X-Fapi-Interaction-ID: id', 'Zz`: tick']);
+    for (const name of ['x~y', 'x^y', 'x-fapi-interaction-id', 'zz`', 'zz@']) expect(fieldValues(req, name), name).toEqual(req.headersDistinct[name]);
+    expect(fieldValues(req, 'x~y')).toEqual(['tilde']);
+  });
 });
