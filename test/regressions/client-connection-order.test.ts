@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseRawResponse } from '../support/client.js';
 import { startHarness, type Harness } from '../support/gateway.js';
 import { cnfX5t } from '../support/issuer.js';
-import type { TestUpstream } from '../support/upstream.js';
+import { upstreamAt } from '../support/upstream.js';
 
 const ROUTES = [{ id: 'mtls', match: { methods: ['GET', 'POST'], path_prefix: '/mtls' }, auth: { binding: 'mtls' } }];
 
@@ -59,8 +59,7 @@ describe('HDR-12: a framing error in a body the upstream is already answering', 
   beforeAll(async () => {
     await new Promise<void>((r) => up.listen(0, '127.0.0.1', r));
     const port = (up.address() as AddressInfo).port;
-    const upstream = { url: `http://127.0.0.1:${port}`, port, received: [], close: async () => undefined } as unknown as TestUpstream;
-    h = await startHarness({ routes: ROUTES, upstream });
+    h = await startHarness({ routes: ROUTES, upstream: upstreamAt(port) });
     token = await h.issuer.mint({ cnf: cnfX5t(h.pki.client1.x5tS256) });
   });
   afterAll(async () => {

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseRawResponse } from '../support/client.js';
 import { logFor, startHarness, type Harness } from '../support/gateway.js';
 import { cnfX5t } from '../support/issuer.js';
-import type { TestUpstream } from '../support/upstream.js';
+import { upstreamAt } from '../support/upstream.js';
 
 const TIMEOUT_MS = 1500;
 const ROUTES = [
@@ -25,8 +25,7 @@ let token: string;
 beforeAll(async () => {
   await new Promise<void>((r) => up.listen(0, '127.0.0.1', r));
   const port = (up.address() as AddressInfo).port;
-  const upstream = { url: `http://127.0.0.1:${port}`, port, received: [], close: async () => undefined } as unknown as TestUpstream;
-  h = await startHarness({ routes: ROUTES, upstream });
+  h = await startHarness({ routes: ROUTES, upstream: upstreamAt(port) });
   token = await h.issuer.mint({ cnf: cnfX5t(h.pki.client1.x5tS256) });
 });
 afterAll(async () => {

@@ -30,6 +30,14 @@ export interface TestUpstream {
   close(): Promise<void>;
 }
 
+/**
+ * A TestUpstream handle for a server the test runs itself (a raw TCP or misbehaving one), listening on
+ * 127.0.0.1:port: the harness routes to it; the test closes the server.
+ */
+export function upstreamAt(port: number): TestUpstream {
+  return { url: `http://127.0.0.1:${port}`, port, received: [], behaviour: 'ok', delayMs: 0, handler: undefined, close: async () => undefined };
+}
+
 export async function startUpstream(opts: UpstreamOpts = {}): Promise<TestUpstream> {
   const received: ReceivedRequest[] = [];
   const timers = new Set<NodeJS.Timeout>();
