@@ -13,7 +13,7 @@ import { ownedHeaderNames } from './forward/headers.js';
 import { ProxyForwarder } from './forward/proxy-forwarder.js';
 import { Gateway, type Pipeline } from './gateway.js';
 import { createAdminServer } from './listen/admin-server.js';
-import { createApiServer } from './listen/api-server.js';
+import { applyClientCertificatePolicy, createApiServer } from './listen/api-server.js';
 import { ForwardedCertPolicy } from './listen/forwarded-cert.js';
 import { tlsOptions } from './listen/tls-options.js';
 import { buildProtectedResourceMetadata } from './metadata/protected-resource.js';
@@ -248,6 +248,7 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
         const built = build(next, logger, metrics, shared, current.built.pipeline);
         // New certificates and TLS settings apply to new connections (certificate rotation).
         api.setSecureContext(tlsOptions(next));
+        applyClientCertificatePolicy(api, next);
         gateway.swap(built.pipeline);
         current = { loaded: next, built };
         pruneIssuerKeys(shared, built);

@@ -14,5 +14,5 @@ export interface Ca extends Pem {
 }
 export function createCa(cn: string): Promise<Ca>;
 export function issueServerCert(ca: Ca, cn: string, opts?: { dns?: string[]; ips?: string[]; rsa?: boolean }): Promise<Pem>;
-export function issueClientCert(ca: Ca, cn: string): Promise<Pem>;
+export function issueClientCert(ca: Ca, cn: string, when?: { notBefore: Date; notAfter: Date }): Promise<Pem>;
 export function selfSignedClientCert(cn: string): Promise<Pem & { jwk: Record<string, unknown> }>;

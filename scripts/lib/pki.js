@@ -47,7 +47,7 @@ export async function createCa(cn) {
   return { ...(await toPem(cert, keys)), keys, cert };
 }
 
-async function issue(ca, cn, eku, san, rsa = false) {
+async function issue(ca, cn, eku, san, rsa = false, when = validity()) {
   const keys = await genKeys(rsa);
   const usage = x509.KeyUsageFlags.digitalSignature | (rsa ? x509.KeyUsageFlags.keyEncipherment : 0);
   const extensions = [
@@ -64,7 +64,7 @@ async function issue(ca, cn, eku, san, rsa = false) {
     publicKey: keys.publicKey,
     signingKey: ca.keys.privateKey,
     signingAlgorithm: EC_SIGN,
-    ...validity(),
+    ...when,
     extensions,
   });
   return toPem(cert, keys);
@@ -76,9 +76,9 @@ export function issueServerCert(ca, cn, { dns = ['localhost'], ips = ['127.0.0.1
   return issue(ca, cn, x509.ExtendedKeyUsage.serverAuth, san, rsa);
 }
 
-/** A CA-issued TLS client certificate (tls_client_auth). */
-export function issueClientCert(ca, cn) {
-  return issue(ca, cn, x509.ExtendedKeyUsage.clientAuth, null);
+/** A CA-issued TLS client certificate (tls_client_auth); `when` = { notBefore, notAfter } for tests. */
+export function issueClientCert(ca, cn, when = validity()) {
+  return issue(ca, cn, x509.ExtendedKeyUsage.clientAuth, null, false, when);
 }
 
 /** A self-signed TLS client certificate (self_signed_tls_client_auth), with its public JWK (x5c). */

@@ -28,6 +28,21 @@ function codeFor(err: Error & { code?: string }): ErrorCode {
   return 'GW_BAD_REQUEST';
 }
 
+const kRequiredWithoutCa = Symbol('fapi.clientCertificateRequiredWithoutCa');
+type PolicyServer = Server & { rejectUnauthorized: boolean; [kRequiredWithoutCa]?: boolean };
+
+/**
+ * `tls.client_certificate` for new connections, at start and on reload: Node reads the server's
+ * `rejectUnauthorized` per connection, but setSecureContext does not change it (TLS-9: a reload to
+ * `optional` must let certificate-less DPoP clients complete the handshake).
+ */
+export function applyClientCertificatePolicy(server: Server, loaded: LoadedConfig): void {
+  const t = loaded.config.server.tls;
+  const s = server as PolicyServer;
+  s.rejectUnauthorized = t.client_certificate === 'required' && t.client_ca_file !== undefined;
+  s[kRequiredWithoutCa] = t.client_certificate === 'required' && t.client_ca_file === undefined;
+}
+
 export function createApiServer(
   loaded: LoadedConfig,
   handler: (req: IncomingMessage, res: ServerResponse) => void,
@@ -56,12 +71,11 @@ export function createApiServer(
     (req as IncomingMessage & { [UNMET_EXPECTATION]?: true })[UNMET_EXPECTATION] = true;
     handler(req, res);
   });
-  if (loaded.config.server.tls.client_certificate === 'required' && loaded.config.server.tls.client_ca_file === undefined) {
+  applyClientCertificatePolicy(server, loaded);
+  server.on('secureConnection', (socket: TLSSocket) => {
     // Required without a CA: OpenSSL cannot demand a certificate it will not verify, so enforce it here.
-    server.on('secureConnection', (socket: TLSSocket) => {
-      if (!socket.getPeerCertificate()?.raw) socket.destroy();
-    });
-  }
+    if ((server as PolicyServer)[kRequiredWithoutCa] === true && !socket.getPeerCertificate()?.raw) socket.destroy();
+  });
   server.on('clientError', (err: Error & { code?: string }, socket: Duplex) => {
     const code = codeFor(err);
     const entry = CATALOG[code];

@@ -67,6 +67,14 @@ function fromNginx(v: string): { der?: Buffer } {
   return der === undefined ? {} : { der };
 }
 
+const EKU_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
+const EKU_ANY = '2.5.29.37.0';
+/** No extended key usage means any use; otherwise clientAuth (or anyExtendedKeyUsage) must be listed. */
+function clientAuthAllowed(cert: X509Certificate): boolean {
+  const eku = cert.keyUsage as string[] | undefined;
+  return eku === undefined || eku.length === 0 || eku.includes(EKU_CLIENT_AUTH) || eku.includes(EKU_ANY);
+}
+
 export class ForwardedCertPolicy {
   private readonly peers = new BlockList();
   private readonly pins: ReadonlySet<string>;
@@ -105,7 +113,16 @@ export class ForwardedCertPolicy {
     if (ca === undefined) return false;
     try {
       const leaf = new X509Certificate(der);
-      return leaf.checkIssued(ca) && leaf.verify(ca.publicKey) && Date.parse(leaf.validTo) > Date.now();
+      const now = Date.now();
+      // What OpenSSL checks on a direct TLS connection: issuer, signature, validity (both ends) and, when
+      // the certificate restricts its use, that TLS client authentication is among them.
+      return (
+        leaf.checkIssued(ca) &&
+        leaf.verify(ca.publicKey) &&
+        Date.parse(leaf.validFrom) <= now &&
+        Date.parse(leaf.validTo) > now &&
+        clientAuthAllowed(leaf)
+      );
     } catch {
       return false;
     }

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from '../support/gateway.js';
 import { cnfX5t } from '../support/issuer.js';
-import { testPki, type Pem } from '../support/pki.js';
+import { issueClientCert, issueServerCert, testPki, type Pem } from '../support/pki.js';
 
 const asRfc9440 = (p: Pem) => `:${p.der.toString('base64')}:`;
 const asNginx = (p: Pem) => encodeURIComponent(p.certPem);
@@ -78,5 +78,36 @@ describe('MTLS-5: certificate forwarded by a trusted hop', () => {
       expect(r.status).toBe(200);
       expect(h.upstream.received.at(-1)!.headers['x-authenticated-key-thumbprint']).toBe(h.pki.client1.x5tS256);
     });
+  });
+});
+
+describe('MTLS-4 / MTLS-5: with client_ca_file, a forwarded certificate must pass what a direct TLS connection checks', () => {
+  const DAY = 86_400_000;
+  it('not yet valid, expired, or restricted to serverAuth -> 401 invalid_token; a valid CA-issued one -> 200', async () => {
+    const h = await startHarness({
+      routes,
+      patch: (c) => {
+        c.server.forwarded_client_cert = { header: 'client-cert', trusted_peers: ['127.0.0.1'] };
+        c.server.tls.client_ca_file = c.issuers.main.ca_file;
+      },
+    });
+    try {
+      const { ca } = await testPki();
+      const now = Date.now();
+      const refused: [string, Pem][] = [
+        ['not yet valid', await issueClientCert(ca, 'future', { notBefore: new Date(now + 10 * DAY), notAfter: new Date(now + 20 * DAY) })],
+        ['expired', await issueClientCert(ca, 'old', { notBefore: new Date(now - 20 * DAY), notAfter: new Date(now - 10 * DAY) })],
+        ['serverAuth only', await issueServerCert(ca, { cn: 'a-server' })],
+      ];
+      for (const [what, cert] of refused) {
+        const r = await h.call('/x', { headers: [['Authorization', `Bearer ${await bound(h, cert)}`], ['Client-Cert', asRfc9440(cert)]] });
+        expect(r.status, what).toBe(401);
+        expect(r.headers['www-authenticate'], what).toContain('error="invalid_token"');
+      }
+      const ok = await h.call('/x', { headers: [['Authorization', `Bearer ${await bound(h, h.pki.client1)}`], ['Client-Cert', asRfc9440(h.pki.client1)]] });
+      expect(ok.status).toBe(200);
+    } finally {
+      await h.close();
+    }
   });
 });

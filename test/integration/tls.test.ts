@@ -291,3 +291,31 @@ describe('tls.client_certificate: required', () => {
     expect((await g.call('/mtls/x', { cert: g.pki.client1, headers: [bearer(token)] })).status).toBe(200);
   });
 });
+
+describe('TLS-9 / MTLS-4: tls.client_certificate changed by a config reload applies to new connections', () => {
+  const status = (p: Promise<{ status: number }>): Promise<number | string> => p.then((r) => r.status, (e: Error & { code?: string }) => `refused: ${e.code ?? e.message}`);
+  it('required with a CA -> optional: a client without a certificate completes the handshake (401, not a TLS alert)', async () => {
+    const h = await startHarness({ patch: (c) => ((c.server.tls.client_certificate = 'required'), (c.server.tls.client_ca_file = c.issuers.main.ca_file)) });
+    try {
+      expect(await status(h.call('/accounts/1'))).toMatch(/^refused/);
+      h.reload((c) => ((c.server.tls.client_certificate = 'optional'), (c.server.tls.client_ca_file = c.issuers.main.ca_file)));
+      expect(await status(h.call('/accounts/1'))).toBe(401);
+    } finally {
+      await h.close();
+    }
+  });
+  it('optional -> required (with or without a CA): a client without a certificate gets no HTTP response; with one, 200', async () => {
+    const h = await startHarness();
+    try {
+      const token = await h.issuer.mint({ cnf: cnfX5t(h.pki.client1.x5tS256) });
+      expect(await status(h.call('/accounts/1'))).toBe(401);
+      h.reload((c) => (c.server.tls.client_certificate = 'required'));
+      expect(await status(h.call('/accounts/1'))).toMatch(/^refused/);
+      h.reload((c) => ((c.server.tls.client_certificate = 'required'), (c.server.tls.client_ca_file = c.issuers.main.ca_file)));
+      expect(await status(h.call('/accounts/1'))).toMatch(/^refused/);
+      expect((await h.call('/mtls/x', { cert: h.pki.client1, headers: [bearer(token)] })).status).toBe(200);
+    } finally {
+      await h.close();
+    }
+  });
+});

@@ -46,7 +46,7 @@ export function issueServerCert(ca: Ca, opts: IssueOpts): Promise<Pem> {
   return lib.issueServerCert(ca, opts.cn, { dns: opts.dnsNames, ips: opts.ips, rsa: opts.rsa });
 }
 
-export const issueClientCert = (ca: Ca, cn: string): Promise<Pem> => lib.issueClientCert(ca, cn);
+export const issueClientCert = (ca: Ca, cn: string, when?: { notBefore: Date; notAfter: Date }): Promise<Pem> => lib.issueClientCert(ca, cn, when);
 
 export const selfSignedClientCert = (cn: string): Promise<Pem> => lib.selfSignedClientCert(cn);
 
