@@ -49,6 +49,7 @@ export interface StartOptions {
 
 interface Built {
   readonly pipeline: Pipeline;
+  readonly dpop: DpopVerifier;
   readonly issuerKeys: readonly IssuerKeys[];
   /** The Shared.issuerKeys entries this config uses; the others are dropped once it serves. */
   readonly keyCacheKeys: ReadonlySet<string>;
@@ -86,8 +87,9 @@ function buildReplayStore(loaded: LoadedConfig, logger: Logger, metrics: Metrics
   });
 }
 
-/** `previous`: the pipeline being replaced (a reload), whose introspection answers may carry over. */
-function build(loaded: LoadedConfig, logger: Logger, metrics: Metrics, shared: Shared, previous?: Pipeline): Built {
+/** `replaced`: the config being replaced (a reload): its introspection answers may carry over. */
+function build(loaded: LoadedConfig, logger: Logger, metrics: Metrics, shared: Shared, replaced?: Built): Built {
+  const previous = replaced?.pipeline;
   const c = loaded.config;
   const routes = compileRouteTable(loaded);
   const issuerKeys: IssuerKeys[] = [];
@@ -111,7 +113,10 @@ function build(loaded: LoadedConfig, logger: Logger, metrics: Metrics, shared: S
     if (cfg.token_format === 'jwt' || cfg.introspection?.signed_response === true) issuerKeys.push(keys);
     return { name, config: cfg, keys };
   });
-  const replayConfig = JSON.stringify([c.replay, loaded.secrets.redisUrl, loaded.secrets.redisPassword]);
+  // A new store forgets every used jti (DPOP-21): only a change of store or connection makes one. The
+  // memory store's size limit is applied to the running store once the config is accepted.
+  const { memory_max_entries: _maxEntries, ...replayIdentity } = c.replay;
+  const replayConfig = JSON.stringify([replayIdentity, loaded.secrets.redisUrl, loaded.secrets.redisPassword]);
   if (shared.replay?.config !== replayConfig) shared.replay = { config: replayConfig, store: buildReplayStore(loaded, logger, metrics) };
   const nonces =
     c.dpop.nonce === undefined || loaded.secrets.dpopNonceSecrets === undefined
@@ -123,6 +128,7 @@ function build(loaded: LoadedConfig, logger: Logger, metrics: Metrics, shared: S
     iatFutureS: c.dpop.iat_future_s,
     keyPrefix: c.replay.redis?.key_prefix ?? 'fapi:dpop:',
     nonces,
+    earlier: replaced?.dpop.handover(Date.now() / 1000),
   });
   const pipeline: Pipeline = {
     routes,
@@ -152,7 +158,7 @@ function build(loaded: LoadedConfig, logger: Logger, metrics: Metrics, shared: S
       },
     },
   };
-  return { pipeline, issuerKeys, keyCacheKeys };
+  return { pipeline, dpop, issuerKeys, keyCacheKeys };
 }
 
 /** The upstream CAs (`ca_file` contents) the routes of a built config use. */
@@ -245,13 +251,14 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
         const restartOnly = (['listen'] as const).filter((k) => next.config.server[k] !== current.loaded.config.server[k]);
         if (JSON.stringify(next.config.admin) !== JSON.stringify(current.loaded.config.admin)) restartOnly.push('admin' as never);
         const previousStore = current.built.pipeline.replay;
-        const built = build(next, logger, metrics, shared, current.built.pipeline);
+        const built = build(next, logger, metrics, shared, current.built);
         // New certificates and TLS settings apply to new connections (certificate rotation).
         api.setSecureContext(tlsOptions(next));
         applyClientCertificatePolicy(api, next);
         gateway.swap(built.pipeline);
         current = { loaded: next, built };
         pruneIssuerKeys(shared, built);
+        if (built.pipeline.replay instanceof MemoryReplayStore) built.pipeline.replay.resize(next.config.replay.memory_max_entries);
         shared.forwarder.retainUpstreamCas(upstreamCas(built));
         if (built.pipeline.replay !== previousStore) {
           // In-flight requests may still claim on the old store: close it a little later.

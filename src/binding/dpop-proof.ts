@@ -36,6 +36,16 @@ export interface DpopVerifierOptions {
   readonly keyPrefix: string;
   /** Present when the gateway has a nonce secret. */
   readonly nonces?: DpopNonces;
+  /**
+   * After a reload that widened `iatPastS`: proofs issued before `beforeS` keep the window they were
+   * claimed under, because their replay entries expire with it (DPOP-21). See handover().
+   */
+  readonly earlier?: IatHandover;
+}
+
+export interface IatHandover {
+  readonly beforeS: number;
+  readonly iatPastS: number;
 }
 
 export interface DpopProofInput {
@@ -374,8 +384,19 @@ export class DpopVerifier {
     }
   }
 
+  /**
+   * What a verifier replacing this one at `nowS` must keep for proofs issued before then: the
+   * narrowest past window their replay entries may have been stored under.
+   */
+  handover(nowS: number): IatHandover {
+    const e = this.opts.earlier;
+    // Once every proof issued before the earlier reload is out of this window, that rule is moot.
+    const moot = e === undefined || nowS >= e.beforeS + this.opts.iatPastS;
+    return { beforeS: nowS, iatPastS: moot ? this.opts.iatPastS : Math.min(e.iatPastS, this.opts.iatPastS) };
+  }
+
   private check(input: DpopProofInput, nowMs: number): DpopProofResult {
-    const { iatPastS, iatFutureS } = this.opts;
+    const { iatFutureS, earlier } = this.opts;
     const nowS = nowMs / 1000;
     const proof = checkSingleProof(input.proofs);
     const jws = parseCompactJws(proof);
@@ -388,6 +409,7 @@ export class DpopVerifier {
     checkHtm(claims, input.method);
     checkHtu(claims, input.htu);
     checkNonce(jws.payload, input.nonceRequired, this.opts.nonces, nowMs);
+    const iatPastS = earlier !== undefined && claims.iat < earlier.beforeS ? Math.min(earlier.iatPastS, this.opts.iatPastS) : this.opts.iatPastS;
     checkIat(claims, nowS, iatPastS, iatFutureS);
     checkNbfExp(jws.payload, nowS, iatFutureS);
     checkAth(claims, input.accessToken, input.accessTokenSha256);
@@ -395,7 +417,7 @@ export class DpopVerifier {
     return {
       jkt,
       replayKey: this.opts.keyPrefix + hash('sha256', `${jkt}:${claims.jti}`, 'hex'),
-      ttlMs: (iatPastS + iatFutureS) * 1000 + REPLAY_TTL_MARGIN_MS,
+      ttlMs: (this.opts.iatPastS + iatFutureS) * 1000 + REPLAY_TTL_MARGIN_MS,
     };
   }
 

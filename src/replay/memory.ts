@@ -15,13 +15,19 @@ const SWEEP_BUDGET = 64;
 export class MemoryReplayStore implements ReplayStore {
   // key -> expiry (ms). The gateway uses one TTL, so insertion order is expiry order: sweep from the oldest.
   private readonly entries = new Map<string, number>();
-  private readonly maxEntries: number;
+  private maxEntries: number;
   private readonly now: () => number;
 
   constructor(opts: MemoryReplayStoreOptions = {}) {
     this.maxEntries = opts.maxEntries ?? 1_000_000;
     this.now = opts.now ?? Date.now;
     if (!Number.isInteger(this.maxEntries) || this.maxEntries < 1) throw new RangeError('maxEntries must be a positive integer');
+  }
+
+  /** A reload's new `memory_max_entries`: the used jtis are kept (a new store would forget them). */
+  resize(maxEntries: number): void {
+    if (!Number.isInteger(maxEntries) || maxEntries < 1) throw new RangeError('maxEntries must be a positive integer');
+    this.maxEntries = maxEntries;
   }
 
   async claim(key: string, ttlMs: number): Promise<boolean> {

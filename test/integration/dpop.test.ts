@@ -147,6 +147,38 @@ describe('DPOP-21: replay store (memory), claimed last', () => {
     expect(again.status).toBe(401);
     expect(challenges(again)[0]).toMatch(/error="invalid_dpop_proof"/);
   });
+  it('DPOP-21 an accepted reload that changes memory_max_entries keeps the used jtis', async () => {
+    const token = await dpopToken();
+    const p = await proof(key, { htm: 'GET', htu: htu('/dpop/resize'), token });
+    expect((await dpopCall('/dpop/resize', token, [p])).status).toBe(200);
+    h.reload((c) => (c.replay = { store: 'memory', memory_max_entries: 5000 }));
+    try {
+      const again = await dpopCall('/dpop/resize', token, [p]);
+      expect(again.status).toBe(401);
+      expect(challenges(again)[0]).toMatch(/error="invalid_dpop_proof"/);
+    } finally {
+      h.reload();
+    }
+  });
+  it('DPOP-21 / DPOP-11 a reload that widens iat_past_s keeps the old window for proofs issued before it', async () => {
+    h.reload((c) => (c.dpop = { ...c.dpop, iat_past_s: 60 }));
+    try {
+      const token = await dpopToken();
+      // Issued 100 s ago: outside the 60 s window, so it was never claimable under it; its jti could have
+      // been stored for only 70 s, so the wider window must not accept it.
+      const old = await proof(key, { htm: 'GET', htu: htu('/dpop/widen'), token, claims: { iat: Math.floor(Date.now() / 1000) - 100 } });
+      h.reload((c) => (c.dpop = { ...c.dpop, iat_past_s: 300 }));
+      const r = await dpopCall('/dpop/widen', token, [old]);
+      expect(r.status).toBe(401);
+      expect(challenges(r)[0]).toMatch(/error="invalid_dpop_proof"/);
+      // A proof issued after the reload gets the wider window.
+      await new Promise((res) => setTimeout(res, 1100));
+      const fresh = await proof(key, { htm: 'GET', htu: htu('/dpop/widen'), token });
+      expect((await dpopCall('/dpop/widen', token, [fresh])).status).toBe(200);
+    } finally {
+      h.reload();
+    }
+  });
   it('a proof refused for another reason does not consume its jti', async () => {
     const token = await dpopToken();
     const jti = randomUUID();

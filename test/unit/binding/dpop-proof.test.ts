@@ -469,6 +469,25 @@ describe('DpopVerifier: request binding (DPOP-9..DPOP-13)', () => {
     await rejects(tight, input([await at(nowS + 1)]), 'GW_DPOP_PROOF_INVALID', /^DPOP-11 /);
   });
 
+  it('DPOP-21: a reload that widens iatPastS keeps the old window for proofs issued before it (their replay entries expire with it)', async () => {
+    const nowS = NOW_MS / 1000;
+    const narrow = verifier({ iatPastS: 60, iatFutureS: 0 });
+    const used = await proof(es, { claims: { iat: nowS } });
+    // Claimed under the narrow window: its replay entry lives 70 s.
+    expect((await narrow.verify(input([used]), NOW_MS)).ttlMs).toBe(70_000);
+    const wide = verifier({ iatPastS: 300, iatFutureS: 0, earlier: narrow.handover(nowS + 1) });
+    // 72 s later the entry is gone; without the handover the 300 s window would accept the replay.
+    expect(verifier({ iatPastS: 300, iatFutureS: 0 }).verifyNow(input([used]), NOW_MS + 72_000)).toBeDefined(); // the hole
+    await expect(wide.verify(input([used]), NOW_MS + 72_000)).rejects.toThrow(/^DPOP-11 iat more than 60 s in the past/);
+    // Proofs issued after the reload get the new window, and their entries its TTL.
+    const fresh = await proof(es, { claims: { iat: nowS + 2 } });
+    const r = wide.verifyNow(input([fresh]), NOW_MS + 200_000);
+    expect(r.ttlMs).toBe(310_000);
+    // A reload that narrows needs nothing kept; once the old proofs are out of the window, neither does a later one.
+    expect(wide.handover(nowS + 100)).toEqual({ beforeS: nowS + 100, iatPastS: 60 });
+    expect(wide.handover(nowS + 400)).toEqual({ beforeS: nowS + 400, iatPastS: 300 });
+  });
+
   it('DPOP-13 / CONF-11 accepts nbf = now and exp = now + 300 s', async () => {
     await expect(V.verify(input([await proof(es, { claims: { nbf: NOW_S, exp: NOW_S + 300 } })]), NOW_MS)).resolves.toBeDefined();
   });
