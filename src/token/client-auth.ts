@@ -97,7 +97,13 @@ export function loadSigningKey(text: string, alg?: AssertionAlg): SigningKey {
   let jwkAlg: string | undefined;
   const trimmed = text.trim();
   if (trimmed.startsWith('{')) {
-    const jwk = JSON.parse(trimmed) as Record<string, unknown>;
+    let jwk: Record<string, unknown>;
+    try {
+      jwk = JSON.parse(trimmed) as Record<string, unknown>;
+    } catch {
+      // Not the parser's message: it quotes the text around the error, which is key material here.
+      throw new Error('the JWK is not valid JSON');
+    }
     if (typeof jwk.d !== 'string') throw new Error('the JWK is not a private key');
     key = createPrivateKey({ key: jwk as JsonWebKey, format: 'jwk' });
     kid = typeof jwk.kid === 'string' ? jwk.kid : undefined;

@@ -236,10 +236,14 @@ export class Introspector {
   private failures = 0;
   private openUntil = 0;
 
+  private readonly opts: IntrospectorOptions;
+
   constructor(
     private readonly issuer: IntrospectionIssuer,
-    private readonly opts: IntrospectorOptions,
+    opts: IntrospectorOptions,
   ) {
+    // Not the previous introspector: held, it would keep every earlier config alive, reload after reload.
+    this.opts = { ...opts, previous: undefined };
     if (issuer.config.introspection === undefined) throw new Error(`issuer ${issuer.name} has no introspection settings`);
     this.name = issuer.name;
     this.cfg = issuer.config;

@@ -54,6 +54,19 @@ describe('INT-1 private_key_jwt (RFC 7523, FAPI 2.0 audience)', () => {
     const pkcs1 = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs1', format: 'pem' }) as string;
     expect(() => loadSigningKey(pkcs1)).toThrow(/PKCS#8/);
   });
+  it('INT-1 / log hygiene: a JWK file that is not valid JSON is refused without quoting it (it holds the private key)', async () => {
+    const { privateKey } = await generateKeyPair('ES256', { extractable: true });
+    const jwk = await exportJWK(privateKey);
+    const broken = JSON.stringify(jwk).replace('"d":"', '"d":');
+    let message = '';
+    try {
+      loadSigningKey(broken);
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    expect(message).toBe('the JWK is not valid JSON');
+    expect(message).not.toContain((jwk.d as string).slice(0, 6));
+  });
   it('INT-1 a JWK file: its kid goes in the header, its alg must agree, a public JWK is refused', async () => {
     const { privateKey, publicKey } = await generateKeyPair('EdDSA', { extractable: true });
     const jwk = { ...(await exportJWK(privateKey)), kid: 'gw-key-1' };

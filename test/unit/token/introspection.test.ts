@@ -1,5 +1,7 @@
 // Introspector: the INT-2..INT-8 checks in order and the INT-6 cache, over a fake transport and clock.
 import type { webcrypto } from 'node:crypto';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { IssuerConfig } from '../../../src/config/schema.js';
@@ -208,6 +210,23 @@ describe('INT-6: the cache', () => {
     const otherClient = introspector(issuerConfig({ client_id: 'gw-2' }), as.transport, undefined, changed);
     await run(otherClient);
     expect(as.calls).toHaveLength(3);
+  });
+  it('INT-6 across reloads: an introspector does not keep the one it replaced (nor the chain before it) alive', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const as = fakeAs(() => ({ json: active() }));
+    let x = introspector(issuerConfig(), as.transport);
+    const first = new WeakRef(x);
+    // Each reload changes a setting, so each has its own cache: five generations, five caches.
+    for (let i = 1; i <= 5; i++) x = introspector(issuerConfig({ cache_max_s: 60 + i }), as.transport, undefined, x);
+    // No deref() before collecting: a WeakRef's target stays alive until the end of the job that read it.
+    for (let i = 0; i < 3; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      gc();
+    }
+    await new Promise((r) => setTimeout(r, 10));
+    expect(first.deref()).toBeUndefined();
+    expect(x).toBeInstanceOf(Introspector);
   });
   it('INT-6 across a reload: a rotated client certificate (new files) keeps the answers', async () => {
     now = T0;
