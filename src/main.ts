@@ -13,7 +13,7 @@ import { ownedHeaderNames } from './forward/headers.js';
 import { ProxyForwarder } from './forward/proxy-forwarder.js';
 import { Gateway, type Pipeline } from './gateway.js';
 import { createAdminServer } from './listen/admin-server.js';
-import { applyClientCertificatePolicy, createApiServer } from './listen/api-server.js';
+import { applyClientCertificatePolicy, applyServerLimits, createApiServer } from './listen/api-server.js';
 import { ForwardedCertPolicy } from './listen/forwarded-cert.js';
 import { tlsOptions } from './listen/tls-options.js';
 import { buildProtectedResourceMetadata } from './metadata/protected-resource.js';
@@ -250,11 +250,15 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
       try {
         const restartOnly = (['listen'] as const).filter((k) => next.config.server[k] !== current.loaded.config.server[k]);
         if (JSON.stringify(next.config.admin) !== JSON.stringify(current.loaded.config.admin)) restartOnly.push('admin' as never);
+        if (next.config.server.limits.handshake_timeout_ms !== current.loaded.config.server.limits.handshake_timeout_ms) {
+          restartOnly.push('limits.handshake_timeout_ms' as never);
+        }
         const previousStore = current.built.pipeline.replay;
         const built = build(next, logger, metrics, shared, current.built);
         // New certificates and TLS settings apply to new connections (certificate rotation).
         api.setSecureContext(tlsOptions(next));
         applyClientCertificatePolicy(api, next);
+        applyServerLimits(api, next);
         gateway.swap(built.pipeline);
         current = { loaded: next, built };
         pruneIssuerKeys(shared, built);

@@ -43,6 +43,19 @@ export function applyClientCertificatePolicy(server: Server, loaded: LoadedConfi
   s[kRequiredWithoutCa] = t.client_certificate === 'required' && t.client_ca_file === undefined;
 }
 
+/**
+ * The `server.limits` Node reads per connection or per check, at start and on reload. The handshake
+ * timeout is fixed when the server is created (a reload reports it as needing a restart).
+ */
+export function applyServerLimits(server: Server, loaded: LoadedConfig): void {
+  const limits = loaded.config.server.limits;
+  // Not in Node's typings, but read from the server for each new connection's parser.
+  (server as Server & { maxHeaderSize: number }).maxHeaderSize = limits.max_header_bytes;
+  server.headersTimeout = limits.headers_timeout_ms;
+  server.requestTimeout = limits.request_timeout_ms;
+  server.keepAliveTimeout = limits.keep_alive_timeout_ms;
+}
+
 export function createApiServer(
   loaded: LoadedConfig,
   handler: (req: IncomingMessage, res: ServerResponse) => void,

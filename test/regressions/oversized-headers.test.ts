@@ -128,3 +128,24 @@ describe('CRED-8: credential header size', () => {
     await stillServing();
   });
 });
+
+describe('HDR-16: server.limits changed by a reload apply to new connections', () => {
+  it('max_header_bytes 16384 -> 2048: a 4 KB head is refused with 431 after the reload, served before; the handshake timeout is reported as needing a restart', async () => {
+    const auth = `Authorization: Bearer ${token}`;
+    const big = `X-Pad: ${'a'.repeat(4000)}`;
+    expect((await send('GET /mtls/x HTTP/1.1', [auth, big])).status).toBe(200);
+    h.reload((c) => {
+      c.server.limits = { ...c.server.limits, max_header_bytes: 2048, handshake_timeout_ms: 5000 };
+    });
+    try {
+      const r = await send('GET /mtls/x HTTP/1.1', [auth, big]);
+      expect(r.status).toBe(431);
+      expect(r.headers['x-fapi-interaction-id']).toMatch(/^[0-9a-f-]{36}$/);
+      const line = h.logLines().findLast((l) => l.msg === 'config reloaded');
+      expect(line?.needs_restart).toEqual(['limits.handshake_timeout_ms']);
+    } finally {
+      h.reload();
+    }
+    expect((await send('GET /mtls/x HTTP/1.1', [auth, big])).status).toBe(200);
+  });
+});
