@@ -72,6 +72,10 @@ function checkClaimTypes(p: JWTPayload): void {
     if (typeof p[c] !== 'string' || p[c] === '') throw new GatewayError('GW_TOKEN_INVALID', `JWT-10 ${c} missing or not a string`);
   }
   if (p.scope !== undefined && typeof p.scope !== 'string') throw new GatewayError('GW_TOKEN_INVALID', 'JWT-14 scope is not a string');
+  // jose checks these are numbers; 1e400 parses as Infinity, which would make a token that never expires.
+  for (const c of ['exp', 'iat', 'nbf'] as const) {
+    if (p[c] !== undefined && !Number.isFinite(p[c])) throw new GatewayError('GW_TOKEN_INVALID', `JWT-8 ${c} is not a finite number`);
+  }
 }
 
 /**

@@ -3,6 +3,7 @@
 // but it does not look at `aud` when no `audience` option is given; the validator then spread a number,
 // boolean or object `aud` into an array and the TypeError surfaced as 500 server_error.
 // Every claim the validator reads is in the table, so a new unchecked read shows up as a row that differs.
+import { CompactSign } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestResponse } from '../support/client.js';
 import { challenges } from '../support/contract.js';
@@ -98,5 +99,19 @@ describe('JWT-7 / JWT-10 / JWT-13: claims of the wrong JSON type in a signed tok
       got.push(seen(row, r, 'DPoP'));
     }
     expect(got).toEqual(TABLE.map(expected));
+  });
+
+  it('JWT-8 / JWT-9: exp, iat or nbf of 1e400 (Infinity once parsed: a token that would never expire) -> 401 invalid_token', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const base = { iss: h.issuer.issuer, aud: AUDIENCE, sub: 'user-1', client_id: 'client-1', scope: 'accounts', jti: 'j', cnf: cnfX5t(h.pki.client1.x5tS256) };
+    const k = h.issuer.current;
+    for (const [claim, raw] of [['exp', `"iat":${now},"exp":1e400`], ['iat', `"iat":1e400,"exp":${now + 300}`], ['nbf', `"iat":${now},"exp":${now + 300},"nbf":-1e400`]] as const) {
+      // JSON.stringify cannot write 1e400, so the payload is written by hand and signed with the issuer's key.
+      const payload = `${JSON.stringify({ ...base, jti: claim }).slice(0, -1)},${raw}}`;
+      const token = await new CompactSign(new TextEncoder().encode(payload)).setProtectedHeader({ alg: k.alg, kid: k.kid, typ: 'at+jwt' }).sign(k.privateKey);
+      const r = await h.call('/mtls/1', { cert: h.pki.client1, headers: [['Authorization', `Bearer ${token}`]] });
+      expect(r.status, claim).toBe(401);
+      expect((r.json() as { error?: string }).error, claim).toBe('invalid_token');
+    }
   });
 });
