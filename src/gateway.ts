@@ -111,6 +111,8 @@ function gatewayResponseHeaders(id: string, binding: Binding): string[] {
 
 export class Gateway {
   private draining = false;
+  /** Pipelined requests waiting for their turn, per connection (see inTurn). */
+  private readonly waiting = new WeakMap<object, Set<() => void>>();
   private readonly stageSeries: Record<Stage, HistogramSeries>;
   private readonly writeLine: RequestLogWriter;
 
@@ -152,16 +154,27 @@ export class Gateway {
    */
   private inTurn(req: IncomingMessage, res: ServerResponse, id: string, go: () => void): void {
     const socket = req.socket;
+    // One close listener per connection, however many requests wait on it.
+    let waiting = this.waiting.get(socket);
+    if (waiting === undefined) {
+      const set = (waiting = new Set());
+      this.waiting.set(socket, set);
+      socket.once('close', () => {
+        for (const gone of set) gone();
+        set.clear();
+      });
+    }
+    const queue = waiting;
     const gone = (): void => {
       res.off('socket', turn);
       this.logger.info({ interaction_id: id, method: req.method }, 'pipelined request not served: its connection closed before its turn');
     };
     const turn = (): void => {
-      socket.off('close', gone);
+      queue.delete(gone);
       go();
     };
+    queue.add(gone);
     res.once('socket', turn);
-    socket.once('close', gone);
   }
 
   /** A stage refused, forwarding failed, or our own code threw: answer (or cut the connection) once. */

@@ -45,6 +45,29 @@ describe('RFC 9112 §9.6: pipelined requests behind a response that closes the c
   });
 });
 
+describe('RFC 9112 §9.3.2: many pipelined requests', () => {
+  it('20 pipelined GETs on one connection: all answered in order, no listener pile-up on the connection', async () => {
+    const h = await startHarness({ routes: ROUTES });
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w.name);
+    process.on('warning', onWarning);
+    try {
+      const token = await h.issuer.mint({ cnf: cnfX5t(h.pki.client1.x5tS256) });
+      const get = (i: number, last: boolean): string =>
+        `GET /mtls/p${i} HTTP/1.1\r\nHost: api.test\r\nAuthorization: Bearer ${token}\r\n${last ? 'Connection: close\r\n' : ''}\r\n`;
+      const before = h.upstream.received.length;
+      const { response } = await h.raw(Array.from({ length: 20 }, (_, i) => get(i, i === 19)).join(''), 5000);
+      expect(response.match(/^HTTP\/1\.1 \d{3}/gm)).toEqual(Array(20).fill('HTTP/1.1 200'));
+      expect(h.upstream.received.slice(before).map((u) => u.url)).toEqual(Array.from({ length: 20 }, (_, i) => `/mtls/p${i}`));
+      await new Promise((r) => setImmediate(r));
+      expect(warnings).not.toContain('MaxListenersExceededWarning');
+    } finally {
+      process.off('warning', onWarning);
+      await h.close();
+    }
+  });
+});
+
 describe('HDR-12: a framing error in a body the upstream is already answering', () => {
   let h: Harness;
   let token: string;
