@@ -38,7 +38,7 @@ export interface ForwarderOptions {
 // too) and the ones only the gateway may set.
 const NOT_FORWARDED: ReadonlySet<string> = new Set([...HOP_BY_HOP, 'proxy-authenticate', 'transfer-encoding', 'x-fapi-interaction-id', 'dpop-nonce']);
 // The request's failure callback, the gateway's response headers and the upstream request, for the
-// listeners that are shared by all requests (proxyRes, proxyReq).
+// listeners that are shared by all requests (proxyRes, the agents' addRequest).
 const kFail = Symbol('fapi.forwardFail');
 const kOwn = Symbol('fapi.gatewayResponseHeaders');
 const kUpstreamReq = Symbol('fapi.upstreamRequest');
@@ -171,8 +171,24 @@ function idleTimeoutOnly<A extends HttpAgent>(agent: A): A {
     (socket as Socket | null | undefined)?.setTimeout(0);
     return socket;
   };
+  // Every upstream request passes here, synchronously inside proxy.web(): link it to the client request
+  // being sent. (The library's 'proxyReq' event is skipped for requests with an Expect header.)
+  const pooled = agent as A & { addRequest(req: ClientRequest, options: unknown): void };
+  const add = pooled.addRequest.bind(agent);
+  pooled.addRequest = (upstreamReq: ClientRequest, options: unknown) => {
+    const client = sending;
+    if (client !== undefined) {
+      sending = undefined;
+      client[kUpstreamReq] = upstreamReq;
+      (upstreamReq as UpstreamRequest)[kClientReq] = client;
+      upstreamReq.on('upgrade', onUnsolicitedUpgrade);
+    }
+    add(upstreamReq, options);
+  };
   return agent;
 }
+/** The client request whose upstream request is being created (set around proxy.web()). */
+let sending: Forwarding | undefined;
 
 export class ProxyForwarder implements Forwarder {
   private readonly proxy: ProxyServer;
@@ -198,11 +214,6 @@ export class ProxyForwarder implements Forwarder {
     const i = passes.indexOf(deleteLength);
     if (i === -1) throw new Error('http-proxy-3 changed: deleteLength pass not found');
     passes.splice(i, 1);
-    this.proxy.on('proxyReq', (proxyReq: UpstreamRequest, req: Forwarding) => {
-      req[kUpstreamReq] = proxyReq;
-      proxyReq[kClientReq] = req;
-      proxyReq.on('upgrade', onUnsolicitedUpgrade);
-    });
     this.proxy.on('proxyRes', (proxyRes: UpstreamResponse, req: Forwarding, res: ServerResponse) => {
       proxyRes[kClientRes] = res;
       proxyRes.on('close', onUpstreamClose);
@@ -229,6 +240,15 @@ export class ProxyForwarder implements Forwarder {
   }
 
   private send(req: Forwarding, res: ServerResponse, route: Route, fail: (e: GatewayError) => void, started: number): void {
+    sending = req;
+    try {
+      this.web(req, res, route, fail, started);
+    } finally {
+      sending = undefined;
+    }
+  }
+
+  private web(req: Forwarding, res: ServerResponse, route: Route, fail: (e: GatewayError) => void, started: number): void {
     const upstream = route.upstream;
     this.proxy.web(req, res, this.webOptions(upstream), (err: Error & { code?: string }) => {
       if (res.headersSent) {

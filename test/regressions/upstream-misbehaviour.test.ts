@@ -10,7 +10,7 @@ import { upstreamAt } from '../support/upstream.js';
 
 const TIMEOUT_MS = 1500;
 const ROUTES = [
-  { id: 'mtls', match: { methods: ['GET', 'HEAD', 'DELETE'], path_prefix: '/mtls' }, auth: { binding: 'mtls' }, upstream: { timeout_ms: TIMEOUT_MS } },
+  { id: 'mtls', match: { methods: ['GET', 'HEAD', 'DELETE', 'POST'], path_prefix: '/mtls' }, auth: { binding: 'mtls' }, upstream: { timeout_ms: TIMEOUT_MS } },
 ];
 
 let reply = '';
@@ -70,6 +70,15 @@ describe('upstream misbehaviour', () => {
     const line = await logFor(h, parseRawResponse(response).headers['x-fapi-interaction-id'] as string);
     expect(line?.reason).toBe('GW_UPSTREAM_UNAVAILABLE');
     expect(String(line?.detail)).toContain('101 Switching Protocols');
+  });
+
+  it('the same 101 to a POST with Expect: 100-continue (http-proxy-3 emits no proxyReq for it) -> 502 at once', async () => {
+    reply = 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: foo\r\nConnection: upgrade\r\n\r\n';
+    const t0 = performance.now();
+    const head = `POST /mtls/x HTTP/1.1\r\nHost: api.test\r\nAuthorization: Bearer ${token}\r\nExpect: 100-continue\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}`;
+    const { response } = await h.raw(head, 4000);
+    expect(response).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 502 /);
+    expect(performance.now() - t0).toBeLessThan(TIMEOUT_MS);
   });
 
   it('a close-delimited body that stalls is cut after timeout_ms (as one with Content-Length is)', async () => {
