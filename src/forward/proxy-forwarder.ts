@@ -159,12 +159,13 @@ const TIMER_SLACK_MS = 50;
 const UPSTREAM_IDLE_MS = 4_000;
 
 /**
- * Node also gives a new connection the agent's `timeout` while it connects, which would cut
- * connect_timeout_ms short at 4 s: the timeout is cleared on creation (the library's connectTimeout
- * governs connecting, the route's timeout_ms the request, and the agent sets the idle one when the
- * connection returns to the pool).
+ * The gateway's upstream agents. Node also gives a new connection the agent's `timeout` while it
+ * connects, which would cut connect_timeout_ms short at 4 s: the timeout is cleared on creation (the
+ * library's connectTimeout governs connecting, the route's timeout_ms the request, and the agent sets
+ * the idle one when the connection returns to the pool). And each upstream request is linked to its
+ * client request.
  */
-function idleTimeoutOnly<A extends HttpAgent>(agent: A): A {
+function gatewayAgent<A extends HttpAgent>(agent: A): A {
   const create = agent.createConnection.bind(agent);
   agent.createConnection = (options, callback) => {
     const socket = create(options, callback);
@@ -206,9 +207,9 @@ export class ProxyForwarder implements Forwarder {
     // until the upstream closes it, and a request sent as it does fails with ECONNRESET (502).
     const agentOpts = { keepAlive: true, maxSockets: opts.maxSockets ?? 256, maxFreeSockets: 64, scheduling: 'lifo' as const, timeout: UPSTREAM_IDLE_MS };
     this.onResend = opts.onResend;
-    this.httpAgent = idleTimeoutOnly(new HttpAgent(agentOpts));
+    this.httpAgent = gatewayAgent(new HttpAgent(agentOpts));
     this.agentOpts = agentOpts;
-    this.httpsAgent = idleTimeoutOnly(new HttpsAgent({ ...agentOpts, minVersion: 'TLSv1.2', ca: opts.ca ? [...opts.ca] : undefined }));
+    this.httpsAgent = gatewayAgent(new HttpsAgent({ ...agentOpts, minVersion: 'TLSv1.2', ca: opts.ca ? [...opts.ca] : undefined }));
     this.proxy = new ProxyServer({ xfwd: false, secure: true });
     const passes = (this.proxy as unknown as { webPasses: unknown[] }).webPasses;
     const i = passes.indexOf(deleteLength);
@@ -302,7 +303,7 @@ export class ProxyForwarder implements Forwarder {
     if (ca === undefined) return this.httpsAgent;
     let agent = this.httpsAgentsByCa.get(ca);
     if (agent === undefined) {
-      agent = idleTimeoutOnly(new HttpsAgent({ ...this.agentOpts, minVersion: 'TLSv1.2', ca }));
+      agent = gatewayAgent(new HttpsAgent({ ...this.agentOpts, minVersion: 'TLSv1.2', ca }));
       this.httpsAgentsByCa.set(ca, agent);
     }
     return agent;
