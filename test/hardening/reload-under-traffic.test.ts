@@ -2,7 +2,8 @@
 // a few settings that must not cost the gateway its state (replay store size, DPoP windows, limits,
 // JWKS cooldown, identity header names, client-certificate policy). After every reload: a fresh mTLS and
 // a fresh DPoP request get 200, a proof used at any earlier step is refused (never accepted again, with
-// whatever the windows are now), and nothing answers 5xx. Bounded: 40 reloads, a few seconds.
+// whatever the windows are now), the new header limit and client-certificate policy are in force on a
+// new connection, and nothing answers 5xx. Bounded: 40 reloads, a few seconds.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dpopKey, proof, type DpopKey } from '../support/dpop.js';
 import { PUBLIC_ORIGIN, startHarness, type Harness } from '../support/gateway.js';
@@ -25,7 +26,14 @@ function prng(seed: number): () => number {
   };
 }
 
-const CHANGES: readonly ((c: Raw, r: () => number) => string)[] = [
+/** What a step's config must enforce (the harness reloads from its base config plus the step's changes). */
+interface Expected {
+  clientCertificate: 'optional' | 'required';
+  maxHeaderBytes: number;
+}
+const BASE: Expected = { clientCertificate: 'optional', maxHeaderBytes: 16384 };
+
+const CHANGES: readonly ((c: Raw, r: () => number, e: Expected) => string)[] = [
   (c, r) => {
     const n = 1000 + Math.floor(r() * 50_000);
     c.replay = { store: 'memory', memory_max_entries: n };
@@ -41,9 +49,10 @@ const CHANGES: readonly ((c: Raw, r: () => number) => string)[] = [
     c.dpop = { ...c.dpop, iat_future_s: n };
     return `dpop.iat_future_s=${n}`;
   },
-  (c, r) => {
+  (c, r, e) => {
     const n = 8192 + Math.floor(r() * 24_576);
     c.server.limits = { ...c.server.limits, max_header_bytes: n };
+    e.maxHeaderBytes = n;
     return `limits.max_header_bytes=${n}`;
   },
   (c, r) => {
@@ -60,9 +69,10 @@ const CHANGES: readonly ((c: Raw, r: () => number) => string)[] = [
     c.identity_headers = { ...c.identity_headers, subject: 'x-authenticated-user' };
     return 'identity_headers.subject';
   },
-  (c, r) => {
+  (c, r, e) => {
     const v = r() < 0.5 ? 'required' : 'optional';
     c.server.tls.client_certificate = v;
+    e.clientCertificate = v;
     return `tls.client_certificate=${v}`;
   },
 ];
@@ -78,7 +88,7 @@ afterAll(async () => {
 });
 
 describe('config reloads under traffic', () => {
-  it(`a random walk of ${STEPS} reloads (seed ${SEED}): fresh requests 200, no earlier proof accepted again, no 5xx`, async () => {
+  it(`a random walk of ${STEPS} reloads (seed ${SEED}): fresh requests 200, no earlier proof accepted again, the new header limit and certificate policy in force, no 5xx`, async () => {
     const r = prng(SEED);
     const mtlsToken = await h.issuer.mint({ cnf: cnfX5t(h.pki.client1.x5tS256) });
     const dpopToken = await h.issuer.mint({ cnf: cnfJkt(key.jkt) });
@@ -89,10 +99,20 @@ describe('config reloads under traffic', () => {
     for (let step = 0; step < STEPS; step++) {
       const picks = Array.from({ length: 1 + Math.floor(r() * 3) }, () => CHANGES[Math.floor(r() * CHANGES.length)]!);
       let described: string[] = [];
+      const expected: Expected = { ...BASE };
       h.reload((c) => {
-        described = picks.map((change) => change(c, r));
+        described = picks.map((change) => change(c, r, expected));
       });
       const at = `step ${step} (${described.join(', ')})`;
+      // The policies in force on a new connection.
+      const bare = await h.call('/mtls/walk', { headers: [['Authorization', `Bearer ${mtlsToken}`]] }).then(
+        (x) => x.status,
+        () => 'refused',
+      );
+      const wantBare = expected.clientCertificate === 'required' ? 'refused' : 401;
+      if (bare !== wantBare) problems.push(`${at}: no client certificate -> ${bare}, expected ${wantBare}`);
+      const big = await h.call('/mtls/walk', { cert: h.pki.client1, headers: [['Authorization', `Bearer ${mtlsToken}`], ['X-Pad', 'a'.repeat(expected.maxHeaderBytes)]] });
+      if (big.status !== 431) problems.push(`${at}: a head over max_header_bytes -> ${big.status}, expected 431`);
       const m = await h.call('/mtls/walk', { cert: h.pki.client1, headers: [['Authorization', `Bearer ${mtlsToken}`]] });
       if (m.status !== 200) problems.push(`${at}: mTLS ${m.status}`);
       const fresh = await proof(key, { htm: 'GET', htu: `${PUBLIC_ORIGIN}/dpop/walk`, token: dpopToken });
