@@ -42,15 +42,51 @@ function fromClientCert(v: string): { der?: Buffer } {
   return m === null ? {} : { der: Buffer.from(m[1] as string, 'base64') };
 }
 
-/** Envoy/Istio XFCC: the last element is the nearest hop's client; `Cert="<url-encoded PEM>"` or `Hash=<hex>`. */
+/**
+ * Splits on `sep` outside double quotes, honouring backslash escapes inside them (Envoy quotes values
+ * holding `,;=` and escapes their quotes as `\"`: a client's certificate Subject is such a value).
+ * Undefined when a quote is left open.
+ */
+function splitXfcc(v: string, sep: string): string[] | undefined {
+  const out: string[] = [];
+  let start = 0;
+  let quoted = false;
+  for (let i = 0; i < v.length; i++) {
+    const ch = v[i];
+    if (quoted && ch === '\\') i++;
+    else if (ch === '"') quoted = !quoted;
+    else if (ch === sep && !quoted) {
+      out.push(v.slice(start, i));
+      start = i + 1;
+    }
+  }
+  if (quoted) return undefined;
+  out.push(v.slice(start));
+  return out;
+}
+
+/** A quoted XFCC value without its quotes and escapes; a bare one as it is. */
+function xfccValue(raw: string): string {
+  return raw.length >= 2 && raw.startsWith('"') && raw.endsWith('"') ? raw.slice(1, -1).replace(/\\(.)/g, '$1') : raw;
+}
+
+/**
+ * Envoy/Istio XFCC: the last element is the nearest hop's client; `Cert="<url-encoded PEM>"` or
+ * `Hash=<hex>`. Malformed quoting, or a key given twice in the element, yields no certificate.
+ */
 function fromXfcc(v: string): { der?: Buffer; hash?: string } {
-  const elements = v.split(/,(?=(?:[^"]*"[^"]*")*[^"]*$)/);
-  const last = elements[elements.length - 1] ?? '';
+  const elements = splitXfcc(v, ',');
+  const pairs = elements === undefined ? undefined : splitXfcc(elements[elements.length - 1] ?? '', ';');
+  if (pairs === undefined) return {};
+  const seen = new Set<string>();
   const out: { der?: Buffer; hash?: string } = {};
-  for (const pair of last.split(/;(?=(?:[^"]*"[^"]*")*[^"]*$)/)) {
+  for (const pair of pairs) {
     const i = pair.indexOf('=');
+    if (i === -1) continue;
     const k = pair.slice(0, i).trim().toLowerCase();
-    const raw = pair.slice(i + 1).trim().replace(/^"|"$/g, '');
+    if (seen.has(k)) return {};
+    seen.add(k);
+    const raw = xfccValue(pair.slice(i + 1).trim());
     if (k === 'cert') {
       const pem = decodeUri(raw);
       const der = pem === undefined ? undefined : pemToDer(pem);

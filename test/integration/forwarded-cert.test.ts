@@ -52,6 +52,24 @@ describe('MTLS-5: certificate forwarded by a trusted hop', () => {
     });
   });
 
+  it('MTLS-5: XFCC quoting is honoured: a Subject with escaped quotes cannot smuggle a second Hash= for another client', async () => {
+    await withGateway({ header: 'x-forwarded-client-cert', trusted_peers: ['127.0.0.1'] }, async (h) => {
+      const hex = (p: Pem) => Buffer.from(p.x5tS256, 'base64url').toString('hex');
+      const victimToken = await bound(h, h.pki.client1);
+      // What Envoy writes for an attacker (client2) whose certificate Subject is `CN=a";Hash=<victim>;x="`:
+      // the value is quoted and its quotes escaped as \".
+      const forged = `By=spiffe://cluster/ns/gw;Hash=${hex(h.pki.client2)};Subject="CN=a\\";Hash=${hex(h.pki.client1)};x=\\"";URI=`;
+      const r = await h.call('/x', { headers: [['Authorization', `Bearer ${victimToken}`], ['x-forwarded-client-cert', forged]] });
+      expect(r.status).toBe(401);
+      // The attacker's own hash is what the element says, so its own token binds.
+      const own = await h.call('/x', { headers: [['Authorization', `Bearer ${await bound(h, h.pki.client2)}`], ['x-forwarded-client-cert', forged]] });
+      expect(own.status).toBe(200);
+      // Two Hash= pairs in one element (outside quotes) are ambiguous: no certificate at all.
+      const twice = `Hash=${hex(h.pki.client2)};Hash=${hex(h.pki.client1)}`;
+      expect((await h.call('/x', { headers: [['Authorization', `Bearer ${victimToken}`], ['x-forwarded-client-cert', twice]] })).status).toBe(401);
+    });
+  });
+
   it('from an untrusted peer the header is ignored (a client cannot claim another client\'s certificate)', async () => {
     await withGateway({ header: 'client-cert', trusted_peers: ['10.0.0.0/8'] }, async (h) => {
       const token = await bound(h, h.pki.client1);
