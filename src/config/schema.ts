@@ -6,7 +6,8 @@ export const JWT_ALGS = [...FAPI_ALGS, 'RS256'] as const;
 
 const listen = z
   .string()
-  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port, e.g. 0.0.0.0:8443');
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port, e.g. 0.0.0.0:8443')
+  .refine((v) => Number(v.slice(v.lastIndexOf(':') + 1)) <= 65535, 'port must be 0..65535');
 const httpsUrl = z.url({ protocol: /^https$/, error: 'expected an https:// URL' });
 const envName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'expected an environment variable name');
 // RFC 6749 scope-token (NQCHAR without space); also safe inside a quoted challenge value (ERR-6).
@@ -156,7 +157,8 @@ const route = z.strictObject({
       .optional(),
   }),
   upstream: z.strictObject({
-    url: z.url({ protocol: /^https?$/ }),
+    // No credentials in the URL: `check` prints it, and logs name the upstream by it.
+    url: z.url({ protocol: /^https?$/ }).refine((u) => !/^https?:\/\/[^/?#]*@/i.test(u), 'no user:password@ in the url'),
     timeout_ms: z.int().min(100).max(600000).default(30000),
     connect_timeout_ms: z.int().min(50).max(60000).default(5000),
     /** Send the client's Host upstream instead of the upstream's own host. */
@@ -166,14 +168,31 @@ const route = z.strictObject({
   }).refine((u) => u.ca_file === undefined || u.url.startsWith('https:'), { message: 'ca_file needs an https:// url', path: ['ca_file'] }),
 });
 
-const identityHeaders = z.strictObject({
-  subject: headerName.default('x-authenticated-subject'),
-  client_id: headerName.default('x-authenticated-client-id'),
-  scope: headerName.default('x-authenticated-scope'),
-  issuer: headerName.default('x-authenticated-issuer'),
-  binding: headerName.default('x-authenticated-binding'),
-  key_thumbprint: headerName.default('x-authenticated-key-thumbprint'),
-});
+// Names the gateway writes itself, or that carry framing or credentials: an identity value there would
+// be overwritten or would change what the upstream does with the request.
+const RESERVED_HEADER_NAMES: ReadonlySet<string> = new Set([
+  'host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'te', 'trailer', 'upgrade', 'expect',
+  'authorization', 'proxy-authorization', 'dpop', 'cookie', 'x-fapi-interaction-id',
+  'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded',
+]);
+const identityHeaders = z
+  .strictObject({
+    subject: headerName.default('x-authenticated-subject'),
+    client_id: headerName.default('x-authenticated-client-id'),
+    scope: headerName.default('x-authenticated-scope'),
+    issuer: headerName.default('x-authenticated-issuer'),
+    binding: headerName.default('x-authenticated-binding'),
+    key_thumbprint: headerName.default('x-authenticated-key-thumbprint'),
+  })
+  .superRefine((h, ctx) => {
+    const seen = new Map<string, string>();
+    for (const [k, v] of Object.entries(h)) {
+      if (RESERVED_HEADER_NAMES.has(v)) ctx.addIssue({ code: 'custom', path: [k], message: `${v} is reserved (framing, credentials or set by the gateway)` });
+      const other = seen.get(v);
+      if (other !== undefined) ctx.addIssue({ code: 'custom', path: [k], message: `${v} is already the ${other} header` });
+      seen.set(v, k);
+    }
+  });
 
 const dpop = z.strictObject({
   algorithms: z.array(z.enum(FAPI_ALGS)).min(1).default([...FAPI_ALGS]),
@@ -186,6 +205,7 @@ const dpop = z.strictObject({
       step_s: z.int().min(10).max(600).default(60),
       window_s: z.int().min(30).max(3600).default(300),
     })
+    .refine((n) => n.window_s >= n.step_s, { message: 'window_s must be at least step_s', path: ['window_s'] })
     .optional(),
 });
 

@@ -59,6 +59,25 @@ describe('config loading', () => {
     expect(issues.map((i) => i.path)).toContain('routes[0].upstream.url');
     expect(issues[0]?.line).toBeTypeOf('number');
   });
+  it('refuses what validation let through and start-up or the upstream then tripped over (found in review)', () => {
+    const port = base();
+    port.server.listen = '127.0.0.1:70000';
+    expect(issuesOf(stringify(port))[0]).toMatchObject({ path: 'server.listen', message: 'port must be 0..65535' });
+    const creds = base();
+    (creds.routes[0] as { upstream: { url: string } }).upstream.url = 'http://svc:Sup3rS3cret@127.0.0.1:8080';
+    const credIssues = issuesOf(stringify(creds));
+    expect(credIssues[0]).toMatchObject({ path: 'routes[0].upstream.url', message: 'no user:password@ in the url' });
+    expect(JSON.stringify(credIssues)).not.toContain('Sup3rS3cret');
+    const nonce = { ...base(), dpop: { nonce: { secret_env: 'NONCE', step_s: 600, window_s: 300 } } };
+    expect(issuesOf(stringify(nonce), { NONCE: 'x'.repeat(64) })[0]).toMatchObject({ path: 'dpop.nonce.window_s', message: 'window_s must be at least step_s' });
+    const twice = { ...base(), identity_headers: { subject: 'x-user', client_id: 'x-user' } };
+    expect(issuesOf(stringify(twice))[0]).toMatchObject({ path: 'identity_headers.client_id', message: 'x-user is already the subject header' });
+    for (const name of ['content-length', 'host', 'authorization', 'x-forwarded-for', 'x-fapi-interaction-id']) {
+      const reserved = { ...base(), identity_headers: { subject: name } };
+      expect(issuesOf(stringify(reserved))[0], name).toMatchObject({ path: 'identity_headers.subject' });
+    }
+    expect(() => parseConfig(stringify({ ...base(), identity_headers: { subject: 'x-user' } }), 'x.yaml', {})).not.toThrow();
+  });
   it('refuses upstream.ca_file on an http:// upstream (it would be ignored)', () => {
     const c = base();
     (c.routes[0] as { upstream: Record<string, string> }).upstream.ca_file = 'ca.pem';
