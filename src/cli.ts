@@ -151,5 +151,8 @@ async function main(argv: string[]): Promise<number> {
 }
 
 main(process.argv.slice(2)).then((code) => {
-  if (code >= 0) process.exitCode = code;
+  // A failed start exits now: whatever it had opened (a Redis client, a listener) must not keep a
+  // half-started gateway alive.
+  if (code > 0) process.exit(code);
+  if (code === 0) process.exitCode = 0;
 });

@@ -68,7 +68,14 @@ export async function runPrimary(loaded: LoadedConfig, log: (msg: string, extra?
       },
     });
     const i = loaded.config.admin.listen.lastIndexOf(':');
-    await new Promise<void>((ok) => admin.listen(Number(loaded.config.admin!.listen.slice(i + 1)), loaded.config.admin!.listen.slice(0, i), ok));
+    const host = loaded.config.admin.listen.slice(0, i).replace(/^\[|\]$/g, '');
+    await new Promise<void>((ok, fail) => {
+      admin.once('error', fail);
+      admin.listen(Number(loaded.config.admin!.listen.slice(i + 1)), host, () => {
+        admin.off('error', fail);
+        ok();
+      });
+    });
   }
   log('primary started workers', { workers: n });
   return {

@@ -226,7 +226,16 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
   // In a cluster the primary serves the admin endpoints for every worker (see cluster.ts).
   if (c.admin !== undefined && opts.admin !== false) {
     admin = createAdminServer({ metrics: metrics.registry, notReady });
-    adminAddress = await listen(admin, c.admin.listen);
+    try {
+      adminAddress = await listen(admin, c.admin.listen);
+    } catch (e) {
+      // Never keep serving API traffic without the health and readiness endpoints: undo the start.
+      api.closeAllConnections();
+      await new Promise<void>((ok) => api.close(() => ok()));
+      await shared.forwarder.close();
+      await current.built.pipeline.replay.close();
+      throw e;
+    }
   }
   logger.info(
     { api: `https://${apiAddress.address}:${apiAddress.port}`, admin: adminAddress && `http://${adminAddress.address}:${adminAddress.port}` },

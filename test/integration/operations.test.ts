@@ -6,7 +6,7 @@ import { mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:
 import { X509Certificate } from 'node:crypto';
 import { get } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { connect } from 'node:tls';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -286,6 +286,59 @@ describe('operations: readiness, hot reload, graceful shutdown', () => {
       expect(pids.size).toBe(2);
       const metrics = (await adminGet(`${adminUrl}/metrics`)).body;
       expect(metrics).toMatch(/fapi_gateway_requests_total\{route="a",decision="allow",reason="OK",status="200"\} 20/);
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  }, 60_000);
+
+  it('a start that fails after the API listener is up (admin port taken) exits 1 and serves nothing', async () => {
+    const dir = join(files.dir, 'ops-admin-taken');
+    mkdirSync(dir, { recursive: true });
+    const taken = createNetServer();
+    await new Promise<void>((ok) => taken.listen(0, '127.0.0.1', ok));
+    const apiPort = await freePort();
+    const file = join(dir, 'config.yaml');
+    const c = config(['/a']);
+    writeFileSync(file, stringify({ ...c, server: { ...c.server, listen: `127.0.0.1:${apiPort}` }, admin: { listen: `127.0.0.1:${(taken.address() as AddressInfo).port}` } }));
+    const child = spawn(process.execPath, [join(ROOT, 'bin/fapi-gateway.js'), '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    try {
+      const code = await Promise.race([new Promise<number | null>((ok) => child.on('exit', ok)), new Promise<string>((ok) => setTimeout(() => ok('still running'), 10_000))]);
+      expect(code).toBe(1);
+      expect(stderr).toContain('EADDRINUSE');
+      const api = await call({ api: `https://127.0.0.1:${apiPort}` } as Proc, '/a/1').then((r) => r.status, (e: Error & { code?: string }) => e.code);
+      expect(api).toBe('ECONNREFUSED');
+    } finally {
+      child.kill('SIGKILL');
+      taken.close();
+    }
+  }, 30_000);
+
+  it('server.workers: 2 with an IPv6 admin address ([::1]) starts and answers /readyz', async () => {
+    const dir = join(files.dir, 'ops-workers-v6');
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, 'config.yaml');
+    const c = config(['/a']);
+    const adminPort = await freePort();
+    writeFileSync(
+      file,
+      stringify({
+        ...c,
+        server: { ...c.server, listen: `127.0.0.1:${await freePort()}`, workers: 2 },
+        admin: { listen: `[::1]:${adminPort}` },
+        replay: { store: 'redis', redis: { url_env: 'TEST_REDIS_URL', key_prefix: uniquePrefix('workers-v6') } },
+      }),
+    );
+    const child = spawn(process.execPath, [join(ROOT, 'bin/fapi-gateway.js'), '--config', file], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, TEST_REDIS_URL: SHARED_REDIS_URL },
+    });
+    const exited = new Promise<number | null>((ok) => child.on('exit', (code) => ok(code)));
+    try {
+      await eventually(async () => (await adminGet(`http://[::1]:${adminPort}/readyz`).catch(() => ({ status: 0 }))).status === 200, 20_000);
       child.kill('SIGTERM');
       expect(await exited).toBe(0);
     } finally {
