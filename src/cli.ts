@@ -57,7 +57,13 @@ function watchConfigAndFiles(file: string, loaded: LoadedConfig, onChange: () =>
 
 async function main(argv: string[]): Promise<number> {
   const command = argv[0] !== undefined && !argv[0].startsWith('-') ? argv.shift() : 'run';
-  const { values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } } });
+  let values: { config?: string; help?: boolean };
+  try {
+    ({ values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } } }));
+  } catch (e) {
+    process.stderr.write(`fapi-gateway: ${(e as Error).message}\n${USAGE}`);
+    return 1;
+  }
   if (values.help) {
     process.stdout.write(USAGE);
     return 0;

@@ -293,6 +293,14 @@ describe('operations: readiness, hot reload, graceful shutdown', () => {
     }
   }, 60_000);
 
+  it('an unknown option prints what is wrong and the usage, exit 1, no stack trace', () => {
+    const r = spawnSync(process.execPath, [join(ROOT, 'bin/fapi-gateway.js'), 'check', '--confg', 'x.yaml'], { encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("Unknown option '--confg'");
+    expect(r.stderr).toContain('usage:');
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
   it('a start that fails after the API listener is up (admin port taken) exits 1 and serves nothing', async () => {
     const dir = join(files.dir, 'ops-admin-taken');
     mkdirSync(dir, { recursive: true });
