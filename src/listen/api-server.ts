@@ -7,7 +7,7 @@ import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { LoadedConfig } from '../config/load.js';
 import { CATALOG, type ErrorCode } from '../errors/catalog.js';
-import { tlsOptions } from './tls-options.js';
+import { clientCertificatePolicy, tlsOptions } from './tls-options.js';
 
 export interface ClientErrorInfo {
   readonly interactionId: string;
@@ -37,23 +37,29 @@ type PolicyServer = Server & { rejectUnauthorized: boolean; [kRequiredWithoutCa]
  * `optional` must let certificate-less DPoP clients complete the handshake).
  */
 export function applyClientCertificatePolicy(server: Server, loaded: LoadedConfig): void {
-  const t = loaded.config.server.tls;
+  const policy = clientCertificatePolicy(loaded);
   const s = server as PolicyServer;
-  s.rejectUnauthorized = t.client_certificate === 'required' && t.client_ca_file !== undefined;
-  s[kRequiredWithoutCa] = t.client_certificate === 'required' && t.client_ca_file === undefined;
+  s.rejectUnauthorized = policy.rejectUnauthorized;
+  s[kRequiredWithoutCa] = policy.requiredWithoutCa;
+}
+
+/** The `server.limits` Node reads from the server per connection or per check (maxHeaderSize is untyped). */
+function serverLimits(loaded: LoadedConfig): { maxHeaderSize: number; requestTimeout: number; headersTimeout: number; keepAliveTimeout: number } {
+  const limits = loaded.config.server.limits;
+  return {
+    maxHeaderSize: limits.max_header_bytes,
+    requestTimeout: limits.request_timeout_ms,
+    headersTimeout: limits.headers_timeout_ms,
+    keepAliveTimeout: limits.keep_alive_timeout_ms,
+  };
 }
 
 /**
- * The `server.limits` Node reads per connection or per check, at start and on reload. The handshake
- * timeout is fixed when the server is created (a reload reports it as needing a restart).
+ * On reload: the limits apply to new connections. The handshake timeout is fixed when the server is
+ * created (a reload reports it as needing a restart).
  */
 export function applyServerLimits(server: Server, loaded: LoadedConfig): void {
-  const limits = loaded.config.server.limits;
-  // Not in Node's typings, but read from the server for each new connection's parser.
-  (server as Server & { maxHeaderSize: number }).maxHeaderSize = limits.max_header_bytes;
-  server.headersTimeout = limits.headers_timeout_ms;
-  server.requestTimeout = limits.request_timeout_ms;
-  server.keepAliveTimeout = limits.keep_alive_timeout_ms;
+  Object.assign(server, serverLimits(loaded));
 }
 
 export function createApiServer(
@@ -61,14 +67,10 @@ export function createApiServer(
   handler: (req: IncomingMessage, res: ServerResponse) => void,
   onClientError: (info: ClientErrorInfo) => void,
 ): Server {
-  const limits = loaded.config.server.limits;
   const server = createServer(
     {
       ...tlsOptions(loaded),
-      maxHeaderSize: limits.max_header_bytes,
-      requestTimeout: limits.request_timeout_ms,
-      headersTimeout: limits.headers_timeout_ms,
-      keepAliveTimeout: limits.keep_alive_timeout_ms,
+      ...serverLimits(loaded),
       // Check the timeouts above every second, not every 30 s (Node's default).
       connectionsCheckingInterval: 1000,
       // Checked in the pipeline, so a missing Host still gets the error contract (HDR-1).

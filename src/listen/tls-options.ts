@@ -22,6 +22,16 @@ export const FAPI1_TLS12_CIPHERS = [
   'ECDHE-RSA-AES256-GCM-SHA384',
 ];
 
+/**
+ * `tls.client_certificate`: OpenSSL refuses a missing or untrusted certificate itself when there is a
+ * CA to verify it against; required without a CA is enforced after the handshake (api-server.ts).
+ */
+export function clientCertificatePolicy(loaded: LoadedConfig): { readonly rejectUnauthorized: boolean; readonly requiredWithoutCa: boolean } {
+  const t = loaded.config.server.tls;
+  const required = t.client_certificate === 'required';
+  return { rejectUnauthorized: required && t.client_ca_file !== undefined, requiredWithoutCa: required && t.client_ca_file === undefined };
+}
+
 export function tlsOptions(loaded: LoadedConfig): TlsOptions {
   const t = loaded.config.server.tls;
   const file = (p: string): Buffer => readFileSync(resolve(loaded.baseDir, p));
@@ -43,8 +53,7 @@ export function tlsOptions(loaded: LoadedConfig): TlsOptions {
     ecdhCurve: 'X25519:P-256:P-384',
     requestCert: true,
     // Self-signed client certificates bind without a CA (RFC 8705 §6.2); with a CA, `authorized` is policy input.
-    // A required certificate is enforced after the handshake when no CA is configured (see tls-server.ts).
-    rejectUnauthorized: t.client_certificate === 'required' && ca !== undefined,
+    rejectUnauthorized: clientCertificatePolicy(loaded).rejectUnauthorized,
     ca,
     handshakeTimeout: loaded.config.server.limits.handshake_timeout_ms,
   };
