@@ -599,17 +599,36 @@ describe('upstream closing a pooled connection under a request', () => {
   });
 });
 
+/**
+ * An HTTPS upstream with the test CA's server certificate, and a folder with `ca.pem` (that CA) and
+ * `other.pem` (an unrelated self-signed certificate) for `upstream.ca_file`.
+ */
+async function privateCaUpstream(): Promise<{ url: string; dir: string; connections: () => number; close: () => Promise<void> }> {
+  let connections = 0;
+  const legacy = createHttpsServer({ cert: h.pki.server.certPem, key: h.pki.server.keyPem }, (req, res) => {
+    req.resume();
+    res.end('{"ok":true}');
+  });
+  legacy.on('secureConnection', () => connections++);
+  await new Promise<void>((r) => legacy.listen(0, '127.0.0.1', r));
+  const dir = mkdtempSync(join(tmpdir(), 'fapi-upstream-ca-'));
+  writeFileSync(join(dir, 'ca.pem'), h.pki.ca.certPem);
+  writeFileSync(join(dir, 'other.pem'), h.pki.selfSigned.certPem);
+  return {
+    url: `https://127.0.0.1:${(legacy.address() as AddressInfo).port}`,
+    dir,
+    connections: () => connections,
+    close: async () => {
+      legacy.closeAllConnections();
+      await new Promise<void>((r) => legacy.close(() => r()));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 describe('TLS-11: an HTTPS upstream and upstream.ca_file', () => {
   it('its certificate must chain to ca_file (200); to Node\'s bundle without it, or to another CA: 502', async () => {
-    const legacy = createHttpsServer({ cert: h.pki.server.certPem, key: h.pki.server.keyPem }, (req, res) => {
-      req.resume();
-      res.end('{"ok":true}');
-    });
-    await new Promise<void>((r) => legacy.listen(0, '127.0.0.1', r));
-    const dir = mkdtempSync(join(tmpdir(), 'fapi-upstream-ca-'));
-    writeFileSync(join(dir, 'ca.pem'), h.pki.ca.certPem);
-    writeFileSync(join(dir, 'other.pem'), h.pki.selfSigned.certPem);
-    const url = `https://127.0.0.1:${(legacy.address() as AddressInfo).port}`;
+    const { url, dir, close } = await privateCaUpstream();
     const route = (id: string, ca?: string): Record<string, unknown> => ({
       id,
       match: { methods: ['GET'], path_prefix: `/${id}` },
@@ -631,29 +650,19 @@ describe('TLS-11: an HTTPS upstream and upstream.ca_file', () => {
       expect((await call('/trusted/3')).status).toBe(200);
     } finally {
       await h2.close();
-      legacy.closeAllConnections();
-      await new Promise<void>((r) => legacy.close(() => r()));
-      rmSync(dir, { recursive: true, force: true });
+      await close();
     }
   });
 });
 
 describe('TLS-11: a reload forgets the upstream CA agents no route uses', () => {
   it('a CA route removed and added back gets a new pool (a new upstream TLS connection), not the old agent', async () => {
-    let connections = 0;
-    const legacy = createHttpsServer({ cert: h.pki.server.certPem, key: h.pki.server.keyPem }, (req, res) => {
-      req.resume();
-      res.end('{"ok":true}');
-    });
-    legacy.on('secureConnection', () => connections++);
-    await new Promise<void>((r) => legacy.listen(0, '127.0.0.1', r));
-    const dir = mkdtempSync(join(tmpdir(), 'fapi-upstream-ca-'));
-    writeFileSync(join(dir, 'ca.pem'), h.pki.ca.certPem);
+    const { url, dir, connections, close } = await privateCaUpstream();
     const trusted = {
       id: 'trusted',
       match: { methods: ['GET'], path_prefix: '/trusted' },
       auth: { binding: 'mtls' },
-      upstream: { url: `https://127.0.0.1:${(legacy.address() as AddressInfo).port}`, ca_file: join(dir, 'ca.pem') },
+      upstream: { url, ca_file: join(dir, 'ca.pem') },
     };
     const h2 = await startHarness({ routes: [trusted, defaultRoutes()[1]!] });
     try {
@@ -661,18 +670,16 @@ describe('TLS-11: a reload forgets the upstream CA agents no route uses', () => 
       const call = (p: string): ReturnType<Harness['call']> => h2.call(p, { cert: h2.pki.client1, headers: [bearer(token)] });
       expect((await call('/trusted/1')).status).toBe(200);
       expect((await call('/trusted/2')).status).toBe(200);
-      expect(connections).toBe(1); // pooled
+      expect(connections()).toBe(1); // pooled
       h2.reload((c) => (c.routes = c.routes.filter((r: { id: string }) => r.id !== 'trusted')));
       expect((await call('/trusted/3')).status).toBe(404);
       h2.reload();
       expect((await call('/trusted/4')).status).toBe(200);
       // The agent of the first config was dropped with the route; kept, it would have reused its idle connection.
-      expect(connections).toBe(2);
+      expect(connections()).toBe(2);
     } finally {
       await h2.close();
-      legacy.closeAllConnections();
-      await new Promise<void>((r) => legacy.close(() => r()));
-      rmSync(dir, { recursive: true, force: true });
+      await close();
     }
   });
 });
