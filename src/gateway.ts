@@ -32,6 +32,8 @@ export interface GatewaySettings {
   readonly strictFapiHeaders: boolean;
   readonly maxCredentialBytes: number;
   readonly maxHeaders: number;
+  /** Requests one connection may have waiting behind the one being answered (see inTurn). */
+  readonly maxPipelined: number;
   readonly forward: ForwardContext;
   readonly forwardedCert: ForwardedCertPolicy | undefined;
 }
@@ -109,10 +111,17 @@ function gatewayResponseHeaders(id: string, binding: Binding): string[] {
   return own;
 }
 
+/** The pipelined requests of one connection waiting for their turn. */
+interface PipelineQueue {
+  readonly gone: Set<() => void>;
+  /** Over the limit: nothing more is forwarded on this connection. */
+  overflowed: boolean;
+}
+
 export class Gateway {
   private draining = false;
   /** Pipelined requests waiting for their turn, per connection (see inTurn). */
-  private readonly waiting = new WeakMap<object, Set<() => void>>();
+  private readonly waiting = new WeakMap<object, PipelineQueue>();
   private readonly stageSeries: Record<Stage, HistogramSeries>;
   private readonly writeLine: RequestLogWriter;
 
@@ -143,7 +152,7 @@ export class Gateway {
     const outcome: Outcome = { forwarded: false, stages: new StageTimes() };
     res.once('close', () => this.log(req, res, iid.id, iid.replaced, outcome, started));
     const fail = (e: unknown): void => this.fail(req, res, p, iid.id, outcome, e);
-    if (res.socket === null) return this.inTurn(req, res, iid.id, () => void this.run(req, res, p, iid, outcome, fail).catch(fail));
+    if (res.socket === null) return this.inTurn(req, res, iid.id, p.settings.maxPipelined, () => void this.run(req, res, p, iid, outcome, fail).catch(fail));
     this.run(req, res, p, iid, outcome, fail).catch(fail);
   };
 
@@ -151,30 +160,43 @@ export class Gateway {
    * A pipelined request waits until the responses before it on its connection are done (Node hands its
    * response the socket then), so nothing is forwarded on a connection an earlier response closes
    * (RFC 9112 §9.6): a pipelined POST must not reach the upstream if it will never be answered.
+   * Node parses every pipelined request it has read, without a limit: past `limit` waiting, none of
+   * them is forwarded and the connection closes after the response in progress; past twice that (a
+   * client that keeps sending), at once.
    */
-  private inTurn(req: IncomingMessage, res: ServerResponse, id: string, go: () => void): void {
+  private inTurn(req: IncomingMessage, res: ServerResponse, id: string, limit: number, go: () => void): void {
     const socket = req.socket;
     // One close listener per connection, however many requests wait on it.
-    let waiting = this.waiting.get(socket);
-    if (waiting === undefined) {
-      const set = (waiting = new Set());
-      this.waiting.set(socket, set);
+    let queue = this.waiting.get(socket);
+    if (queue === undefined) {
+      const q: PipelineQueue = (queue = { gone: new Set(), overflowed: false });
+      this.waiting.set(socket, q);
       socket.once('close', () => {
-        for (const gone of set) gone();
-        set.clear();
+        for (const gone of q.gone) gone();
+        q.gone.clear();
       });
     }
-    const queue = waiting;
+    const q = queue;
     const gone = (): void => {
       res.off('socket', turn);
       this.logger.info({ interaction_id: id, method: req.method }, 'pipelined request not served: its connection closed before its turn');
     };
     const turn = (): void => {
-      queue.delete(gone);
-      go();
+      q.gone.delete(gone);
+      // The response before this one is complete: close now rather than serve an overflowing connection.
+      if (q.overflowed) socket.destroy();
+      else go();
     };
-    queue.add(gone);
+    q.gone.add(gone);
     res.once('socket', turn);
+    if (q.gone.size > limit && !q.overflowed) {
+      q.overflowed = true;
+      this.logger.warn(
+        { interaction_id: id, remote: socket.remoteAddress, limit },
+        'pipelining limit: more requests waiting on one connection than server.limits.max_pipelined_requests; closing it after the response in progress',
+      );
+    }
+    if (q.gone.size > 2 * limit) socket.destroy();
   }
 
   /** A stage refused, forwarding failed, or our own code threw: answer (or cut the connection) once. */

@@ -150,6 +150,7 @@ function build(loaded: LoadedConfig, logger: Logger, metrics: Metrics, shared: S
       strictFapiHeaders: c.server.fapi_headers === 'strict',
       maxCredentialBytes: c.server.limits.max_credential_bytes,
       maxHeaders: c.server.limits.max_headers,
+      maxPipelined: c.server.limits.max_pipelined_requests,
       forwardedCert: forwardedCertPolicy(loaded),
       forward: {
         names: c.identity_headers,

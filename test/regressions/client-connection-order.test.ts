@@ -68,6 +68,67 @@ describe('RFC 9112 §9.3.2: many pipelined requests', () => {
   });
 });
 
+describe('server.limits.max_pipelined_requests: Node parses every pipelined request it reads, without a limit', () => {
+  let h: Harness;
+  let token: string;
+  beforeAll(async () => {
+    h = await startHarness({
+      routes: ROUTES,
+      patch: (c) => {
+        (c.server as Record<string, unknown>).limits = { max_pipelined_requests: 4 };
+      },
+    });
+    token = await h.issuer.mint({ cnf: cnfX5t(h.pki.client1.x5tS256) });
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+  const gets = (n: number, tag: string): string =>
+    Array.from({ length: n }, (_, i) => `GET /mtls/${tag}${i} HTTP/1.1\r\nHost: api.test\r\nAuthorization: Bearer ${token}\r\n\r\n`).join('');
+  const forwarded = (before: number, tag: string): string[] =>
+    h.upstream.received
+      .slice(before)
+      .map((u) => u.url)
+      .filter((u) => u.startsWith(`/mtls/${tag}`));
+
+  it('up to the limit waiting: all answered, in order', async () => {
+    const before = h.upstream.received.length;
+    const last = `GET /mtls/ok4 HTTP/1.1\r\nHost: api.test\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`;
+    const { response } = await h.raw(gets(4, 'ok') + last, 3000);
+    expect(response.match(/^HTTP\/1\.1 \d{3}/gm)).toEqual(Array(5).fill('HTTP/1.1 200'));
+    expect(forwarded(before, 'ok')).toEqual(['/mtls/ok0', '/mtls/ok1', '/mtls/ok2', '/mtls/ok3', '/mtls/ok4']);
+  });
+
+  it('one more than the limit waiting: the response in progress completes, nothing waiting is forwarded, the connection closes', async () => {
+    const before = h.upstream.received.length;
+    const { response, closed } = await h.raw(gets(6, 'over'), 3000);
+    expect(closed).toBe(true);
+    expect(response.match(/^HTTP\/1\.1 \d{3}/gm)).toEqual(['HTTP/1.1 200']);
+    expect(parseRawResponse(response).status).toBe(200);
+    expect(forwarded(before, 'over')).toEqual(['/mtls/over0']);
+    const log = h.logs.join('\n');
+    expect(log).toContain('pipelining limit');
+    expect(log).toContain('pipelined request not served');
+  });
+
+  it('a flood (more than twice the limit): the connection is closed at once and none of the flood is forwarded', async () => {
+    const before = h.upstream.received.length;
+    const s = connect({ host: '127.0.0.1', port: h.port, ca: h.pki.ca.certPem, servername: 'localhost', cert: h.pki.client1.certPem, key: h.pki.client1.keyPem });
+    s.on('error', () => undefined); // closed with the flood unread: a reset
+    await new Promise((r) => s.once('secureConnect', r));
+    const closed = new Promise<boolean>((r) => {
+      s.once('close', () => r(true));
+      setTimeout(() => r(false), 3000);
+    });
+    s.write(gets(200, 'flood'));
+    expect(await closed).toBe(true);
+    s.destroy();
+    await new Promise((r) => setTimeout(r, 100));
+    // The first request may already be on its way when the flood is seen; nothing after it is.
+    expect(forwarded(before, 'flood').filter((u) => u !== '/mtls/flood0')).toEqual([]);
+  });
+});
+
 describe('HDR-12: a framing error in a body the upstream is already answering', () => {
   let h: Harness;
   let token: string;
