@@ -57,7 +57,17 @@ const server = z.strictObject({
   forwarded_client_cert: z
     .strictObject({
       header: z.enum(['client-cert', 'x-forwarded-client-cert', 'ssl-client-cert']),
-      trusted_peers: z.array(z.cidrv4().or(z.cidrv6()).or(z.ipv4()).or(z.ipv6())).default([]),
+      trusted_peers: z
+        .array(
+          z
+            .cidrv4()
+            .or(z.cidrv6())
+            .or(z.ipv4())
+            .or(z.ipv6())
+            // Every address would be a trusted hop: any client could supply the certificate header.
+            .refine((p) => !/\/0+$/.test(p), 'a /0 range trusts every client to send the certificate header: name the hop\'s addresses'),
+        )
+        .default([]),
       /** x5t#S256 of the hop's own client certificate on the TLS connection (an mTLS hop). */
       trusted_peer_certificates: z.array(z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'a base64url SHA-256 thumbprint')).default([]),
     })

@@ -59,6 +59,17 @@ describe('config loading', () => {
     expect(issues.map((i) => i.path)).toContain('routes[0].upstream.url');
     expect(issues[0]?.line).toBeTypeOf('number');
   });
+  it('MTLS-5: refuses a catch-all trusted_peers range (any client could supply the certificate header)', () => {
+    const peers = (trusted_peers: string[]) => ({ ...base(), server: { ...base().server, forwarded_client_cert: { header: 'client-cert', trusted_peers } } });
+    for (const range of ['0.0.0.0/0', '::/0', '10.0.0.0/8', '127.0.0.1']) {
+      if (range.endsWith('/0')) {
+        expect(issuesOf(stringify(peers(['127.0.0.1', range])))[0]).toMatchObject({ path: 'server.forwarded_client_cert.trusted_peers[1]' });
+        expect(issuesOf(stringify(peers([range])))[0]?.message).toContain('trusts every client');
+      } else {
+        expect(() => parseConfig(stringify(peers([range])), 'x.yaml', {})).not.toThrow();
+      }
+    }
+  });
   it('refuses what validation let through and start-up or the upstream then tripped over (found in review)', () => {
     const port = base();
     port.server.listen = '127.0.0.1:70000';
