@@ -1,5 +1,4 @@
 // Composition root: load config -> build stages -> listen -> shut down. The only file that picks implementations.
-import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -14,7 +13,7 @@ import { ProxyForwarder } from './forward/proxy-forwarder.js';
 import { Gateway, type Pipeline } from './gateway.js';
 import { createAdminServer } from './listen/admin-server.js';
 import { applyClientCertificatePolicy, applyServerLimits, createApiServer } from './listen/api-server.js';
-import { ForwardedCertPolicy } from './listen/forwarded-cert.js';
+import { ForwardedCertPolicy, pemBundle } from './listen/forwarded-cert.js';
 import { tlsOptions } from './listen/tls-options.js';
 import { buildProtectedResourceMetadata } from './metadata/protected-resource.js';
 import { createLogger, flushLogger, type Logger } from './observe/logger.js';
@@ -182,7 +181,7 @@ function forwardedCertPolicy(loaded: LoadedConfig): ForwardedCertPolicy | undefi
     header: f.header,
     trustedPeers: f.trusted_peers,
     trustedPeerCertificates: f.trusted_peer_certificates,
-    clientCa: caFile === undefined ? undefined : new X509Certificate(readFileSync(resolve(loaded.baseDir, caFile))),
+    clientCas: caFile === undefined ? undefined : pemBundle(readFileSync(resolve(loaded.baseDir, caFile), 'utf8')),
   });
 }
 

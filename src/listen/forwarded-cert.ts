@@ -12,8 +12,8 @@ export interface ForwardedCertOptions {
   readonly header: ForwardedCertHeader;
   readonly trustedPeers: readonly string[];
   readonly trustedPeerCertificates: readonly string[];
-  /** The client CA (PEM), when the ecosystem requires a trusted chain (MTLS-4). */
-  readonly clientCa: X509Certificate | undefined;
+  /** The certificates of `client_ca_file`, when the ecosystem requires a trusted chain (MTLS-4). */
+  readonly clientCas: readonly X509Certificate[] | undefined;
 }
 
 export interface ForwardedCert {
@@ -22,6 +22,11 @@ export interface ForwardedCert {
 }
 
 const thumb = (der: Buffer): string => createHash('sha256').update(der).digest('base64url');
+
+/** Every certificate of a PEM bundle (a CA file may list several). */
+export function pemBundle(text: string): X509Certificate[] {
+  return (text.match(/-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----/g) ?? []).map((pem) => new X509Certificate(pem));
+}
 
 function pemToDer(pem: string): Buffer | undefined {
   const m = /-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+)-----END CERTIFICATE-----/.exec(pem);
@@ -145,16 +150,16 @@ export class ForwardedCertPolicy {
   }
 
   private chainTrusted(der: Buffer): boolean {
-    const ca = this.opts.clientCa;
-    if (ca === undefined) return false;
+    const cas = this.opts.clientCas;
+    if (cas === undefined) return false;
     try {
       const leaf = new X509Certificate(der);
       const now = Date.now();
       // What OpenSSL checks on a direct TLS connection: issuer, signature, validity (both ends) and, when
-      // the certificate restricts its use, that TLS client authentication is among them.
+      // the certificate restricts its use, that TLS client authentication is among them. Any certificate
+      // of the file may be the issuer; intermediates are not read from the hop's headers.
       return (
-        leaf.checkIssued(ca) &&
-        leaf.verify(ca.publicKey) &&
+        cas.some((ca) => leaf.checkIssued(ca) && leaf.verify(ca.publicKey)) &&
         Date.parse(leaf.validFrom) <= now &&
         Date.parse(leaf.validTo) > now &&
         clientAuthAllowed(leaf)

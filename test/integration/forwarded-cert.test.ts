@@ -1,9 +1,12 @@
 // MTLS-5: the client certificate from a trusted TLS-terminating hop (RFC 9440 Client-Cert, Envoy XFCC,
 // nginx ssl-client-cert), honoured only from configured peers and stripped before forwarding, always.
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from '../support/gateway.js';
 import { cnfX5t } from '../support/issuer.js';
-import { issueClientCert, issueServerCert, testPki, type Pem } from '../support/pki.js';
+import { createCa, issueClientCert, issueServerCert, testPki, type Pem } from '../support/pki.js';
 
 const asRfc9440 = (p: Pem) => `:${p.der.toString('base64')}:`;
 const asNginx = (p: Pem) => encodeURIComponent(p.certPem);
@@ -126,6 +129,34 @@ describe('MTLS-4 / MTLS-5: with client_ca_file, a forwarded certificate must pas
       expect(ok.status).toBe(200);
     } finally {
       await h.close();
+    }
+  });
+});
+
+describe('MTLS-4 / MTLS-5: a client_ca_file with several CAs', () => {
+  it('a certificate issued by any CA of the file binds (the second one included); one from a CA outside it does not', async () => {
+    const { ca } = await testPki();
+    const [other, outside] = await Promise.all([createCa('another issuing CA'), createCa('not in the file')]);
+    const bundle = join(await mkdtemp(join(tmpdir(), 'fapi-cas-')), 'client-cas.pem');
+    // The test CA second: only the first certificate of the file was read before.
+    await writeFile(bundle, other.certPem + ca.certPem);
+    const h2 = await startHarness({
+      routes,
+      patch: (c) => {
+        c.server.forwarded_client_cert = { header: 'client-cert', trusted_peers: ['127.0.0.1'] };
+        c.server.tls.client_ca_file = bundle;
+      },
+    });
+    try {
+      const fromSecond = h2.pki.client1;
+      const fromFirst = await issueClientCert(other, 'first-ca-client');
+      const fromOutside = await issueClientCert(outside, 'stranger');
+      for (const [what, cert, status] of [['second CA', fromSecond, 200], ['first CA', fromFirst, 200], ['CA outside the file', fromOutside, 401]] as const) {
+        const r = await h2.call('/x', { headers: [['Authorization', `Bearer ${await bound(h2, cert)}`], ['Client-Cert', asRfc9440(cert)]] });
+        expect(r.status, what).toBe(status);
+      }
+    } finally {
+      await h2.close();
     }
   });
 });
