@@ -1,6 +1,7 @@
 // DPoP `htu` normalisation (DPOP-10, RFC 3986 §6.2.2-6.2.3). Hand-written because WHATWG `URL`
 // keeps userinfo, does not normalise percent-encoding and silently repairs malformed input.
 import { GatewayError } from '../errors/gateway-error.js';
+import { IP_LITERAL_RE, REG_NAME_RE } from '../uri-host.js';
 
 // RFC 3986 §3 shape of an absolute URI with an authority: scheme "://" authority path [?query] [#fragment].
 const ABSOLUTE = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)([^?#]*)(?:\?([^#]*))?(?:#(.*))?$/s;
@@ -8,9 +9,6 @@ const ABSOLUTE = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)([^?#]*)(?:\?([^#]*))?
 const PATH_CHARS = /^[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*$/;
 // query / fragment: pchar / "/" / "?".
 const QUERY_CHARS = /^[A-Za-z0-9\-._~!$&'()*+,;=:@/?%]*$/;
-// reg-name (unreserved / pct-encoded / sub-delims), non-empty.
-const REG_NAME = /^[A-Za-z0-9\-._~!$&'()*+,;=%]+$/;
-const IP_LITERAL = /^\[[0-9A-Fa-f:.]+\]$/;
 const UNRESERVED = /^[A-Za-z0-9\-._~]$/;
 const HEX2 = /^[0-9A-Fa-f]{2}$/;
 const DEFAULT_PORT: Readonly<Record<string, string>> = { http: '80', https: '443' };
@@ -66,13 +64,13 @@ function normaliseAuthority(scheme: string, authority: string): string | undefin
       if (!rest.startsWith(':')) return undefined;
       port = rest.slice(1);
     }
-    if (!IP_LITERAL.test(host)) return undefined;
+    if (!IP_LITERAL_RE.test(host)) return undefined;
     host = host.toLowerCase();
   } else {
     const colon = authority.lastIndexOf(':');
     host = colon === -1 ? authority : authority.slice(0, colon);
     port = colon === -1 ? undefined : authority.slice(colon + 1);
-    if (!REG_NAME.test(host)) return undefined;
+    if (!REG_NAME_RE.test(host)) return undefined;
     // Decode escaped unreserved characters first (`ex%41mple` is `example`), then lower-case all but
     // the remaining escapes, whose hex stays upper-case.
     const h = normalisePercent(host);

@@ -6,12 +6,11 @@ import type { TLSSocket } from 'node:tls';
 import { GatewayError } from '../errors/gateway-error.js';
 import { fieldValues } from './header-fields.js';
 import { normaliseTarget } from '../route/normalize-path.js';
+import { HOST_FIELD_RE } from '../uri-host.js';
 import type { ForwardedCertPolicy } from './forwarded-cert.js';
 import type { RequestFacts } from '../types.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-// RFC 9110 §7.2 / RFC 3986 §3.2.2: uri-host [":" port]; IP-literal limited to IPv6 (no IPvFuture).
-const HOST = /^(?:\[[0-9A-Fa-f:.]+\]|(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})*)(?::[0-9]*)?$/;
 
 interface PeerCert {
   readonly thumbprint: string | undefined;
@@ -61,7 +60,7 @@ export function requestFacts(
   const hosts = fieldValues(req, 'host');
   if (hosts === undefined || hosts.length !== 1) throw new GatewayError('GW_BAD_REQUEST', `RFC 9112 ${hosts === undefined ? 'no' : hosts.length} Host fields`);
   // ... with a valid value: `api.test:1@evil.example` would match a host route and be passed on as sent.
-  if (!HOST.test(hosts[0] as string)) throw new GatewayError('GW_BAD_REQUEST', 'RFC 9112 §3.2 Host is not uri-host[:port]');
+  if (!HOST_FIELD_RE.test(hosts[0] as string)) throw new GatewayError('GW_BAD_REQUEST', 'RFC 9112 §3.2 Host is not uri-host[:port]');
   const target = normaliseTarget(req.url ?? '');
   if (!target.ok) throw new GatewayError('GW_PATH_AMBIGUOUS', `path refused: ${target.reason}`);
   let pc: { readonly thumbprint: string | undefined; readonly trusted: boolean } = peerCertificate(req.socket as TLSSocket);
