@@ -113,7 +113,8 @@ function gatewayResponseHeaders(id: string, binding: Binding): string[] {
 
 /** The pipelined requests of one connection waiting for their turn. */
 interface PipelineQueue {
-  readonly gone: Set<() => void>;
+  /** Not keyed by interaction id: a client may send the same one on every request. */
+  readonly gone: Set<{ readonly id: string; readonly stop: () => void }>;
   /** Over the limit: nothing more is forwarded on this connection. */
   overflowed: boolean;
 }
@@ -172,22 +173,26 @@ export class Gateway {
       const q: PipelineQueue = (queue = { gone: new Set(), overflowed: false });
       this.waiting.set(socket, q);
       socket.once('close', () => {
-        for (const gone of q.gone) gone();
+        if (q.gone.size === 0) return;
+        // One line for the connection (each request still gets its own line, as aborted).
+        const ids = [...q.gone].slice(0, 20).map((w) => w.id);
+        this.logger.info(
+          { interaction_ids: ids, count: q.gone.size, remote: socket.remoteAddress },
+          'pipelined requests not served: their connection closed before their turn',
+        );
+        for (const w of q.gone) w.stop();
         q.gone.clear();
       });
     }
     const q = queue;
-    const gone = (): void => {
-      res.off('socket', turn);
-      this.logger.info({ interaction_id: id, method: req.method }, 'pipelined request not served: its connection closed before its turn');
-    };
+    const waiter = { id, stop: (): void => void res.off('socket', turn) };
     const turn = (): void => {
-      q.gone.delete(gone);
       // The response before this one is complete: close now rather than serve an overflowing connection.
-      if (q.overflowed) socket.destroy();
-      else go();
+      if (q.overflowed) return void socket.destroy();
+      q.gone.delete(waiter);
+      go();
     };
-    q.gone.add(gone);
+    q.gone.add(waiter);
     res.once('socket', turn);
     if (q.gone.size > limit && !q.overflowed) {
       q.overflowed = true;

@@ -34,7 +34,7 @@ describe('RFC 9112 §9.6: pipelined requests behind a response that closes the c
     expect(response.match(/^HTTP\/1\.1 \d{3}/gm)).toEqual(['HTTP/1.1 200']);
     expect(closed).toBe(true);
     expect(h.upstream.received.slice(before).map((u) => u.url)).toEqual(['/mtls/pay-1']);
-    expect(h.logs.join('\n')).toContain('pipelined request not served');
+    expect(h.logs.join('\n')).toContain('pipelined requests not served');
   });
 
   it('HTTP/1.1 pipelining on a connection that stays open: both answered, in order, both forwarded', async () => {
@@ -108,7 +108,18 @@ describe('server.limits.max_pipelined_requests: Node parses every pipelined requ
     expect(forwarded(before, 'over')).toEqual(['/mtls/over0']);
     const log = h.logs.join('\n');
     expect(log).toContain('pipelining limit');
-    expect(log).toContain('pipelined request not served');
+    expect(log).toContain('pipelined requests not served');
+  });
+
+  it('counted per request, not per interaction id: six requests with the same x-fapi-interaction-id still overflow a limit of 4', async () => {
+    const before = h.upstream.received.length;
+    const id = '0b8d3f0e-3a7c-4a59-8a77-2f4b8a1c9d10';
+    const same = gets(6, 'same').replaceAll('Host: api.test\r\n', `Host: api.test\r\nx-fapi-interaction-id: ${id}\r\n`);
+    const { closed } = await h.raw(same, 3000);
+    expect(closed).toBe(true);
+    expect(forwarded(before, 'same')).toEqual(['/mtls/same0']);
+    const notServed = h.logLines().filter((l) => String(l.msg).startsWith('pipelined requests not served')).at(-1);
+    expect(notServed).toMatchObject({ count: 5 });
   });
 
   it('a flood (more than twice the limit): the connection is closed at once and none of the flood is forwarded', async () => {
