@@ -97,15 +97,26 @@ export class IssuerKeys {
       return await (this.local as KeyGetter)(header, token);
     } catch (e) {
       if ((e as { code?: string }).code !== 'ERR_JWKS_NO_MATCHING_KEY') throw e;
-      if (this.coolingDown()) {
-        // The key may exist: the last fetch failed, so this is an outage (503), not a bad token.
-        if (this.lastFetchFailed) throw new GatewayError('GW_JWKS_UNAVAILABLE', `JWKS for ${this.cfg.issuer}: unknown kid while the last fetch failed`, { retryAfterS: 5 });
-        throw e;
+      // A fetch under way (another request's kid miss, or the stale refresh just above) may bring the
+      // key (JWT-4): wait for it rather than refuse a token of a key the AS has just rotated in.
+      if (this.inflight !== undefined) {
+        await this.inflight.catch(() => undefined);
+        try {
+          return await (this.local as KeyGetter)(header, token);
+        } catch (again) {
+          throw (again as { code?: string }).code === 'ERR_JWKS_NO_MATCHING_KEY' ? this.missError(again) : again;
+        }
       }
+      if (this.coolingDown()) throw this.missError(e);
       await this.refresh();
       return (this.local as KeyGetter)(header, token);
     }
   };
+
+  /** An unknown kid with no fetch due: a bad token (401), or an outage (503) if the last fetch failed. */
+  private missError(miss: unknown): unknown {
+    return this.lastFetchFailed ? new GatewayError('GW_JWKS_UNAVAILABLE', `JWKS for ${this.cfg.issuer}: unknown kid while the last fetch failed`, { retryAfterS: 5 }) : miss;
+  }
 
   /** No keys yet: join the fetch under way, or start one unless the last one failed less than the back-off ago. */
   private firstFetch(): Promise<void> {
