@@ -1,5 +1,5 @@
 // The one place a gateway-made response is written (§3 error contract, ERR-10, HDR-1, HDR-6, HDR-14).
-import type { ServerResponse } from 'node:http';
+import { STATUS_CODES, type ServerResponse } from 'node:http';
 import { buildChallenges, type ChallengeContext } from './challenge.js';
 import type { GatewayError } from './gateway-error.js';
 
@@ -13,6 +13,8 @@ export function renderError(res: ServerResponse, err: GatewayError, ctx: Challen
   // Drop anything a partial forward may have set, then write the contract headers.
   for (const name of res.getHeaderNames()) res.removeHeader(name);
   res.statusCode = err.status;
+  // A refused upstream head may have left its reason phrase (one Node would not write) behind.
+  res.statusMessage = STATUS_CODES[err.status] ?? '';
   res.setHeader('content-type', 'application/json');
   res.setHeader('cache-control', 'no-store');
   res.setHeader('x-fapi-interaction-id', interactionId);

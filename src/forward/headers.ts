@@ -26,6 +26,9 @@ const ALWAYS_STRIPPED = new Set([
   'x-forwarded-client-cert', 'x-client-verify', 'x-client-dn',
   // credentials that are never forwarded (CRED-6)
   'proxy-authorization',
+  // path and method overrides (IIS/ASP.NET, Symfony, method-override middleware): the upstream would run
+  // another path or method than the one the route was matched and authorised for
+  'x-original-url', 'x-rewrite-url', 'x-http-method-override', 'x-http-method', 'x-method-override',
   // set by the gateway (HDR-3); listed so the underscore form a CGI-style upstream reads as it is dropped
   'x-fapi-interaction-id',
 ]);

@@ -44,12 +44,14 @@ const kOwn = Symbol('fapi.gatewayResponseHeaders');
 const kUpstreamReq = Symbol('fapi.upstreamRequest');
 const kResent = Symbol('fapi.resent');
 const kTimeoutMs = Symbol('fapi.upstreamTimeoutMs');
+const kTimedOut = Symbol('fapi.upstreamTimedOut');
 type Forwarding = IncomingMessage & {
   [kFail]?: (e: GatewayError) => void;
   [kOwn]?: GatewayResponseHeaders;
   [kUpstreamReq]?: ClientRequest;
   [kResent]?: true;
   [kTimeoutMs]?: number;
+  [kTimedOut]?: true;
 };
 // The client request of an upstream request, for the shared upgrade listener below.
 const kClientReq = Symbol('fapi.clientReq');
@@ -62,6 +64,15 @@ type UpstreamRequest = ClientRequest & { [kClientReq]?: Forwarding };
 function onUnsolicitedUpgrade(this: UpstreamRequest, _res: IncomingMessage, socket: Socket): void {
   socket.destroy();
   this[kClientReq]?.[kFail]?.(new GatewayError('GW_UPSTREAM_UNAVAILABLE', 'upstream answered 101 Switching Protocols to a request without Upgrade'));
+}
+/**
+ * `timeout_ms` without a byte from the upstream: marked, so the reset that destroying the request
+ * causes is answered 504 and never taken for a stale pooled connection (which would send it again).
+ */
+function onUpstreamTimeout(this: UpstreamRequest): void {
+  const client = this[kClientReq];
+  if (client !== undefined) client[kTimedOut] = true;
+  this.destroy();
 }
 // Safe to send again (RFC 9110 §9.2.2) when they carry no body (a body was streamed to the first attempt).
 const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -76,6 +87,7 @@ const hasBody = (req: IncomingMessage): boolean =>
 function mayResend(req: Forwarding, err: Error & { code?: string }): boolean {
   return (
     err.code === 'ECONNRESET' &&
+    req[kTimedOut] === undefined &&
     req[kUpstreamReq]?.reusedSocket === true &&
     req[kResent] === undefined &&
     IDEMPOTENT.has(req.method ?? '') &&
@@ -133,6 +145,13 @@ export function responseHeaders(raw: readonly string[], own: GatewayResponseHead
   return out;
 }
 
+/** RFC 9110 §8.6: no Content-Length on a 204, whatever a broken upstream sent (a client would wait for it). */
+function withoutContentLength(headers: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < headers.length; i += 2) if (headers[i] !== 'content-length') out.push(headers[i] as string, headers[i + 1] as string);
+  return out;
+}
+
 /**
  * The upstream dying mid-body must not leave the client waiting on a response that will never
  * complete: cut the client connection, and let the log say why. One function for every response.
@@ -150,10 +169,6 @@ function onStalledBody(this: UpstreamResponse): void {
   (res?.req as Forwarding | undefined)?.[kFail]?.(new GatewayError('GW_UPSTREAM_TIMEOUT', 'upstream response body stalled'));
   this.destroy();
 }
-// http-proxy-3's proxyTimeout destroys the upstream request without an error of its own, so the
-// failure shows as a reset; one that comes at the deadline is the timeout. Timers can fire a little
-// early (libuv's loop time), hence the slack.
-const TIMER_SLACK_MS = 50;
 // Under Node's 5 s (its global agent's and its servers' default) and the unannounced idle timeouts of
 // common upstreams (Tomcat 20 s, Jetty 30 s, load balancers 60 s); a busy pool never idles this long.
 const UPSTREAM_IDLE_MS = 4_000;
@@ -183,6 +198,10 @@ function gatewayAgent<A extends HttpAgent>(agent: A): A {
       client[kUpstreamReq] = upstreamReq;
       (upstreamReq as UpstreamRequest)[kClientReq] = client;
       upstreamReq.on('upgrade', onUnsolicitedUpgrade);
+      // The route's timeout_ms, set here rather than as the library's proxyTimeout, whose destroy()
+      // shows only as a reset (see onUpstreamTimeout).
+      const ms = client[kTimeoutMs];
+      if (ms !== undefined) upstreamReq.setTimeout(ms, onUpstreamTimeout);
     }
     add(upstreamReq, options);
   };
@@ -222,7 +241,9 @@ export class ProxyForwarder implements Forwarder {
       if (req[kUpstreamReq]?.shouldKeepAlive === false && req[kTimeoutMs] !== undefined) proxyRes.setTimeout(req[kTimeoutMs], onStalledBody);
       try {
         // No connection header of ours: Node writes keep-alive or close itself (draining, HTTP/1.0).
-        res.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage, responseHeaders(proxyRes.rawHeaders, req[kOwn] ?? []));
+        const status = proxyRes.statusCode ?? 502;
+        const headers = responseHeaders(proxyRes.rawHeaders, req[kOwn] ?? []);
+        res.writeHead(status, proxyRes.statusMessage, status === 204 ? withoutContentLength(headers) : headers);
       } catch (err) {
         // A header Node will not write: refuse the response rather than send part of it.
         proxyRes.destroy();
@@ -237,19 +258,19 @@ export class ProxyForwarder implements Forwarder {
     (req as Forwarding)[kFail] = fail;
     (req as Forwarding)[kOwn] = own;
     (req as Forwarding)[kTimeoutMs] = route.upstream.timeoutMs;
-    this.send(req as Forwarding, res, route, fail, performance.now());
+    this.send(req as Forwarding, res, route, fail);
   }
 
-  private send(req: Forwarding, res: ServerResponse, route: Route, fail: (e: GatewayError) => void, started: number): void {
+  private send(req: Forwarding, res: ServerResponse, route: Route, fail: (e: GatewayError) => void): void {
     sending = req;
     try {
-      this.web(req, res, route, fail, started);
+      this.web(req, res, route, fail);
     } finally {
       sending = undefined;
     }
   }
 
-  private web(req: Forwarding, res: ServerResponse, route: Route, fail: (e: GatewayError) => void, started: number): void {
+  private web(req: Forwarding, res: ServerResponse, route: Route, fail: (e: GatewayError) => void): void {
     const upstream = route.upstream;
     this.proxy.web(req, res, this.webOptions(upstream), (err: Error & { code?: string }) => {
       if (res.headersSent) {
@@ -264,10 +285,10 @@ export class ProxyForwarder implements Forwarder {
         req[kResent] = true;
         req[kUpstreamReq] = undefined;
         this.onResend?.(route);
-        this.send(req, res, route, fail, started);
+        this.send(req, res, route, fail);
         return;
       }
-      const timeout = err.code === 'ETIMEDOUT' || performance.now() - started >= upstream.timeoutMs - TIMER_SLACK_MS;
+      const timeout = err.code === 'ETIMEDOUT' || req[kTimedOut] === true;
       fail(
         new GatewayError(timeout ? 'GW_UPSTREAM_TIMEOUT' : 'GW_UPSTREAM_UNAVAILABLE', `upstream ${upstream.url.host}: ${err.code ?? err.message}`, {
           cause: err,
@@ -291,7 +312,6 @@ export class ProxyForwarder implements Forwarder {
         // Joining onto a bare `/` changes nothing and would cost a URL parse of the target per request.
         prependPath: target.pathname !== '/' || target.search !== '',
         selfHandleResponse: true,
-        proxyTimeout: upstream.timeoutMs,
         connectTimeout: upstream.connectTimeoutMs,
       });
       this.options.set(upstream, o);

@@ -116,6 +116,23 @@ describe('HDR-10: spoofed identity headers never reach the upstream as sent', ()
     expect(all).not.toContain('c3Bvb2ZlZA');
   });
 
+  it('HDR-10: path and method override headers (IIS/ASP.NET, Symfony, Express method-override) never reach the upstream (found in review)', async () => {
+    // The route was matched and authorised for GET /accounts/1; an upstream honouring these would run
+    // another path or method.
+    const overrides: [string, string][] = [
+      ['X-Original-URL', '/admin/delete-all'],
+      ['X-Rewrite-URL', '/admin/delete-all'],
+      ['X-HTTP-Method-Override', 'DELETE'],
+      ['X-HTTP-Method', 'DELETE'],
+      ['X-Method-Override', 'DELETE'],
+      ['X_HTTP_Method_Override', 'DELETE'],
+    ];
+    const { up } = await forwarded(h, '/accounts/1', { cert: h.pki.client1, headers: [bearer(await bound()), ...overrides] });
+    const all = JSON.stringify(up.rawHeaders);
+    expect(all).not.toContain('delete-all');
+    expect(all).not.toContain('DELETE');
+  });
+
   it('HDR-10: X-Forwarded-For is rewritten to 127.0.0.1, not appended to the client chain', async () => {
     const { up } = await forwarded(h, '/accounts/1', {
       cert: h.pki.client1,
