@@ -83,6 +83,9 @@ function buildReplayStore(loaded: LoadedConfig, logger: Logger, metrics: Metrics
       metrics.replayStoreErrors.inc();
       logger.warn({ detail: err.message }, 'replay store error');
     },
+    // Each refused request logs its own line; the metric counts the failed command too.
+    onCommandError: () => metrics.replayStoreErrors.inc(),
+    readinessKey: `${c.key_prefix}readiness`,
   });
 }
 

@@ -24,6 +24,10 @@ export interface RedisReplayStoreOptions {
   readonly commandTimeoutMs?: number;
   /** Connection errors, for logs/metrics (the store itself never logs). Called often while Redis is down. */
   readonly onError?: (err: Error) => void;
+  /** A claim that failed (timeout, refused write), for a metric: called once per failed request. */
+  readonly onCommandError?: () => void;
+  /** Written by ping(): readiness means Redis takes writes, not just that it answers. */
+  readonly readinessKey?: string;
 }
 
 /** Reconnect forever with a capped backoff: recovery after an outage must need no restart. */
@@ -34,8 +38,12 @@ const unavailable = (detail: string, cause?: unknown): GatewayError =>
 
 export class RedisReplayStore implements ReplayStore {
   private readonly client: Redis | Cluster;
+  private readonly onCommandError: (() => void) | undefined;
+  private readonly readinessKey: string;
 
   constructor(opts: RedisReplayStoreOptions) {
+    this.onCommandError = opts.onCommandError;
+    this.readinessKey = opts.readinessKey ?? 'fapi:readiness';
     const common: RedisOptions = {
       // Named in CLIENT LIST, so operators can tell the gateway's connections apart.
       connectionName: 'fapi-gateway',
@@ -47,6 +55,12 @@ export class RedisReplayStore implements ReplayStore {
       maxRetriesPerRequest: 0,
       autoResendUnfulfilledCommands: false,
       retryStrategy: backoff,
+      // A connection that stops answering without closing (frozen primary, network black hole) is
+      // dropped and reopened; otherwise every claim times out on it until TCP gives up (minutes).
+      socketTimeout: Math.max(1000, 4 * (opts.commandTimeoutMs ?? 250)),
+      // A primary turned replica behind the same address (managed Redis failover, a VIP): reconnect to
+      // find the new one. 1, not 2: the refused SET NX is never sent again.
+      reconnectOnError: (err: Error) => (err.message.startsWith('READONLY') ? 1 : false),
       ...(opts.password !== undefined ? { password: opts.password } : {}),
       ...(opts.tls === true ? { tls: {} } : {}),
     };
@@ -88,14 +102,16 @@ export class RedisReplayStore implements ReplayStore {
     try {
       reply = await this.client.set(key, '1', 'PX', Math.max(1, Math.ceil(ttlMs)), 'NX');
     } catch (err) {
+      this.onCommandError?.();
       throw unavailable(`DPOP-22 replay store SET NX failed: ${err instanceof Error ? err.message : 'unknown error'}`, err);
     }
     return reply === 'OK';
   }
 
+  /** Ready when Redis takes a write (a read-only replica or an out-of-memory primary answers PING too). */
   async ping(): Promise<boolean> {
     try {
-      return (await this.client.ping()) === 'PONG';
+      return (await this.client.set(this.readinessKey, '1', 'PX', 5000)) === 'OK';
     } catch {
       return false;
     }
