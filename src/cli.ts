@@ -86,7 +86,8 @@ async function main(argv: string[]): Promise<number> {
     const file = values.config;
     if (cluster.isPrimary && workerCount(loaded) > 1) {
       const log = (msg: string, extra: object = {}): void => void process.stdout.write(`${JSON.stringify({ level: 'info', time: new Date().toISOString(), service: 'fapi-gateway', role: 'primary', ...extra, msg })}\n`);
-      const primary = await runPrimary(loaded, log);
+      // A worker that cannot start: the others are stopped, and the start failed (as in one process).
+      const primary = await runPrimary(loaded, log, () => process.exit(1));
       const watching = watchConfigAndFiles(file, loaded, () => {
         primary.reload();
         try {
@@ -131,24 +132,35 @@ async function main(argv: string[]): Promise<number> {
     // A worker reloads when its primary says so; a single process watches the files itself.
     const watching = cluster.isWorker ? undefined : watchConfigAndFiles(file, loaded, () => reload('file changed'));
     const stopWatching = (): void => watching?.stop();
-    if (cluster.isWorker) process.on('message', (m: { type?: string }) => m.type === 'reload' && reload('primary'));
-    else process.on('SIGHUP', () => reload('SIGHUP'));
     let stopping = false;
-    const stop = (signal: string): void => {
-      if (stopping) {
-        running.logger.warn({ signal }, 'second signal: exiting now');
-        process.exit(1);
-      }
+    let signals = 0;
+    const stop = (why: string): void => {
+      if (stopping) return;
       stopping = true;
       stopWatching();
-      running.logger.info({ signal }, 'draining');
+      running.logger.info({ signal: why }, 'draining');
       running.close().then(
         () => process.exit(0),
         () => process.exit(1),
       );
     };
-    process.on('SIGTERM', () => stop('SIGTERM'));
-    process.on('SIGINT', () => stop('SIGINT'));
+    // The second signal this process receives ends it at once. A worker may also get a stop from its
+    // primary, before or after the process group's own signal (systemd, Ctrl-C): that one never counts.
+    const onSignal = (signal: string): void => {
+      if (++signals > 1) {
+        running.logger.warn({ signal }, 'second signal: exiting now');
+        process.exit(1);
+      }
+      stop(signal);
+    };
+    if (cluster.isWorker) {
+      process.on('message', (m: { type?: string }) => {
+        if (m.type === 'reload') reload('primary');
+        else if (m.type === 'stop') stop('primary');
+      });
+    } else process.on('SIGHUP', () => reload('SIGHUP'));
+    process.on('SIGTERM', () => onSignal('SIGTERM'));
+    process.on('SIGINT', () => onSignal('SIGINT'));
     return -1;
   } catch (e) {
     process.stderr.write(`${e instanceof ConfigError ? e.message : `fapi-gateway: ${(e as Error).message}`}\n`);

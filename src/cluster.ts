@@ -1,6 +1,6 @@
-// server.workers > 1: N processes share the API listener (node:cluster). The primary forwards signals,
-// serves the admin endpoints for all workers (metrics aggregated, ready only when every worker is)
-// and replaces a worker that dies unexpectedly.
+// server.workers > 1: N processes share the API listener (node:cluster). The primary passes a stop on
+// to the workers, serves the admin endpoints for all workers (metrics aggregated, ready only when every
+// worker reports ready) and replaces a worker that dies after it started; one that cannot start stops all.
 import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { AggregatorRegistry } from 'prom-client';
@@ -8,7 +8,10 @@ import type { LoadedConfig } from './config/load.js';
 import { createAdminServer } from './listen/admin-server.js';
 import { startGateway, type RunningGateway } from './main.js';
 
-type Message = { type: 'ready'; why: string | undefined } | { type: 'reload' };
+type Message = { type: 'ready'; why: string | undefined } | { type: 'reload' } | { type: 'stop' };
+
+/** Workers report every second; a report older than this is a worker that stopped answering. */
+const REPORT_STALE_MS = 3000;
 
 export const workerCount = (loaded: LoadedConfig): number => {
   const w = loaded.config.server.workers;
@@ -36,24 +39,56 @@ export interface Primary {
   stop(): Promise<void>;
 }
 
-export async function runPrimary(loaded: LoadedConfig, log: (msg: string, extra?: object) => void): Promise<Primary> {
+/**
+ * `failedStart`: a worker exited before it ever reported (a port taken, a file missing): forking
+ * again would fail the same way, forever, so the caller stops the others and exits non-zero.
+ */
+export async function runPrimary(loaded: LoadedConfig, log: (msg: string, extra?: object) => void, failedStart: () => void): Promise<Primary> {
   const n = workerCount(loaded);
-  const ready = new Map<number, string | undefined>();
+  /** Each worker's last readiness report and when it came (undefined: none yet). */
+  const ready = new Map<number, { why: string | undefined; at: number } | undefined>();
   let stopping = false;
+  const primary: Primary = {
+    reload() {
+      for (const w of Object.values(cluster.workers ?? {})) w?.send({ type: 'reload' } satisfies Message);
+    },
+    stop() {
+      stopping = true;
+      const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined);
+      return Promise.all(
+        workers.map(
+          (w) =>
+            new Promise<void>((ok) => {
+              w.once('exit', () => ok());
+              // Over IPC, not a signal: a worker that already got the signal from its process group
+              // (systemd, Ctrl-C) would take a second one as "exit now" and drop its requests. One
+              // still starting listens to neither: SIGTERM ends it.
+              if (ready.get(w.id) !== undefined && w.isConnected()) w.send({ type: 'stop' } satisfies Message);
+              else w.process.kill('SIGTERM');
+            }),
+        ),
+      ).then(() => undefined);
+    },
+  };
   const fork = (): Worker => {
     const w = cluster.fork();
-    ready.set(w.id, 'starting');
+    ready.set(w.id, undefined);
     w.on('message', (m: Message) => {
-      if (m.type === 'ready') ready.set(w.id, m.why);
+      if (m.type === 'ready') ready.set(w.id, { why: m.why, at: Date.now() });
     });
     return w;
   };
   cluster.on('exit', (w, code, signal) => {
+    const reported = ready.get(w.id) !== undefined;
     ready.delete(w.id);
-    if (!stopping) {
-      log('worker died; starting a new one', { worker: w.id, code, signal });
-      fork();
+    if (stopping) return;
+    if (!reported) {
+      log('worker failed to start; stopping', { worker: w.id, code, signal });
+      void primary.stop().then(failedStart);
+      return;
     }
+    log('worker died; starting a new one', { worker: w.id, code, signal });
+    fork();
   });
   for (let i = 0; i < n; i++) fork();
   if (loaded.config.admin !== undefined) {
@@ -63,8 +98,13 @@ export async function runPrimary(loaded: LoadedConfig, log: (msg: string, extra?
       notReady: async () => {
         if (stopping) return 'draining';
         if (ready.size < n) return `${ready.size}/${n} workers running`;
-        const why = [...ready.values()].find((v) => v !== undefined);
-        return why;
+        const now = Date.now();
+        for (const [id, r] of ready) {
+          if (r === undefined) return `worker ${id} starting`;
+          if (now - r.at > REPORT_STALE_MS) return `worker ${id} not reporting for ${now - r.at} ms`;
+          if (r.why !== undefined) return r.why;
+        }
+        return undefined;
       },
     });
     const i = loaded.config.admin.listen.lastIndexOf(':');
@@ -78,22 +118,5 @@ export async function runPrimary(loaded: LoadedConfig, log: (msg: string, extra?
     });
   }
   log('primary started workers', { workers: n });
-  return {
-    reload() {
-      for (const w of Object.values(cluster.workers ?? {})) w?.send({ type: 'reload' } satisfies Message);
-    },
-    stop() {
-      stopping = true;
-      const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined);
-      return Promise.all(
-        workers.map(
-          (w) =>
-            new Promise<void>((ok) => {
-              w.once('exit', () => ok());
-              w.process.kill('SIGTERM');
-            }),
-        ),
-      ).then(() => undefined);
-    },
-  };
+  return primary;
 }

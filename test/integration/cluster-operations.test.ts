@@ -1,0 +1,171 @@
+// Found in review; each failed on the code before its fix.
+// server.workers > 1 through the real CLI, built from src/ into dist-test-cluster/ (its own output, so
+// it cannot race the dist/ build of operations.test.ts).
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import { get } from 'node:http';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { request } from '../support/client.js';
+import { cnfX5t, startIssuer, type TestIssuer } from '../support/issuer.js';
+import { testPki, writePki, type PkiFiles, type TestPki } from '../support/pki.js';
+import { startUpstream, type TestUpstream } from '../support/upstream.js';
+import { freePort, SHARED_REDIS_URL, uniquePrefix } from '../support/redis.js';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+const BUILD = join(ROOT, 'dist-test-cluster');
+let pki: TestPki;
+let files: PkiFiles;
+let issuer: TestIssuer;
+let upstream: TestUpstream;
+
+beforeAll(async () => {
+  execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', BUILD], { stdio: 'inherit' });
+  pki = await testPki();
+  files = await writePki(undefined, pki);
+  issuer = await startIssuer({ pki });
+  upstream = await startUpstream();
+}, 120_000);
+afterAll(async () => {
+  await issuer?.close();
+  await upstream?.close();
+});
+
+const adminGet = (url: string): Promise<{ status: number; body: string }> =>
+  new Promise((ok, fail) => {
+    get(url, (res) => {
+      let body = '';
+      res.on('data', (d) => (body += d));
+      res.on('end', () => ok({ status: res.statusCode ?? 0, body }));
+    }).on('error', fail);
+  });
+
+async function eventually(f: () => Promise<boolean>, ms = 15_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    if (await f()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('condition not met in time');
+}
+
+async function writeConfig(name: string, apiPort: number, adminPort: number): Promise<string> {
+  const dir = join(files.dir, name);
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, 'config.yaml');
+  writeFileSync(
+    file,
+    stringify({
+      server: { listen: `127.0.0.1:${apiPort}`, public_origin: 'https://api.test', workers: 2, tls: { cert_file: files.serverCertFile, key_file: files.serverKeyFile } },
+      admin: { listen: `127.0.0.1:${adminPort}` },
+      issuers: { main: { issuer: issuer.issuer, jwks_uri: issuer.jwksUri, ca_file: files.caFile } },
+      routes: [{ id: 'a', match: { methods: ['GET'], path_prefix: '/a' }, auth: { issuers: ['main'], audience: 'https://api.test', binding: 'mtls' }, upstream: { url: upstream.url } }],
+      replay: { store: 'redis', redis: { url_env: 'TEST_REDIS_URL', key_prefix: uniquePrefix('review-cluster') } },
+    }),
+  );
+  return file;
+}
+
+function spawnCli(file: string): { child: ChildProcess; lines: Record<string, any>[]; exited: Promise<number | null> } {
+  const child = spawn(process.execPath, [join(BUILD, 'cli.js'), '--config', file], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true, // its own process group, as under systemd or a terminal
+    env: { ...process.env, TEST_REDIS_URL: SHARED_REDIS_URL },
+  });
+  const lines: Record<string, any>[] = [];
+  let buf = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    buf += d.toString();
+    const parts = buf.split('\n');
+    buf = parts.pop()!;
+    for (const l of parts) if (l.trim().startsWith('{')) lines.push(JSON.parse(l));
+  });
+  child.stderr!.on('data', () => undefined);
+  const exited = new Promise<number | null>((ok) => child.on('exit', (code) => ok(code)));
+  return { child, lines, exited };
+}
+
+const killGroup = (child: ChildProcess, sig: NodeJS.Signals) => {
+  try {
+    process.kill(-child.pid!, sig);
+  } catch {
+    /* gone */
+  }
+};
+
+describe('cluster mode operations', () => {
+  it('SIGTERM to the whole process group (systemd KillMode=control-group, Ctrl-C): in-flight requests still complete, exit 0', async () => {
+    const apiPort = await freePort();
+    const adminPort = await freePort();
+    const file = await writeConfig('review-group-term', apiPort, adminPort);
+    const { child, lines, exited } = spawnCli(file);
+    upstream.delayMs = 1500;
+    try {
+      await eventually(async () => (await adminGet(`http://127.0.0.1:${adminPort}/readyz`).catch(() => ({ status: 0 }))).status === 200);
+      const token = await issuer.mint({ cnf: cnfX5t(pki.client1.x5tS256) });
+      const inflight = Array.from({ length: 10 }, () =>
+        request(`https://127.0.0.1:${apiPort}/a/slow`, {
+          ca: pki.ca.certPem,
+          servername: 'localhost',
+          cert: pki.client1.certPem,
+          key: pki.client1.keyPem,
+          headers: [['Authorization', `Bearer ${token}`]],
+        }).then(
+          (r) => r.status,
+          (e: Error & { code?: string }) => e.code ?? e.message,
+        ),
+      );
+      await new Promise((r) => setTimeout(r, 300));
+      killGroup(child, 'SIGTERM');
+      const statuses = await inflight;
+      const code = await exited;
+      const exitingNow = lines.filter((l) => l.msg === 'second signal: exiting now').length;
+      expect({ statuses: await Promise.all(statuses), code, exitingNow }).toEqual({ statuses: Array(10).fill(200), code: 0, exitingNow: 0 });
+    } finally {
+      upstream.delayMs = 0;
+      killGroup(child, 'SIGKILL');
+    }
+  }, 60_000);
+
+  it('a worker that cannot start (API port taken) does not make the primary fork forever: it exits non-zero', async () => {
+    const taken = createNetServer();
+    await new Promise<void>((ok) => taken.listen(0, '127.0.0.1', ok));
+    const apiPort = (taken.address() as AddressInfo).port;
+    const adminPort = await freePort();
+    const file = await writeConfig('review-port-taken', apiPort, adminPort);
+    const { child, lines, exited } = spawnCli(file);
+    try {
+      const code = await Promise.race([exited, new Promise<string>((ok) => setTimeout(() => ok('still running'), 8_000))]);
+      const died = lines.filter((l) => l.msg === 'worker died; starting a new one').length;
+      const live = await adminGet(`http://127.0.0.1:${adminPort}/livez`).then((r) => r.status, () => 0);
+      expect({ code, live, fewRespawns: died <= 3 }).toEqual({ code: 1, live: 0, fewRespawns: true });
+      // (died counts the respawns seen in those 8 s; live is /livez meanwhile)
+    } finally {
+      killGroup(child, 'SIGKILL');
+      taken.close();
+    }
+  }, 30_000);
+
+  it('readiness: a worker that stops answering (frozen event loop) makes /readyz 503, not a stale 200', async () => {
+    const apiPort = await freePort();
+    const adminPort = await freePort();
+    const file = await writeConfig('review-frozen-worker', apiPort, adminPort);
+    const { child, lines } = spawnCli(file);
+    let frozen: number | undefined;
+    try {
+      await eventually(async () => (await adminGet(`http://127.0.0.1:${adminPort}/readyz`).catch(() => ({ status: 0 }))).status === 200);
+      const workerPids = [...new Set(lines.filter((l) => l.msg === 'fapi-gateway listening').map((l) => l.pid as number))];
+      expect(workerPids).toHaveLength(2);
+      frozen = workerPids[0]!;
+      process.kill(frozen, 'SIGSTOP'); // stands for a worker stuck in a synchronous loop
+      await new Promise((r) => setTimeout(r, 5000));
+      const ready = await adminGet(`http://127.0.0.1:${adminPort}/readyz`);
+      expect(ready.status).toBe(503);
+    } finally {
+      if (frozen !== undefined) try { process.kill(frozen, 'SIGCONT'); } catch { /* gone */ }
+      killGroup(child, 'SIGKILL');
+    }
+  }, 60_000);
+});
