@@ -10,6 +10,7 @@ import { prepareUpstreamHeaders, type ForwardContext } from './forward/headers.j
 import type { Forwarder } from './forward/proxy-forwarder.js';
 import { UNMET_EXPECTATION } from './listen/api-server.js';
 import { checkFapiHeaders } from './listen/fapi-headers.js';
+import type { ClientTrust } from './listen/client-chain.js';
 import type { ForwardedCertPolicy } from './listen/forwarded-cert.js';
 import { interactionIdOf, requestFacts } from './listen/request-facts.js';
 import type { ProtectedResourceMetadata } from './metadata/protected-resource.js';
@@ -35,6 +36,8 @@ export interface GatewaySettings {
   /** Requests one connection may have waiting behind the one being answered (see inTurn). */
   readonly maxPipelined: number;
   readonly forward: ForwardContext;
+  /** The client CAs in force (MTLS-4), for connections verified against others or long ago. */
+  readonly clientTrust: ClientTrust;
   readonly forwardedCert: ForwardedCertPolicy | undefined;
 }
 
@@ -242,7 +245,7 @@ export class Gateway {
     if ((req as IncomingMessage & { [UNMET_EXPECTATION]?: true })[UNMET_EXPECTATION] === true) {
       throw new GatewayError('GW_EXPECTATION_FAILED', 'RFC 9110 §10.1.1 Expect other than 100-continue');
     }
-    const facts = requestFacts(req, iid.id, iid.replaced, p.settings.maxHeaders, p.settings.forwardedCert);
+    const facts = requestFacts(req, iid.id, iid.replaced, p.settings.maxHeaders, p.settings.clientTrust, p.settings.forwardedCert);
     o.path = facts.path;
     // PRM-1: the gateway's own metadata documents, without a token, before any route.
     const doc = facts.method === 'GET' || facts.method === 'HEAD' ? p.metadata?.document(facts.path) : undefined;

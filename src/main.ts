@@ -13,7 +13,8 @@ import { ProxyForwarder } from './forward/proxy-forwarder.js';
 import { Gateway, type Pipeline } from './gateway.js';
 import { createAdminServer } from './listen/admin-server.js';
 import { applyClientCertificatePolicy, applyServerLimits, createApiServer } from './listen/api-server.js';
-import { ForwardedCertPolicy, pemBundle } from './listen/forwarded-cert.js';
+import { clientTrust, type ClientTrust } from './listen/client-chain.js';
+import { ForwardedCertPolicy } from './listen/forwarded-cert.js';
 import { tlsOptions } from './listen/tls-options.js';
 import { buildProtectedResourceMetadata } from './metadata/protected-resource.js';
 import { createLogger, flushLogger, type Logger } from './observe/logger.js';
@@ -94,6 +95,7 @@ function build(loaded: LoadedConfig, logger: Logger, metrics: Metrics, shared: S
   const previous = replaced?.pipeline;
   const c = loaded.config;
   const routes = compileRouteTable(loaded);
+  const trust = clientTrust(loaded);
   const issuerKeys: IssuerKeys[] = [];
   const keyCacheKeys = new Set<string>();
   const issuers = Object.entries(c.issuers).map(([name, cfg]) => {
@@ -153,7 +155,8 @@ function build(loaded: LoadedConfig, logger: Logger, metrics: Metrics, shared: S
       maxCredentialBytes: c.server.limits.max_credential_bytes,
       maxHeaders: c.server.limits.max_headers,
       maxPipelined: c.server.limits.max_pipelined_requests,
-      forwardedCert: forwardedCertPolicy(loaded),
+      clientTrust: trust,
+      forwardedCert: forwardedCertPolicy(loaded, trust),
       forward: {
         names: c.identity_headers,
         owned: ownedHeaderNames(c.identity_headers),
@@ -176,15 +179,14 @@ function pruneIssuerKeys(shared: Shared, serving: Built): void {
   for (const k of shared.issuerKeys.keys()) if (!serving.keyCacheKeys.has(k)) shared.issuerKeys.delete(k);
 }
 
-function forwardedCertPolicy(loaded: LoadedConfig): ForwardedCertPolicy | undefined {
+function forwardedCertPolicy(loaded: LoadedConfig, trust: ClientTrust): ForwardedCertPolicy | undefined {
   const f = loaded.config.server.forwarded_client_cert;
   if (f === undefined) return undefined;
-  const caFile = loaded.config.server.tls.client_ca_file;
   return new ForwardedCertPolicy({
     header: f.header,
     trustedPeers: f.trusted_peers,
     trustedPeerCertificates: f.trusted_peer_certificates,
-    clientCas: caFile === undefined ? undefined : pemBundle(readFileSync(resolve(loaded.baseDir, caFile), 'utf8')),
+    clientCas: trust.cas,
   });
 }
 

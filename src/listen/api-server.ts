@@ -7,6 +7,8 @@ import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { LoadedConfig } from '../config/load.js';
 import { CATALOG, type ErrorCode } from '../errors/catalog.js';
+import { clientTrust } from './client-chain.js';
+import { kHandshakeTrust } from './request-facts.js';
 import { clientCertificatePolicy, tlsOptions } from './tls-options.js';
 
 export interface ClientErrorInfo {
@@ -29,7 +31,8 @@ function codeFor(err: Error & { code?: string }): ErrorCode {
 }
 
 const kRequiredWithoutCa = Symbol('fapi.clientCertificateRequiredWithoutCa');
-type PolicyServer = Server & { rejectUnauthorized: boolean; [kRequiredWithoutCa]?: boolean };
+const kTrustId = Symbol('fapi.clientTrustId');
+type PolicyServer = Server & { rejectUnauthorized: boolean; [kRequiredWithoutCa]?: boolean; [kTrustId]?: string };
 
 /**
  * `tls.client_certificate` for new connections, at start and on reload: Node reads the server's
@@ -41,6 +44,8 @@ export function applyClientCertificatePolicy(server: Server, loaded: LoadedConfi
   const s = server as PolicyServer;
   s.rejectUnauthorized = policy.rejectUnauthorized;
   s[kRequiredWithoutCa] = policy.requiredWithoutCa;
+  // Which client CAs new handshakes are verified against (request-facts re-checks older connections).
+  s[kTrustId] = clientTrust(loaded).id;
 }
 
 /** The `server.limits` Node reads from the server per connection or per check (maxHeaderSize is untyped). */
@@ -88,6 +93,7 @@ export function createApiServer(
   });
   applyClientCertificatePolicy(server, loaded);
   server.on('secureConnection', (socket: TLSSocket) => {
+    (socket as TLSSocket & { [kHandshakeTrust]?: string })[kHandshakeTrust] = (server as PolicyServer)[kTrustId];
     // Required without a CA: OpenSSL cannot demand a certificate it will not verify, so enforce it here.
     if ((server as PolicyServer)[kRequiredWithoutCa] === true && !socket.getPeerCertificate()?.raw) socket.destroy();
   });

@@ -4,6 +4,7 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
+import { chainsTo } from './client-chain.js';
 import { fieldValues } from './header-fields.js';
 
 export type ForwardedCertHeader = 'client-cert' | 'x-forwarded-client-cert' | 'ssl-client-cert';
@@ -22,11 +23,6 @@ export interface ForwardedCert {
 }
 
 const thumb = (der: Buffer): string => createHash('sha256').update(der).digest('base64url');
-
-/** Every certificate of a PEM bundle (a CA file may list several). */
-export function pemBundle(text: string): X509Certificate[] {
-  return (text.match(/-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----/g) ?? []).map((pem) => new X509Certificate(pem));
-}
 
 function pemToDer(pem: string): Buffer | undefined {
   const m = /-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+)-----END CERTIFICATE-----/.exec(pem);
@@ -108,14 +104,6 @@ function fromNginx(v: string): { der?: Buffer } {
   return der === undefined ? {} : { der };
 }
 
-const EKU_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
-const EKU_ANY = '2.5.29.37.0';
-/** No extended key usage means any use; otherwise clientAuth (or anyExtendedKeyUsage) must be listed. */
-function clientAuthAllowed(cert: X509Certificate): boolean {
-  const eku = cert.keyUsage as string[] | undefined;
-  return eku === undefined || eku.length === 0 || eku.includes(EKU_CLIENT_AUTH) || eku.includes(EKU_ANY);
-}
-
 export class ForwardedCertPolicy {
   private readonly peers = new BlockList();
   private readonly pins: ReadonlySet<string>;
@@ -150,20 +138,8 @@ export class ForwardedCertPolicy {
   }
 
   private chainTrusted(der: Buffer): boolean {
-    const cas = this.opts.clientCas;
-    if (cas === undefined) return false;
     try {
-      const leaf = new X509Certificate(der);
-      const now = Date.now();
-      // What OpenSSL checks on a direct TLS connection: issuer, signature, validity (both ends) and, when
-      // the certificate restricts its use, that TLS client authentication is among them. Any certificate
-      // of the file may be the issuer; intermediates are not read from the hop's headers.
-      return (
-        cas.some((ca) => leaf.checkIssued(ca) && leaf.verify(ca.publicKey)) &&
-        Date.parse(leaf.validFrom) <= now &&
-        Date.parse(leaf.validTo) > now &&
-        clientAuthAllowed(leaf)
-      );
+      return chainsTo(new X509Certificate(der), this.opts.clientCas, Date.now());
     } catch {
       return false;
     }

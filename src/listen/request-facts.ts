@@ -1,34 +1,65 @@
 // Builds RequestFacts once per request: interaction id (HDR-1, Q-8), normalised target, host, and the
 // client certificate thumbprint, computed once per TLS connection (MTLS-2, TLS-12).
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, randomUUID, type X509Certificate } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { GatewayError } from '../errors/gateway-error.js';
 import { fieldValues } from './header-fields.js';
 import { normaliseTarget } from '../route/normalize-path.js';
 import { HOST_FIELD_RE } from '../uri-host.js';
+import { chainsTo, type ClientTrust } from './client-chain.js';
 import type { ForwardedCertPolicy } from './forwarded-cert.js';
 import type { RequestFacts } from '../types.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/** Set on each TLS connection at its handshake: the id of the client CAs it was verified against. */
+export const kHandshakeTrust = Symbol('fapi.handshakeTrust');
+type ApiSocket = TLSSocket & { [kHandshakeTrust]?: string };
+
 interface PeerCert {
   readonly thumbprint: string | undefined;
   readonly trusted: boolean;
 }
-const peerCerts = new WeakMap<TLSSocket, PeerCert>();
 
-export function peerCertificate(socket: TLSSocket): PeerCert {
-  let pc = peerCerts.get(socket);
-  if (pc === undefined) {
-    const raw = typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate(false)?.raw : undefined;
-    pc = {
-      thumbprint: raw && raw.length > 0 ? createHash('sha256').update(raw).digest('base64url') : undefined,
-      trusted: socket.authorized === true,
+/** What one connection's certificate is, computed once; whether it is trusted depends on when and under which CAs. */
+interface PeerEntry {
+  readonly thumbprint: string | undefined;
+  readonly leaf: X509Certificate | undefined;
+  readonly validFromMs: number;
+  readonly validToMs: number;
+  /** The trust decision and the CAs it was made under (OpenSSL's at the handshake, or ours since). */
+  trustId: string | undefined;
+  chained: boolean;
+}
+const peerCerts = new WeakMap<TLSSocket, PeerEntry>();
+
+/**
+ * The connection's certificate thumbprint (MTLS-2, once per connection) and whether it chains to the
+ * client CAs in force now (MTLS-4): OpenSSL's verdict from the handshake while the CAs are the ones it
+ * used, re-checked here after a reload changed them; and never past the certificate's validity (a
+ * resumed TLS session keeps its original verdict for the ticket's lifetime).
+ */
+export function peerCertificate(socket: TLSSocket, trust: ClientTrust, nowMs: number = Date.now()): PeerCert {
+  let e = peerCerts.get(socket);
+  if (e === undefined) {
+    const leaf = typeof socket.getPeerX509Certificate === 'function' ? socket.getPeerX509Certificate() : undefined;
+    e = {
+      thumbprint: leaf === undefined ? undefined : createHash('sha256').update(leaf.raw).digest('base64url'),
+      leaf,
+      validFromMs: leaf === undefined ? 0 : Date.parse(leaf.validFrom),
+      validToMs: leaf === undefined ? 0 : Date.parse(leaf.validTo),
+      trustId: (socket as ApiSocket)[kHandshakeTrust],
+      chained: socket.authorized === true,
     };
-    peerCerts.set(socket, pc);
+    peerCerts.set(socket, e);
   }
-  return pc;
+  if (e.leaf === undefined) return { thumbprint: undefined, trusted: false };
+  if (e.trustId !== trust.id) {
+    e.chained = chainsTo(e.leaf, trust.cas, nowMs);
+    e.trustId = trust.id;
+  }
+  return { thumbprint: e.thumbprint, trusted: e.chained && e.validFromMs <= nowMs && nowMs < e.validToMs };
 }
 
 /** Q-8: a UUID is echoed; anything else is replaced by a fresh one, and the original kept (sanitised) for the log. */
@@ -50,6 +81,7 @@ export function requestFacts(
   interactionId: string,
   replaced: string | undefined,
   maxHeaders: number,
+  trust: ClientTrust,
   forwarded: ForwardedCertPolicy | undefined,
 ): RequestFacts {
   // Node's own maxHeadersCount silently drops extra fields (a second Authorization among them): count here.
@@ -63,7 +95,7 @@ export function requestFacts(
   if (!HOST_FIELD_RE.test(hosts[0] as string)) throw new GatewayError('GW_BAD_REQUEST', 'RFC 9112 §3.2 Host is not uri-host[:port]');
   const target = normaliseTarget(req.url ?? '');
   if (!target.ok) throw new GatewayError('GW_PATH_AMBIGUOUS', `path refused: ${target.reason}`);
-  let pc: { readonly thumbprint: string | undefined; readonly trusted: boolean } = peerCertificate(req.socket as TLSSocket);
+  let pc: { readonly thumbprint: string | undefined; readonly trusted: boolean } = peerCertificate(req.socket as TLSSocket, trust);
   // MTLS-5: behind a trusted TLS-terminating hop, the end client's certificate comes in a header.
   if (forwarded !== undefined && forwarded.trusts(req.socket.remoteAddress ?? '', pc.thumbprint)) {
     pc = forwarded.read(req) ?? { thumbprint: undefined, trusted: false };

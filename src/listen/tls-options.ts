@@ -1,6 +1,6 @@
 // TLS-1..TLS-10: TLS 1.2+ (1.3 preferred by OpenSSL's version negotiation), FAPI cipher lists,
 // a client certificate requested at the handshake and verified only as policy.
-import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { constants, createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { TlsOptions } from 'node:tls';
@@ -51,6 +51,9 @@ export function tlsOptions(loaded: LoadedConfig): TlsOptions {
     honorCipherOrder: true,
     dhparam: t.profile === 'fapi1' ? 'auto' : undefined,
     ecdhCurve: 'X25519:P-256:P-384',
+    // TLS-8: no renegotiation. A TLS 1.2 client could otherwise present another certificate (or none)
+    // after the handshake, and Node never withdraws `authorized` (MTLS-4).
+    secureOptions: constants.SSL_OP_NO_RENEGOTIATION,
     requestCert: true,
     // Self-signed client certificates bind without a CA (RFC 8705 §6.2); with a CA, `authorized` is policy input.
     rejectUnauthorized: clientCertificatePolicy(loaded).rejectUnauthorized,

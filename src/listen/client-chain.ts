@@ -1,0 +1,53 @@
+// MTLS-4 without OpenSSL's handshake: whether a client certificate chains to `client_ca_file`. Used for
+// certificates from a trusted hop (MTLS-5), and for connections whose handshake was verified against
+// another CA than the one in force now (a reload) or whose verification is older than the certificate's
+// validity (a resumed TLS session keeps its original result).
+import { createHash, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { LoadedConfig } from '../config/load.js';
+
+/** The client CAs in force, and an id that changes when they do. */
+export interface ClientTrust {
+  readonly id: string;
+  readonly cas: readonly X509Certificate[] | undefined;
+}
+
+/** Every certificate of a PEM bundle (a CA file may list several). */
+export function pemBundle(text: string): X509Certificate[] {
+  return (text.match(/-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----/g) ?? []).map((pem) => new X509Certificate(pem));
+}
+
+export function clientTrust(loaded: LoadedConfig): ClientTrust {
+  const file = loaded.config.server.tls.client_ca_file;
+  if (file === undefined) return { id: 'none', cas: undefined };
+  const text = readFileSync(resolve(loaded.baseDir, file), 'utf8');
+  return { id: createHash('sha256').update(text).digest('base64url'), cas: pemBundle(text) };
+}
+
+const EKU_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
+const EKU_ANY = '2.5.29.37.0';
+/** No extended key usage means any use; otherwise clientAuth (or anyExtendedKeyUsage) must be listed. */
+function clientAuthAllowed(cert: X509Certificate): boolean {
+  const eku = cert.keyUsage as string[] | undefined;
+  return eku === undefined || eku.length === 0 || eku.includes(EKU_CLIENT_AUTH) || eku.includes(EKU_ANY);
+}
+
+/** Within its validity period now (both ends). */
+export function currentlyValid(cert: X509Certificate, nowMs: number): boolean {
+  return Date.parse(cert.validFrom) <= nowMs && Date.parse(cert.validTo) > nowMs;
+}
+
+/**
+ * What OpenSSL checks on a direct TLS connection: issuer, signature, validity (both ends) and, when the
+ * certificate restricts its use, that TLS client authentication is among them. Any certificate of the
+ * file may be the issuer; intermediates are not looked for.
+ */
+export function chainsTo(leaf: X509Certificate, cas: readonly X509Certificate[] | undefined, nowMs: number): boolean {
+  if (cas === undefined) return false;
+  try {
+    return cas.some((ca) => leaf.checkIssued(ca) && leaf.verify(ca.publicKey)) && currentlyValid(leaf, nowMs) && clientAuthAllowed(leaf);
+  } catch {
+    return false;
+  }
+}
