@@ -21,7 +21,7 @@ export const MIN_NONCE_SECRET_BYTES = 32;
 export class DpopNonces {
   private readonly secrets: readonly Buffer[];
   private readonly stepMs: number;
-  private readonly windowSteps: number;
+  private readonly windowMs: number;
   private cached: { step: number; nonce: string } | undefined;
 
   constructor(opts: DpopNonceOptions) {
@@ -35,7 +35,7 @@ export class DpopNonces {
     if (!Number.isInteger(windowS) || windowS < stepS) throw new RangeError('windowS must be an integer >= stepS');
     this.secrets = opts.secrets.map((s) => Buffer.from(s));
     this.stepMs = stepS * 1000;
-    this.windowSteps = Math.ceil(windowS / stepS);
+    this.windowMs = windowS * 1000;
   }
 
   /** The nonce for the current step; identical for every caller within a step, so it is cached. */
@@ -57,9 +57,9 @@ export class DpopNonces {
     if (raw.length !== NONCE_BYTES || raw.toString('base64url') !== nonce) return false;
     const stepBuf = raw.subarray(0, STEP_BYTES);
     const step = stepBuf.readUIntBE(0, STEP_BYTES);
-    const age = this.step(nowMs) - step;
-    // One step ahead is tolerated for clock skew between replicas.
-    if (age < -1 || age >= this.windowSteps) return false;
+    // One step ahead is tolerated for clock skew between replicas; at most window_s from the start of
+    // the nonce's step (whole steps would stretch a window that is not a multiple of step_s).
+    if (this.step(nowMs) - step < -1 || nowMs - step * this.stepMs >= this.windowMs) return false;
     const given = raw.subarray(STEP_BYTES);
     let ok = false;
     // Every secret is tried, so timing does not reveal which one matched.

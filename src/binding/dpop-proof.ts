@@ -225,9 +225,10 @@ function checkKeyMembers(jwk: JsonObject, alg: DpopAlg): void {
       const bits = (n.length - 1) * 8 + (32 - Math.clz32(n[0] as number));
       if (bits < MIN_RSA_BITS) throw invalid(`DPOP-5 RSA key is ${bits} bits, below ${MIN_RSA_BITS}`);
       if (bits > MAX_RSA_BITS) throw invalid(`DPOP-5 RSA key is ${bits} bits, above ${MAX_RSA_BITS}`);
-      // A huge public exponent would make verification as slow as signing.
-      if (e === undefined || e.length === 0 || e.length > 4 || e[0] === 0 || ((e[e.length - 1] as number) & 1) === 0) {
-        throw invalid('DPOP-5 RSA jwk e is not a small odd exponent');
+      // A huge public exponent would make verification as slow as signing; e = 1 makes any "signature"
+      // of the padded message verify (no private key needed). FIPS 186-5 asks for e >= 65537.
+      if (e === undefined || e.length === 0 || e.length > 4 || e[0] === 0 || ((e[e.length - 1] as number) & 1) === 0 || e.readUIntBE(0, e.length) < 65537) {
+        throw invalid('DPOP-5 RSA jwk e is not an odd exponent from 65537 up to 32 bits');
       }
       return;
     }
@@ -392,7 +393,8 @@ export class DpopVerifier {
     const e = this.opts.earlier;
     // Once every proof issued before the earlier reload is out of this window, that rule is moot.
     const moot = e === undefined || nowS >= e.beforeS + this.opts.iatPastS;
-    return { beforeS: nowS, iatPastS: moot ? this.opts.iatPastS : Math.min(e.iatPastS, this.opts.iatPastS) };
+    // A proof claimed before now may carry an iat up to iatFutureS ahead of it.
+    return { beforeS: nowS + this.opts.iatFutureS, iatPastS: moot ? this.opts.iatPastS : Math.min(e.iatPastS, this.opts.iatPastS) };
   }
 
   private check(input: DpopProofInput, nowMs: number): DpopProofResult {

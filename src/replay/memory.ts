@@ -43,7 +43,9 @@ export class MemoryReplayStore implements ReplayStore {
       this.entries.delete(key);
     }
     if (this.entries.size >= this.maxEntries) {
-      this.sweep(now, Infinity);
+      // Every entry, not just up to the first live one: after a reload shortened the TTL, insertion
+      // order is no longer expiry order.
+      this.sweep(now, Infinity, false);
       if (this.entries.size >= this.maxEntries) {
         throw new GatewayError('GW_REPLAY_STORE_UNAVAILABLE', `DPOP-22 memory replay store full (${this.maxEntries} live entries)`, {
           retryAfterS: 1,
@@ -67,11 +69,15 @@ export class MemoryReplayStore implements ReplayStore {
     return this.entries.size;
   }
 
-  /** Deletes expired entries from the oldest, stopping at the first live one or after `budget` deletions. */
-  private sweep(now: number, budget: number): void {
+  /** Deletes expired entries from the oldest, stopping after `budget` deletions or (`stopAtLive`) at the first live one. */
+  private sweep(now: number, budget: number, stopAtLive = true): void {
     let n = 0;
     for (const [key, expiresAt] of this.entries) {
-      if (expiresAt > now || n >= budget) return;
+      if (n >= budget) return;
+      if (expiresAt > now) {
+        if (stopAtLive) return;
+        continue;
+      }
       this.entries.delete(key);
       n++;
     }
