@@ -124,7 +124,10 @@ async function main(argv: string[]): Promise<number> {
       try {
         running.reload(next);
       } catch {
-        // Logged and counted by reload(); the previous config keeps serving.
+        // Logged and counted by reload(); the previous config keeps serving. The files the refused one
+        // names are watched, so it is retried when one that was missing appears (a Secret after a
+        // ConfigMap).
+        watching?.rearm(next);
         return;
       }
       watching?.rearm(next);
@@ -158,6 +161,8 @@ async function main(argv: string[]): Promise<number> {
         if (m.type === 'reload') reload('primary');
         else if (m.type === 'stop') stop('primary');
       });
+      // A SIGHUP to the process group: the primary passes the reload on; by default it would kill the worker.
+      process.on('SIGHUP', () => undefined);
     } else process.on('SIGHUP', () => reload('SIGHUP'));
     process.on('SIGTERM', () => onSignal('SIGTERM'));
     process.on('SIGINT', () => onSignal('SIGINT'));

@@ -97,6 +97,15 @@ interface RawIssue {
   readonly message: string;
 }
 
+/** Two `host:port` listeners that cannot both bind: one port (not 0) on one host or a wildcard. */
+function sameListener(a: string, b: string): boolean {
+  const split = (l: string): [string, string] => [l.slice(0, l.lastIndexOf(':')).replace(/^\[|\]$/g, ''), l.slice(l.lastIndexOf(':') + 1)];
+  const [ha, pa] = split(a);
+  const [hb, pb] = split(b);
+  const wildcard = (h: string): boolean => h === '0.0.0.0' || h === '::';
+  return Number(pa) !== 0 && Number(pa) === Number(pb) && (ha === hb || wildcard(ha) || wildcard(hb));
+}
+
 /** Rules that span keys: references, profiles (Q-6, TOK-1) and deployment safety. */
 function crossCheck(c: GatewayConfig): RawIssue[] {
   const issues: RawIssue[] = [];
@@ -106,7 +115,8 @@ function crossCheck(c: GatewayConfig): RawIssue[] {
     if (ids.has(r.id)) issues.push({ path: at('id'), message: `duplicate route id ${r.id}` });
     ids.add(r.id);
     r.auth.issuers.forEach((name, j) => {
-      const iss = c.issuers[name];
+      // Own keys only: `constructor` or `toString` must not resolve through Object.prototype.
+      const iss = Object.hasOwn(c.issuers, name) ? c.issuers[name] : undefined;
       if (iss === undefined) {
         issues.push({ path: at('auth', 'issuers', j), message: `unknown issuer ${name}` });
         return;
@@ -138,6 +148,9 @@ function crossCheck(c: GatewayConfig): RawIssue[] {
   });
   if (c.server.workers !== 1 && c.replay.store === 'memory') {
     issues.push({ path: ['server', 'workers'], message: 'more than one worker needs replay.store: redis (a memory store is per process)' });
+  }
+  if (c.admin !== undefined && sameListener(c.admin.listen, c.server.listen)) {
+    issues.push({ path: ['admin', 'listen'], message: `the same port as server.listen (${c.server.listen})` });
   }
   if (c.replay.store === 'redis' && c.replay.redis === undefined) {
     issues.push({ path: ['replay', 'redis'], message: 'store: redis needs a redis section' });

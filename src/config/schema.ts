@@ -170,7 +170,11 @@ const route = z.strictObject({
   }),
   upstream: z.strictObject({
     // No credentials in the URL: `check` prints it, and logs name the upstream by it.
-    url: z.url({ protocol: /^https?$/ }).refine((u) => !/^https?:\/\/[^/?#]*@/i.test(u), 'no user:password@ in the url'),
+    // Judged on the parsed URL: `http:///user:pass@host` parses as `http://user:pass@host/`.
+    url: z.url({ protocol: /^https?$/ }).refine((u) => {
+      const x = URL.parse(u);
+      return x !== null && x.username === '' && x.password === '' && !/^https?:\/\/[^/?#]*@/i.test(u);
+    }, 'no user:password@ in the url'),
     timeout_ms: z.int().min(100).max(600000).default(30000),
     connect_timeout_ms: z.int().min(50).max(60000).default(5000),
     /** Send the client's Host upstream instead of the upstream's own host. */
@@ -226,9 +230,9 @@ const redis = z.strictObject({
   /** Env var holding the redis:// or rediss:// URL (standalone), or the password (sentinel/cluster). */
   url_env: envName.optional(),
   password_env: envName.optional(),
-  sentinels: z.array(z.strictObject({ host: z.string(), port: z.int() })).optional(),
-  sentinel_name: z.string().optional(),
-  nodes: z.array(z.strictObject({ host: z.string(), port: z.int() })).optional(),
+  sentinels: z.array(z.strictObject({ host: z.string().min(1), port: z.int().min(1).max(65535) })).min(1).optional(),
+  sentinel_name: z.string().min(1).optional(),
+  nodes: z.array(z.strictObject({ host: z.string().min(1), port: z.int().min(1).max(65535) })).min(1).optional(),
   tls: z.boolean().default(false),
   key_prefix: z.string().default('fapi:dpop:'),
   connect_timeout_ms: z.int().min(50).max(30000).default(1000),

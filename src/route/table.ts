@@ -2,6 +2,7 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { normaliseTarget } from './normalize-path.js';
 import { ConfigError, type LoadedConfig } from '../config/load.js';
 import type { RouteConfig } from '../config/schema.js';
 import type { AuthScheme, Route } from '../types.js';
@@ -88,6 +89,16 @@ export function compileRouteTable(loaded: LoadedConfig): RouteTable {
   };
   const routes = loaded.config.routes.map((r) => compileRoute(r, leewayOf(r), caOf(r)));
   const issues = [];
+  // Requests are matched after normalisation: a path written otherwise (`%7e`, lower-case hex) would
+  // never match.
+  loaded.config.routes.forEach((r, i) => {
+    for (const key of ['path', 'path_prefix'] as const) {
+      const p = r.match[key];
+      if (p === undefined) continue;
+      const n = normaliseTarget(p);
+      if (!n.ok || n.path !== p) issues.push({ path: `routes[${i}].match.${key}`, message: n.ok ? `not in normal form: write ${n.path}` : n.reason });
+    }
+  });
   for (let i = 0; i < routes.length; i++) {
     for (let j = 0; j < i; j++) {
       const a = routes[i] as Route;

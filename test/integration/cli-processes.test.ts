@@ -1,6 +1,6 @@
 // Found in review; each failed on the code before its fix.
-// server.workers > 1 through the real CLI, built from src/ into dist-test-cluster/ (its own output, so
-// it cannot race the dist/ build of operations.test.ts).
+// The real CLI as processes (server.workers > 1, signals, hot reload), built from src/ into
+// dist-test-cluster/ (its own output, so it cannot race the dist/ build of operations.test.ts).
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
@@ -166,6 +166,118 @@ describe('cluster mode operations', () => {
     } finally {
       if (frozen !== undefined) try { process.kill(frozen, 'SIGCONT'); } catch { /* gone */ }
       killGroup(child, 'SIGKILL');
+    }
+  }, 60_000);
+});
+
+// Found in review too: a SIGHUP to the group killed the workers (they had no handler), and a refused
+// reload naming a file not there yet was never retried when it appeared.
+describe('server.workers: 2 and a process-group SIGHUP', () => {
+  it('reloads instead of killing the workers', async () => {
+    const file = join(files.dir, 'workers.yaml');
+    writeFileSync(
+      file,
+      stringify({
+        server: { listen: `127.0.0.1:${await freePort()}`, public_origin: 'https://api.test', workers: 2, tls: { cert_file: files.serverCertFile, key_file: files.serverKeyFile } },
+        admin: { listen: `127.0.0.1:${await freePort()}` },
+        issuers: { as: { issuer: 'https://127.0.0.1:9', jwks_uri: 'https://127.0.0.1:9/jwks' } },
+        replay: { store: 'redis', redis: { url_env: 'TEST_REDIS_URL', key_prefix: uniquePrefix('review-hup') } },
+        routes: [{ id: 'a', match: { methods: ['GET'], path_prefix: '/a' }, auth: { issuers: ['as'], audience: 'x' }, upstream: { url: 'http://127.0.0.1:9' } }],
+      }),
+    );
+    const child = spawn(process.execPath, [join(BUILD, 'cli.js'), '--config', file], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true, // its own process group, as under a terminal or a supervisor
+      env: { ...process.env, TEST_REDIS_URL: SHARED_REDIS_URL },
+    });
+    const lines: Record<string, any>[] = [];
+    let buf = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const parts = buf.split('\n');
+      buf = parts.pop()!;
+      for (const p of parts) if (p.trim().startsWith('{')) lines.push(JSON.parse(p));
+    });
+    const exited = new Promise((ok) => child.on('exit', ok));
+    const waitFor = async (pred: (l: Record<string, any>) => boolean, ms: number): Promise<boolean> => {
+      const until = Date.now() + ms;
+      while (Date.now() < until) {
+        if (lines.some(pred)) return true;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      return false;
+    };
+    try {
+      expect(await waitFor(() => lines.filter((l) => l.msg === 'fapi-gateway listening').length === 2, 15_000)).toBe(true);
+      process.kill(-child.pid!, 'SIGHUP');
+      await new Promise((r) => setTimeout(r, 3000));
+      const died = lines.filter((l) => l.msg === 'worker died; starting a new one');
+      expect(died, JSON.stringify(died)).toEqual([]);
+    } finally {
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+      await exited;
+    }
+  }, 60_000);
+});
+
+const reloadConfig = (clientCa?: string) => ({
+  server: {
+    listen: '127.0.0.1:0',
+    public_origin: 'https://api.test',
+    tls: { cert_file: files.serverCertFile, key_file: files.serverKeyFile, ...(clientCa !== undefined && { client_ca_file: clientCa }) },
+  },
+  issuers: { main: { issuer: 'https://127.0.0.1:9', jwks_uri: 'https://127.0.0.1:9/jwks' } },
+  routes: [
+    {
+      id: 'a',
+      match: { methods: ['GET'], path_prefix: '/a' },
+      auth: { issuers: ['main'], audience: 'https://api.test', binding: 'mtls' },
+      upstream: { url: 'http://127.0.0.1:9' },
+    },
+  ],
+});
+
+describe('hot reload of a config that names a file which appears a moment later', () => {
+  it('is retried (applied) once the missing file is written', async () => {
+    const dir = join(files.dir, 'review-reload');
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, 'config.yaml');
+    writeFileSync(file, stringify(reloadConfig()));
+    const child = spawn(process.execPath, [join(BUILD, 'cli.js'), '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const lines: Record<string, any>[] = [];
+    let buf = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const parts = buf.split('\n');
+      buf = parts.pop()!;
+      for (const p of parts) if (p.trim().startsWith('{')) lines.push(JSON.parse(p));
+    });
+    const exited = new Promise((ok) => child.on('exit', ok));
+    const waitFor = async (pred: (l: Record<string, any>) => boolean, ms: number): Promise<boolean> => {
+      const until = Date.now() + ms;
+      while (Date.now() < until) {
+        if (lines.some(pred)) return true;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      return false;
+    };
+    try {
+      expect(await waitFor((l) => l.msg === 'fapi-gateway listening', 10_000)).toBe(true);
+      // The new config names a client CA bundle that is not there yet: refused (correct).
+      const newCa = join(files.dir, 'client-ca-next.pem');
+      writeFileSync(file, stringify(reloadConfig(newCa)));
+      expect(await waitFor((l) => typeof l.msg === 'string' && l.msg.startsWith('config reload refused'), 10_000)).toBe(true);
+      // The file arrives (the Secret update lands). The gateway should now apply the new config.
+      writeFileSync(newCa, pki.ca.certPem);
+      // The watcher's poll runs every 5 s; give it more than two rounds.
+      expect(await waitFor((l) => l.msg === 'config reloaded', 12_000), 'config reloaded after the missing file appeared').toBe(true);
+    } finally {
+      child.kill('SIGKILL');
+      await exited;
     }
   }, 60_000);
 });
