@@ -74,21 +74,31 @@ export async function runPrimary(loaded: LoadedConfig, log: (msg: string, extra?
     const w = cluster.fork();
     ready.set(w.id, undefined);
     w.on('message', (m: Message) => {
-      if (m.type === 'ready') ready.set(w.id, { why: m.why, at: Date.now() });
+      if (m.type !== 'ready') return;
+      ready.set(w.id, { why: m.why, at: Date.now() });
+      if (!started && ready.size === n && [...ready.values()].every((r) => r !== undefined)) started = true;
     });
     return w;
   };
+  // Until every initial worker has reported once, a worker that exits without a report is a failed start.
+  let started = false;
+  let retryMs = 0;
   cluster.on('exit', (w, code, signal) => {
     const reported = ready.get(w.id) !== undefined;
     ready.delete(w.id);
     if (stopping) return;
-    if (!reported) {
+    if (!reported && !started) {
       log('worker failed to start; stopping', { worker: w.id, code, signal });
       void primary.stop().then(failedStart);
       return;
     }
-    log('worker died; starting a new one', { worker: w.id, code, signal });
-    fork();
+    // A replacement that cannot start (a config file edited into one that does not load) must not stop
+    // the workers still serving: retry with a growing delay.
+    retryMs = reported ? 0 : Math.min(Math.max(1000, retryMs * 2), 30_000);
+    log(reported ? 'worker died; starting a new one' : 'replacement worker failed to start; retrying', { worker: w.id, code, signal, retry_ms: retryMs });
+    setTimeout(() => {
+      if (!stopping) fork();
+    }, retryMs).unref();
   });
   for (let i = 0; i < n; i++) fork();
   if (loaded.config.admin !== undefined) {

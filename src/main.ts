@@ -273,8 +273,13 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
         api.setSecureContext(tlsOptions(next));
         applyClientCertificatePolicy(api, next);
         applyServerLimits(api, next);
+        const casChanged = built.pipeline.settings.clientTrust.id !== current.built.pipeline.settings.clientTrust.id;
         gateway.swap(built.pipeline);
         current = { loaded: next, built };
+        // Other client CAs: idle connections close, so clients reconnect and OpenSSL verifies them against
+        // the new ones. A busy connection is checked again per request (request-facts), which cannot see
+        // intermediates the client sent: such a client gets 401 there until it reconnects.
+        if (casChanged) api.closeIdleConnections();
         pruneIssuerKeys(shared, built);
         if (built.pipeline.replay instanceof MemoryReplayStore) built.pipeline.replay.resize(next.config.replay.memory_max_entries);
         shared.forwarder.retainUpstreamCas(upstreamCas(built));

@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { LoadedConfig } from '../config/load.js';
@@ -32,6 +33,7 @@ function codeFor(err: Error & { code?: string }): ErrorCode {
 
 const kRequiredWithoutCa = Symbol('fapi.clientCertificateRequiredWithoutCa');
 const kTrustId = Symbol('fapi.clientTrustId');
+const kAcceptTrust = Symbol('fapi.acceptTrust');
 type PolicyServer = Server & { rejectUnauthorized: boolean; [kRequiredWithoutCa]?: boolean; [kTrustId]?: string };
 
 /**
@@ -92,8 +94,15 @@ export function createApiServer(
     handler(req, res);
   });
   applyClientCertificatePolicy(server, loaded);
+  // The CAs a handshake is verified against are the server's when the TCP connection was accepted (Node
+  // gives the new TLS socket the secure context of that moment), not when the handshake completes.
+  server.on('connection', (raw: Socket & { [kAcceptTrust]?: string }) => {
+    raw[kAcceptTrust] = (server as PolicyServer)[kTrustId];
+  });
   server.on('secureConnection', (socket: TLSSocket) => {
-    (socket as TLSSocket & { [kHandshakeTrust]?: string })[kHandshakeTrust] = (server as PolicyServer)[kTrustId];
+    // Unknown (no parent): undefined, which makes request-facts check the chain itself.
+    const raw = (socket as TLSSocket & { _parent?: { [kAcceptTrust]?: string } })._parent;
+    (socket as TLSSocket & { [kHandshakeTrust]?: string })[kHandshakeTrust] = raw?.[kAcceptTrust];
     // Required without a CA: OpenSSL cannot demand a certificate it will not verify, so enforce it here.
     if ((server as PolicyServer)[kRequiredWithoutCa] === true && !socket.getPeerCertificate()?.raw) socket.destroy();
   });

@@ -38,15 +38,32 @@ export function currentlyValid(cert: X509Certificate, nowMs: number): boolean {
   return Date.parse(cert.validFrom) <= nowMs && Date.parse(cert.validTo) > nowMs;
 }
 
+const MAX_INTERMEDIATES = 4;
+
+/** `cert` is issued and signed by `issuer`. */
+function signedBy(cert: X509Certificate, issuer: X509Certificate): boolean {
+  return cert.checkIssued(issuer) && cert.verify(issuer.publicKey);
+}
+
 /**
  * What OpenSSL checks on a direct TLS connection: issuer, signature, validity (both ends) and, when the
  * certificate restricts its use, that TLS client authentication is among them. Any certificate of the
- * file may be the issuer; intermediates are not looked for.
+ * file may be the issuer, directly or through `intermediates` (the chain a TLS client presented; none
+ * for a forwarded certificate), each a CA and valid.
  */
-export function chainsTo(leaf: X509Certificate, cas: readonly X509Certificate[] | undefined, nowMs: number): boolean {
+export function chainsTo(leaf: X509Certificate, cas: readonly X509Certificate[] | undefined, nowMs: number, intermediates: readonly X509Certificate[] = []): boolean {
   if (cas === undefined) return false;
   try {
-    return cas.some((ca) => leaf.checkIssued(ca) && leaf.verify(ca.publicKey)) && currentlyValid(leaf, nowMs) && clientAuthAllowed(leaf);
+    if (!currentlyValid(leaf, nowMs) || !clientAuthAllowed(leaf)) return false;
+    let cert = leaf;
+    for (let depth = 0; depth <= MAX_INTERMEDIATES; depth++) {
+      if (cas.some((ca) => signedBy(cert, ca))) return true;
+      const from = cert;
+      const next = intermediates.find((i) => i !== from && i.ca && currentlyValid(i, nowMs) && signedBy(from, i));
+      if (next === undefined) return false;
+      cert = next;
+    }
+    return false;
   } catch {
     return false;
   }

@@ -1,6 +1,7 @@
 // RFC 9728 Protected Resource Metadata (PRM-1..PRM-6), served by the gateway itself: one document per
 // resource identifier (a route `audience` under `server.public_origin`), built once per config.
 import type { LoadedConfig } from '../config/load.js';
+import { normaliseTarget } from '../route/normalize-path.js';
 import type { Route } from '../types.js';
 
 const WELL_KNOWN = '/.well-known/oauth-protected-resource';
@@ -61,8 +62,11 @@ export function buildProtectedResourceMetadata(loaded: LoadedConfig, routes: rea
   const urls = new Map<string, string>();
   for (const audience of unique(routes.map((r) => r.audience))) {
     const path = wellKnownPath(audience, origin);
-    if (path === undefined) continue;
-    byPath.set(path, JSON.stringify(metadataDocument(audience, routes, loaded)));
+    // Served under the path requests are matched in (hex upper-cased, unreserved characters decoded);
+    // advertised as written.
+    const served = path === undefined ? undefined : normaliseTarget(path);
+    if (path === undefined || served === undefined || !served.ok) continue;
+    byPath.set(served.path, JSON.stringify(metadataDocument(audience, routes, loaded)));
     urls.set(audience, new URL(path, origin).href);
   }
   return {

@@ -11,10 +11,12 @@ export interface MemoryReplayStoreOptions {
 
 // Per-claim sweep budget keeps latency flat; each entry is deleted once, so the sweep is O(1) amortised.
 const SWEEP_BUDGET = 64;
+const FULL_SWEEP_EVERY_MS = 1000;
 
 export class MemoryReplayStore implements ReplayStore {
   // key -> expiry (ms). The gateway uses one TTL, so insertion order is expiry order: sweep from the oldest.
   private readonly entries = new Map<string, number>();
+  private fullSweepAt = Number.NEGATIVE_INFINITY;
   private maxEntries: number;
   private readonly now: () => number;
 
@@ -44,8 +46,11 @@ export class MemoryReplayStore implements ReplayStore {
     }
     if (this.entries.size >= this.maxEntries) {
       // Every entry, not just up to the first live one: after a reload shortened the TTL, insertion
-      // order is no longer expiry order.
-      this.sweep(now, Infinity, false);
+      // order is no longer expiry order. At most once a second: a full store of live entries would
+      // otherwise walk a million entries on every refused claim.
+      const full = now - this.fullSweepAt >= FULL_SWEEP_EVERY_MS;
+      if (full) this.fullSweepAt = now;
+      this.sweep(now, Infinity, !full);
       if (this.entries.size >= this.maxEntries) {
         throw new GatewayError('GW_REPLAY_STORE_UNAVAILABLE', `DPOP-22 memory replay store full (${this.maxEntries} live entries)`, {
           retryAfterS: 1,

@@ -6,6 +6,7 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { connect as netConnect } from 'node:net';
 import { connect, type TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from '../support/client.js';
@@ -43,37 +44,60 @@ describe('TLS-8: no renegotiation', () => {
   });
 });
 
-describe('MTLS-4: a keep-alive connection and a reload that replaces client_ca_file', () => {
-  it('a request on a connection verified under the removed CA -> 401, not forwarded', async () => {
-    const otherCaFile = join(h.files.dir, 'other-ca.pem');
+describe('MTLS-4: connections and a reload that replaces client_ca_file', () => {
+  let otherCaFile: string;
+  beforeAll(async () => {
+    otherCaFile = join(h.files.dir, 'other-ca.pem');
     writeFileSync(otherCaFile, (await createCa('other client CA')).certPem);
+  });
+
+  it('an idle keep-alive connection verified under the old CAs is closed (its client reconnects and is verified again)', async () => {
     const token = await h.issuer.mint({ cnf: cnfX5t(h.pki.client1.x5tS256) });
     const sock = client1();
     await new Promise<void>((r, j) => (sock.once('secureConnect', () => r()), sock.once('error', j)));
+    const closed = new Promise<boolean>((r) => {
+      sock.once('close', () => r(true));
+      setTimeout(() => r(false), 2000);
+    });
     let buf = '';
     sock.on('data', (c: Buffer) => (buf += c.toString('latin1')));
-    const send = async (path: string): Promise<string> => {
-      buf = '';
-      sock.write(`GET ${path} HTTP/1.1\r\nHost: api.test\r\nAuthorization: Bearer ${token}\r\n\r\n`);
-      for (let i = 0; i < 300 && !buf.includes('\r\n\r\n'); i++) await new Promise((r) => setTimeout(r, 10));
-      return buf.slice(9, 12);
-    };
     try {
-      expect(await send('/mtls/one')).toBe('200');
+      sock.write(`GET /mtls/one HTTP/1.1\r\nHost: api.test\r\nAuthorization: Bearer ${token}\r\n\r\n`);
+      for (let i = 0; i < 300 && !buf.includes('\r\n\r\n'); i++) await new Promise((r) => setTimeout(r, 10));
+      expect(buf.slice(9, 12)).toBe('200');
       h.reload((c) => (c.server.tls.client_ca_file = otherCaFile));
+      expect(await closed).toBe(true);
       const fresh = await request(h.url('/mtls/x'), { ca: h.pki.ca.certPem, servername: 'localhost', cert: h.pki.client1.certPem, key: h.pki.client1.keyPem, headers: [['Authorization', `Bearer ${token}`]] });
       expect(fresh.status).toBe(401);
-      const before = h.upstream.received.length;
-      const second = await send('/mtls/two');
-      expect({ second, forwarded: h.upstream.received.slice(before).map((r) => r.url) }).toEqual({ second: '401', forwarded: [] });
-      // And back: the same connection is trusted again once its CA is in force again.
-      h.reload();
-      expect(await send('/mtls/three')).toBe('200');
     } finally {
       sock.destroy();
       h.reload();
     }
   });
+
+  it('TCP accepted before the reload, TLS handshake after it (verified under the old CAs) -> 401, not forwarded', async () => {
+    const token = await h.issuer.mint({ cnf: cnfX5t(h.pki.client1.x5tS256) });
+    const raw = netConnect({ host: '127.0.0.1', port: h.port });
+    await new Promise<void>((r, j) => (raw.once('connect', () => r()), raw.once('error', j)));
+    // Let the server accept it: Node builds the TLS socket with the secure context of that moment.
+    await new Promise((r) => setTimeout(r, 100));
+    let sock: TLSSocket | undefined;
+    try {
+      h.reload((c) => (c.server.tls.client_ca_file = otherCaFile));
+      sock = connect({ socket: raw, servername: 'localhost', ca: h.pki.ca.certPem, cert: h.pki.client1.certPem, key: h.pki.client1.keyPem });
+      await new Promise<void>((r, j) => (sock!.once('secureConnect', () => r()), sock!.once('error', j)));
+      let buf = '';
+      sock.on('data', (c: Buffer) => (buf += c.toString('latin1')));
+      const before = h.upstream.received.length;
+      sock.write(`GET /mtls/race HTTP/1.1\r\nHost: api.test\r\nAuthorization: Bearer ${token}\r\n\r\n`);
+      for (let i = 0; i < 300 && !buf.includes('\r\n\r\n'); i++) await new Promise((r) => setTimeout(r, 10));
+      expect({ status: buf.slice(9, 12), forwarded: h.upstream.received.slice(before).map((r) => r.url) }).toEqual({ status: '401', forwarded: [] });
+    } finally {
+      sock?.destroy();
+      raw.destroy();
+      h.reload();
+    }
+  }, 20_000);
 });
 
 describe('MTLS-4 / TLS-12: a resumed TLS session', () => {
