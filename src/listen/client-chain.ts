@@ -38,8 +38,6 @@ export function currentlyValid(cert: X509Certificate, nowMs: number): boolean {
   return Date.parse(cert.validFrom) <= nowMs && Date.parse(cert.validTo) > nowMs;
 }
 
-const MAX_INTERMEDIATES = 4;
-
 /** `cert` is issued and signed by `issuer`. */
 function signedBy(cert: X509Certificate, issuer: X509Certificate): boolean {
   return cert.checkIssued(issuer) && cert.verify(issuer.publicKey);
@@ -48,22 +46,13 @@ function signedBy(cert: X509Certificate, issuer: X509Certificate): boolean {
 /**
  * What OpenSSL checks on a direct TLS connection: issuer, signature, validity (both ends) and, when the
  * certificate restricts its use, that TLS client authentication is among them. Any certificate of the
- * file may be the issuer, directly or through `intermediates` (the chain a TLS client presented; none
- * for a forwarded certificate), each a CA and valid.
+ * file may be the issuer. Intermediates are not looked for: a forwarded certificate comes alone, and
+ * Node does not expose the chain a TLS client sent to a server.
  */
-export function chainsTo(leaf: X509Certificate, cas: readonly X509Certificate[] | undefined, nowMs: number, intermediates: readonly X509Certificate[] = []): boolean {
+export function chainsTo(leaf: X509Certificate, cas: readonly X509Certificate[] | undefined, nowMs: number): boolean {
   if (cas === undefined) return false;
   try {
-    if (!currentlyValid(leaf, nowMs) || !clientAuthAllowed(leaf)) return false;
-    let cert = leaf;
-    for (let depth = 0; depth <= MAX_INTERMEDIATES; depth++) {
-      if (cas.some((ca) => signedBy(cert, ca))) return true;
-      const from = cert;
-      const next = intermediates.find((i) => i !== from && i.ca && currentlyValid(i, nowMs) && signedBy(from, i));
-      if (next === undefined) return false;
-      cert = next;
-    }
-    return false;
+    return currentlyValid(leaf, nowMs) && clientAuthAllowed(leaf) && cas.some((ca) => signedBy(leaf, ca));
   } catch {
     return false;
   }

@@ -1,6 +1,6 @@
 // Builds RequestFacts once per request: interaction id (HDR-1, Q-8), normalised target, host, and the
 // client certificate thumbprint, computed once per TLS connection (MTLS-2, TLS-12).
-import { createHash, randomUUID, X509Certificate } from 'node:crypto';
+import { createHash, randomUUID, type X509Certificate } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { GatewayError } from '../errors/gateway-error.js';
@@ -26,8 +26,6 @@ interface PeerCert {
 interface PeerEntry {
   readonly thumbprint: string | undefined;
   readonly leaf: X509Certificate | undefined;
-  /** The rest of the chain the client presented, read only if a re-check needs it. */
-  intermediates: readonly X509Certificate[] | undefined;
   readonly validFromMs: number;
   readonly validToMs: number;
   /** The trust decision and the CAs it was made under (OpenSSL's at the handshake, or ours since). */
@@ -49,7 +47,6 @@ export function peerCertificate(socket: TLSSocket, trust: ClientTrust, nowMs: nu
     e = {
       thumbprint: leaf === undefined ? undefined : createHash('sha256').update(leaf.raw).digest('base64url'),
       leaf,
-      intermediates: undefined,
       validFromMs: leaf === undefined ? 0 : Date.parse(leaf.validFrom),
       validToMs: leaf === undefined ? 0 : Date.parse(leaf.validTo),
       trustId: (socket as ApiSocket)[kHandshakeTrust],
@@ -59,24 +56,10 @@ export function peerCertificate(socket: TLSSocket, trust: ClientTrust, nowMs: nu
   }
   if (e.leaf === undefined) return { thumbprint: undefined, trusted: false };
   if (e.trustId !== trust.id) {
-    e.intermediates ??= presentedChain(socket);
-    e.chained = chainsTo(e.leaf, trust.cas, nowMs, e.intermediates);
+    e.chained = chainsTo(e.leaf, trust.cas, nowMs);
     e.trustId = trust.id;
   }
   return { thumbprint: e.thumbprint, trusted: e.chained && e.validFromMs <= nowMs && nowMs < e.validToMs };
-}
-
-/** The certificates the client sent after its own (OpenSSL's detailed peer chain), for a re-check. */
-function presentedChain(socket: TLSSocket): X509Certificate[] {
-  const out: X509Certificate[] = [];
-  let c = typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate(true)?.issuerCertificate : undefined;
-  for (let i = 0; c?.raw !== undefined && i < 8; i++) {
-    out.push(new X509Certificate(c.raw));
-    // The detailed chain ends at a certificate that is its own issuer.
-    if (c.issuerCertificate === c) break;
-    c = c.issuerCertificate;
-  }
-  return out;
 }
 
 /** a UUID is echoed; anything else is replaced by a fresh one, and the original kept (sanitised) for the log. */
