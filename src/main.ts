@@ -214,9 +214,11 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
   };
   let current = { loaded, built: build(loaded, logger, metrics, shared) };
   const gateway = new Gateway(current.built.pipeline, logger, metrics);
-  const api = createApiServer(loaded, gateway.handle, (info) =>
-    logger.info({ interaction_id: info.interactionId, decision: 'deny', reason: info.reason, status: info.status, detail: info.detail, remote: info.remote }, 'deny'),
-  );
+  const api = createApiServer(loaded, gateway.handle, (info) => {
+    // Requests Node's parser refused never reach the pipeline: counted and logged here.
+    metrics.requests.inc({ route: '-', decision: 'deny', reason: info.reason, status: String(info.status) });
+    logger.info({ interaction_id: info.interactionId, decision: 'deny', reason: info.reason, status: info.status, detail: info.detail, remote: info.remote }, 'deny');
+  });
   const apiAddress = await listen(api, c.server.listen);
   let draining = false;
   const notReady = async (): Promise<string | undefined> => {

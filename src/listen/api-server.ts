@@ -130,16 +130,38 @@ export function createApiServer(
       socket.destroy();
       return;
     }
-    const body = JSON.stringify({ error: entry.error, error_description: entry.description });
-    socket.end(
-      `HTTP/1.1 ${entry.status} ${REASON_PHRASES[entry.status] ?? 'Bad Request'}\r\n` +
-        `Date: ${new Date().toUTCString()}\r\n` +
-        'Content-Type: application/json\r\n' +
-        'Cache-Control: no-store\r\n' +
-        `x-fapi-interaction-id: ${interactionId}\r\n` +
-        'Connection: close\r\n' +
-        `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-    );
+    socket.end(cannedAnswer(code, interactionId));
+  });
+  // CONNECT (authority-form): never tunnelled. Without a listener Node destroys the socket at once, with
+  // no answer, no log line, and cutting a response still being written to an earlier request.
+  server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
+    const interactionId = randomUUID();
+    onClientError({ interactionId, status: CATALOG.GW_BAD_REQUEST.status, reason: 'GW_BAD_REQUEST', detail: 'CONNECT refused: no tunnels', remote: (socket as TLSSocket).remoteAddress });
+    socket.on('error', () => undefined);
+    let answered = false;
+    const answer = (): void => {
+      answered = true;
+      socket.end(cannedAnswer('GW_BAD_REQUEST', interactionId));
+    };
+    // An earlier pipelined request's response is still being written: the 400 follows it.
+    const pending = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (pending != null && !pending.writableFinished) pending.once('finish', answer).once('close', () => answered || socket.destroy());
+    else answer();
   });
   return server;
+}
+
+/** A contract-shaped answer written to the socket directly, for requests the pipeline never sees. */
+function cannedAnswer(code: ErrorCode, interactionId: string): string {
+  const entry = CATALOG[code];
+  const body = JSON.stringify({ error: entry.error, error_description: entry.description });
+  return (
+    `HTTP/1.1 ${entry.status} ${REASON_PHRASES[entry.status] ?? 'Bad Request'}\r\n` +
+    `Date: ${new Date().toUTCString()}\r\n` +
+    'Content-Type: application/json\r\n' +
+    'Cache-Control: no-store\r\n' +
+    `x-fapi-interaction-id: ${interactionId}\r\n` +
+    'Connection: close\r\n' +
+    `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
+  );
 }
