@@ -54,23 +54,30 @@ export class LogSink {
   }
 }
 
-/** A full non-blocking pipe is retried for up to a second; a closed one drops the batch (nowhere left to say so). */
+/**
+ * A full non-blocking pipe (stdout shared with a cluster primary is one) is retried until it drains,
+ * waiting a little longer each time (up to 50 ms): a stalled log reader slows the gateway down, it does
+ * not lose lines. A closed or invalid descriptor drops the batch (nowhere left to say so).
+ */
 function writeAll(fd: number, text: string): void {
   let written: number;
   try {
     written = writeSync(fd, text);
-  } catch {
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') return;
     written = 0;
   }
   if (written === Buffer.byteLength(text)) return;
   let buf = Buffer.from(text, 'utf8').subarray(written);
-  for (let tries = 0; buf.length > 0 && tries < 1000; ) {
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let waitMs = 1; buf.length > 0; ) {
     try {
       buf = buf.subarray(writeSync(fd, buf));
+      waitMs = 1;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') return;
-      tries++;
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
+      Atomics.wait(pause, 0, 0, waitMs);
+      waitMs = Math.min(waitMs * 2, 50);
     }
   }
 }

@@ -1,4 +1,5 @@
 // The batched log destination: every line written once, in order; batch, timer and exit flushes.
+import { spawn } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -72,4 +73,21 @@ describe('LogSink (HDR-2 request log destination)', () => {
     await flushed(sink);
     expect(read()).toBe(expected.join(''));
   });
+});
+
+describe('LogSink on a non-blocking pipe whose reader stalls (found in review: it dropped batches after 1 s)', () => {
+  it('loses no line when the reader comes back after 1.5 s', async () => {
+    // A child that reads nothing for 1.5 s, then counts the bytes; its stdin is a non-blocking pipe here.
+    const child = spawn('sh', ['-c', 'sleep 1.5; wc -c'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const fd = (child.stdin as unknown as { _handle: { fd: number } })._handle.fd;
+    const sink = new LogSink(fd, { flushMs: 60_000 });
+    const line = `${'x'.repeat(199)}\n`;
+    for (let i = 0; i < 5000; i++) sink.write(line); // 1,000,000 bytes, far more than a pipe holds
+    sink.close();
+    child.stdin.end();
+    await new Promise((r) => child.once('close', r));
+    expect(Number(out.trim())).toBe(5000 * line.length);
+  }, 20_000);
 });
