@@ -8,7 +8,7 @@ import { GatewayError, isGatewayError } from './errors/gateway-error.js';
 import { renderError } from './errors/render.js';
 import { prepareUpstreamHeaders, type ForwardContext } from './forward/headers.js';
 import type { Forwarder } from './forward/proxy-forwarder.js';
-import { UNMET_EXPECTATION } from './listen/api-server.js';
+import { BODY_REFUSED, UNMET_EXPECTATION, type BodyRefused } from './listen/api-server.js';
 import { checkFapiHeaders } from './listen/fapi-headers.js';
 import type { ClientTrust } from './listen/client-chain.js';
 import type { ForwardedCertPolicy } from './listen/forwarded-cert.js';
@@ -156,6 +156,10 @@ export class Gateway {
     const outcome: Outcome = { forwarded: false, stages: new StageTimes() };
     res.once('close', () => this.log(req, res, iid.id, iid.replaced, outcome, started));
     const fail = (e: unknown): void => this.fail(req, res, p, iid.id, outcome, e);
+    (req as IncomingMessage & { [BODY_REFUSED]?: BodyRefused })[BODY_REFUSED] = (code, detail) => {
+      outcome.error ??= new GatewayError(code, `request body refused by the parser: ${detail}`);
+      return iid.id;
+    };
     if (res.socket === null) return this.inTurn(req, res, iid.id, p.settings.maxPipelined, () => void this.run(req, res, p, iid, outcome, fail).catch(fail));
     this.run(req, res, p, iid, outcome, fail).catch(fail);
   };

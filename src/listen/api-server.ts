@@ -23,6 +23,13 @@ export interface ClientErrorInfo {
 /** Marks a request Node routed through 'checkExpectation': the gateway answers it with 417. */
 export const UNMET_EXPECTATION = Symbol('fapi.unmetExpectation');
 
+/**
+ * Set by the gateway on each request: records that the parser refused the request's body (its one log
+ * line then carries the reason) and returns the request's interaction id, for the answer written here.
+ */
+export const BODY_REFUSED = Symbol('fapi.bodyRefused');
+export type BodyRefused = (code: ErrorCode, detail: string) => string;
+
 const REASON_PHRASES: Readonly<Record<number, string>> = { 400: 'Bad Request', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' };
 
 function codeFor(err: Error & { code?: string }): ErrorCode {
@@ -109,8 +116,17 @@ export function createApiServer(
   server.on('clientError', (err: Error & { code?: string }, socket: Duplex) => {
     const code = codeFor(err);
     const entry = CATALOG[code];
-    const interactionId = randomUUID();
-    onClientError({ interactionId, status: entry.status, reason: code, detail: err.code ?? err.message, remote: (socket as TLSSocket).remoteAddress });
+    const pending = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
+    // An error in the body of the request being answered: that request's own interaction id and log
+    // line (HDR-1), not a second, unrelated one.
+    const refused = pending != null && !pending.req.complete ? (pending.req as IncomingMessage & { [BODY_REFUSED]?: BodyRefused })[BODY_REFUSED] : undefined;
+    const detail = err.code ?? err.message;
+    let interactionId: string;
+    if (refused !== undefined) interactionId = refused(code, detail);
+    else {
+      interactionId = randomUUID();
+      onClientError({ interactionId, status: entry.status, reason: code, detail, remote: (socket as TLSSocket).remoteAddress });
+    }
     if (!socket.writable || err.code === 'ECONNRESET') {
       socket.destroy();
       return;
@@ -118,7 +134,6 @@ export function createApiServer(
     // A response to an earlier, completely received (so possibly executed) request is still pending on
     // this connection: a 400 written now would read as that request's answer. Let it finish, then close.
     // If the error is in that request's own body, it is answered with the 400 (and never completes).
-    const pending = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
     if (pending != null && !pending.writableEnded && pending.req.complete) {
       pending.shouldKeepAlive = false;
       pending.once('close', () => socket.destroy());

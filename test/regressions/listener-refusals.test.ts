@@ -46,3 +46,19 @@ describe('fapi_gateway_requests_total counts what the parser refuses', () => {
     expect(m).toMatch(/fapi_gateway_requests_total\{[^}]*reason="GW_BAD_REQUEST"[^}]*status="400"[^}]*\} [1-9]/);
   });
 });
+
+describe('HDR-1: a request whose body the parser refuses (found in review)', () => {
+  it('the 400 carries the request\'s own interaction id, and that request has exactly one log line, with the reason', async () => {
+    const id = '1f6b8b0e-6c1d-4f5e-9a3b-7d2c5e8f9a01';
+    const before = h.logLines().length;
+    const { response } = await h.raw(
+      `POST /mtls/pay HTTP/1.1\r\nHost: api.test\r\nAuthorization: Bearer ${token}\r\nx-fapi-interaction-id: ${id}\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\nzz\r\n`,
+      2000,
+    );
+    expect(response).toMatch(/^HTTP\/1\.1 400 /);
+    expect(response.toLowerCase()).toContain(`x-fapi-interaction-id: ${id}`);
+    await new Promise((r) => setTimeout(r, 200));
+    const lines = h.logLines().slice(before).filter((l) => l.decision !== undefined);
+    expect(lines).toMatchObject([{ interaction_id: id, decision: 'deny', reason: 'GW_BAD_REQUEST', status: 400 }]);
+  });
+});
