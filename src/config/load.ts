@@ -1,4 +1,5 @@
 // YAML -> validated, cross-checked, frozen config. Runs once per (re)load, never per request.
+import { isIPv4 } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { LineCounter, parseDocument, isNode } from 'yaml';
@@ -102,8 +103,9 @@ function sameListener(a: string, b: string): boolean {
   const split = (l: string): [string, string] => [l.slice(0, l.lastIndexOf(':')).replace(/^\[|\]$/g, ''), l.slice(l.lastIndexOf(':') + 1)];
   const [ha, pa] = split(a);
   const [hb, pb] = split(b);
-  const wildcard = (h: string): boolean => h === '0.0.0.0' || h === '::';
-  return Number(pa) !== 0 && Number(pa) === Number(pb) && (ha === hb || wildcard(ha) || wildcard(hb));
+  // `::` is dual-stack (Node's default): it takes the port on every address; 0.0.0.0 on every IPv4 one.
+  const covers = (w: string, h: string): boolean => w === '::' || (w === '0.0.0.0' && isIPv4(h));
+  return Number(pa) !== 0 && Number(pa) === Number(pb) && (ha === hb || covers(ha, hb) || covers(hb, ha));
 }
 
 /** Rules that span keys: references, profiles (Q-6, TOK-1) and deployment safety. */

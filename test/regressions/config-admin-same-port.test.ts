@@ -36,3 +36,21 @@ describe('admin.listen and server.listen on the same port', () => {
     expect(verdict).toBe('refused by the config check');
   }, 30_000);
 });
+
+describe('admin.listen and server.listen that can both bind', () => {
+  const at = (server: string, admin: string) =>
+    stringify({
+      server: { listen: server, public_origin: 'https://api.test', tls: { cert_file: 's.crt', key_file: 's.key' } },
+      admin: { listen: admin },
+      issuers: { as: { issuer: 'https://127.0.0.1:9', jwks_uri: 'https://127.0.0.1:9/jwks' } },
+      routes: [{ id: 'a', match: { methods: ['GET'], path_prefix: '/a' }, auth: { issuers: ['as'], audience: 'x' }, upstream: { url: 'http://127.0.0.1:9' } }],
+    });
+  it('are accepted: other ports, port 0, or an IPv4 wildcard beside an IPv6 address; refused: :: beside anything', () => {
+    for (const [server, admin] of [['0.0.0.0:8443', '[::1]:8443'], ['127.0.0.1:0', '127.0.0.1:0'], ['0.0.0.0:8443', '0.0.0.0:9090']]) {
+      expect(() => parseConfig(at(server!, admin!), 'x.yaml', {}), `${server} + ${admin}`).not.toThrow();
+    }
+    for (const [server, admin] of [['[::]:8443', '127.0.0.1:8443'], ['0.0.0.0:8443', '127.0.0.1:8443']]) {
+      expect(() => parseConfig(at(server!, admin!), 'x.yaml', {}), `${server} + ${admin}`).toThrow(ConfigError);
+    }
+  });
+});
