@@ -264,9 +264,11 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
     reload(next: LoadedConfig): void {
       const sharedReplay = shared.replay;
       try {
-        const restartOnly = (['listen'] as const).filter((k) => next.config.server[k] !== current.loaded.config.server[k]);
-        if (JSON.stringify(next.config.admin) !== JSON.stringify(current.loaded.config.admin)) restartOnly.push('admin' as never);
-        if (next.config.server.limits.handshake_timeout_ms !== current.loaded.config.server.limits.handshake_timeout_ms) {
+        // Against the config the process started with: a second reload does not make a pending restart go away.
+        const started = loaded.config;
+        const restartOnly = (['listen', 'workers'] as const).filter((k) => next.config.server[k] !== started.server[k]);
+        if (JSON.stringify(next.config.admin) !== JSON.stringify(started.admin)) restartOnly.push('admin' as never);
+        if (next.config.server.limits.handshake_timeout_ms !== started.server.limits.handshake_timeout_ms) {
           restartOnly.push('limits.handshake_timeout_ms' as never);
         }
         const previousStore = current.built.pipeline.replay;

@@ -286,6 +286,14 @@ describe('operations: readiness, hot reload, graceful shutdown', () => {
       expect(pids.size).toBe(2);
       const metrics = (await adminGet(`${adminUrl}/metrics`)).body;
       expect(metrics).toMatch(/fapi_gateway_requests_total\{route="a",decision="allow",reason="OK",status="200"\} 20/);
+      // A reload cannot change the number of processes: each worker says a restart is needed.
+      const cfg = parse(readFileSync(file, 'utf8')) as Record<string, any>;
+      writeFileSync(file, stringify({ ...cfg, server: { ...cfg.server, workers: 3 } }));
+      child.kill('SIGHUP');
+      const reloaded = () => lines.filter((l) => l.msg === 'config reloaded');
+      await eventually(async () => new Set(reloaded().map((l) => l.pid)).size === 2);
+      for (const l of reloaded()) expect(l.needs_restart).toEqual(['workers']);
+      expect((await call(p, '/a/1')).status).toBe(200);
       child.kill('SIGTERM');
       expect(await exited).toBe(0);
     } finally {
