@@ -218,7 +218,7 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
     // Requests Node's parser refused never reach the pipeline: counted and logged here.
     metrics.requests.inc({ route: '-', decision: 'deny', reason: info.reason, status: String(info.status) });
     logger.info({ interaction_id: info.interactionId, decision: 'deny', reason: info.reason, status: info.status, detail: info.detail, remote: info.remote }, 'deny');
-  });
+  }, gateway.bodyRefused);
   const apiAddress = await listen(api, c.server.listen);
   let draining = false;
   const notReady = async (): Promise<string | undefined> => {

@@ -24,11 +24,11 @@ export interface ClientErrorInfo {
 export const UNMET_EXPECTATION = Symbol('fapi.unmetExpectation');
 
 /**
- * Set by the gateway on each request: records that the parser refused the request's body (its one log
- * line then carries the reason) and returns the request's interaction id, for the answer written here.
+ * The gateway's answer when the parser refuses the body of a request it is handling: it records the
+ * reason (that request's one log line carries it) and returns the request's interaction id, for the
+ * answer written here; undefined if it does not know the request.
  */
-export const BODY_REFUSED = Symbol('fapi.bodyRefused');
-export type BodyRefused = (code: ErrorCode, detail: string) => string;
+export type BodyRefused = (req: IncomingMessage, code: ErrorCode, detail: string) => string | undefined;
 
 const REASON_PHRASES: Readonly<Record<number, string>> = { 400: 'Bad Request', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' };
 
@@ -80,6 +80,7 @@ export function createApiServer(
   loaded: LoadedConfig,
   handler: (req: IncomingMessage, res: ServerResponse) => void,
   onClientError: (info: ClientErrorInfo) => void,
+  bodyRefused: BodyRefused,
 ): Server {
   const server = createServer(
     {
@@ -119,11 +120,9 @@ export function createApiServer(
     const pending = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
     // An error in the body of the request being answered: that request's own interaction id and log
     // line (HDR-1), not a second, unrelated one.
-    const refused = pending != null && !pending.req.complete ? (pending.req as IncomingMessage & { [BODY_REFUSED]?: BodyRefused })[BODY_REFUSED] : undefined;
     const detail = err.code ?? err.message;
-    let interactionId: string;
-    if (refused !== undefined) interactionId = refused(code, detail);
-    else {
+    let interactionId = pending != null && !pending.req.complete ? bodyRefused(pending.req, code, detail) : undefined;
+    if (interactionId === undefined) {
       interactionId = randomUUID();
       onClientError({ interactionId, status: entry.status, reason: code, detail, remote: (socket as TLSSocket).remoteAddress });
     }
