@@ -76,18 +76,24 @@ const overlaps = (a: Route, b: Route): boolean =>
 export function compileRouteTable(loaded: LoadedConfig): RouteTable {
   const { issuers } = loaded.config;
   const leewayOf = (r: RouteConfig): number => Math.max(0, ...r.auth.issuers.map((n) => issuers[n]?.clock_leeway_s ?? 0));
-  const caOf = (r: RouteConfig): string | undefined => {
+  const caOf = (r: RouteConfig, i: number): string | undefined => {
     if (r.upstream.ca_file === undefined) return undefined;
-    const pem = readFileSync(resolve(loaded.baseDir, r.upstream.ca_file), 'utf8');
+    const path = `routes[${i}].upstream.ca_file`;
+    let pem: string;
+    try {
+      pem = readFileSync(resolve(loaded.baseDir, r.upstream.ca_file), 'utf8');
+    } catch (e) {
+      throw new ConfigError(loaded.source, [{ path, message: `cannot read: ${(e as Error).message}` }]);
+    }
     try {
       // Refused here, not per request: a CA Node cannot load would fail every TLS connection to the upstream.
       new X509Certificate(pem);
     } catch {
-      throw new ConfigError(loaded.source, [{ path: `routes.${r.id}.upstream.ca_file`, message: 'not a PEM certificate' }]);
+      throw new ConfigError(loaded.source, [{ path, message: 'not a PEM certificate' }]);
     }
     return pem;
   };
-  const routes = loaded.config.routes.map((r) => compileRoute(r, leewayOf(r), caOf(r)));
+  const routes = loaded.config.routes.map((r, i) => compileRoute(r, leewayOf(r), caOf(r, i)));
   const issues = [];
   // Requests are matched after normalisation: a path written otherwise (`%7e`, lower-case hex) would
   // never match.
