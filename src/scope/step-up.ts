@@ -15,8 +15,12 @@ export function checkStepUp(claims: TokenClaims, route: Route, nowS: number): vo
   if (rule.acrValues.length > 0 && (claims.acr === undefined || !rule.acrValues.includes(claims.acr))) {
     missing.push(claims.acr === undefined ? 'no acr' : `acr ${JSON.stringify(claims.acr).slice(0, 80)} not accepted`);
   }
-  if (rule.maxAgeS !== undefined && (claims.authTime === undefined || claims.authTime + rule.maxAgeS < nowS - rule.leewayS)) {
-    missing.push(claims.authTime === undefined ? 'no auth_time' : `auth_time ${Math.round(nowS - claims.authTime)} s ago`);
+  if (rule.maxAgeS !== undefined) {
+    const t = claims.authTime;
+    if (t === undefined) missing.push('no auth_time');
+    else if (t + rule.maxAgeS < nowS - rule.leewayS) missing.push(`auth_time ${Math.round(nowS - t)} s ago`);
+    // A user authenticated in the future is not a recent authentication: it would meet any max_age.
+    else if (t > nowS + rule.leewayS) missing.push(`auth_time ${Math.round(t - nowS)} s in the future`);
   }
   if (missing.length === 0) return;
   // STEP-3: advertise the whole requirement on the scheme used.

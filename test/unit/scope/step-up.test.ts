@@ -42,6 +42,14 @@ describe('step-up (STEP-1..STEP-5)', () => {
     expect(refusal(token({}), r).message).toBe('STEP-2 no auth_time');
   });
 
+  it('STEP-1 (b): an auth_time in the future beyond the leeway is not met (found in review: it met any max_age)', () => {
+    const r = route({ maxAgeS: 300, leewayS: 10 });
+    expect(() => checkStepUp(token({ authTime: NOW + 10 }), r, NOW)).not.toThrow();
+    const future = refusal(token({ authTime: NOW + 3600 }), r);
+    expect(future.params).toEqual({ max_age: '300' });
+    expect(future.message).toBe('STEP-2 auth_time 3600 s in the future');
+  });
+
   it('STEP-3 both rules: the challenge names both, the log says which failed', () => {
     const e = refusal(token({ acr: 'sca', authTime: NOW - 4000 }), route({ acrValues: ['sca'], maxAgeS: 60 }));
     expect(e.params).toEqual({ acr_values: 'sca', max_age: '60' });
