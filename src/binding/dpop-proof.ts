@@ -406,7 +406,7 @@ export class DpopVerifier {
     checkTyp(jws.header);
     const alg = checkAlg(jws.header, this.allowed);
     checkCrit(jws.header);
-    const { key, jkt } = this.proofKey(jws.header, alg);
+    const { key, jkt, canonical, cached } = this.proofKey(jws.header, alg);
     checkSignature(jws, alg, key);
     checkHtm(claims, input.method);
     checkHtu(claims, input.htu);
@@ -416,6 +416,7 @@ export class DpopVerifier {
     checkNbfExp(jws.payload, nowS, iatFutureS);
     checkAth(claims, input.accessToken, input.accessTokenSha256);
     checkKeyBinding(jkt, input.expectedJkt);
+    if (!cached) this.remember(canonical, { key, jkt });
     return {
       jkt,
       replayKey: this.opts.keyPrefix + hash('sha256', `${jkt}:${claims.jti}`, 'hex'),
@@ -424,20 +425,26 @@ export class DpopVerifier {
   }
 
   /** Vetted, imported key from a bounded LRU keyed by the canonical JWK: importing is the slow part. */
-  private proofKey(header: JsonObject, alg: DpopAlg): ProofKey {
+  private proofKey(header: JsonObject, alg: DpopAlg): ProofKey & { canonical: string; cached: boolean } {
     const { jwk, canonical } = checkPublicJwk(header, alg);
     const hit = this.keys.get(canonical);
     if (hit !== undefined) {
       this.keys.delete(canonical);
       this.keys.set(canonical, hit);
-      return hit;
+      return { ...hit, canonical, cached: true };
     }
-    const pk = importProofKey(jwk, alg, canonical);
+    return { ...importProofKey(jwk, alg, canonical), canonical, cached: false };
+  }
+
+  /**
+   * Only the key of a proof that passed every check, bound to a valid access token: proofs signed with
+   * fresh throwaway keys (a valid signature is cheap to make) would otherwise evict the keys in use.
+   */
+  private remember(canonical: string, pk: ProofKey): void {
     if (this.keys.size >= KEY_CACHE_MAX) {
       const oldest = this.keys.keys().next();
       if (oldest.done !== true) this.keys.delete(oldest.value);
     }
     this.keys.set(canonical, pk);
-    return pk;
   }
 }

@@ -611,4 +611,21 @@ describe('DpopVerifier: robustness', () => {
     // A cached key does not let a proof signed by another key through.
     await rejects(v, input([await proof({ ...other, jwk: es.jwk })]), 'GW_DPOP_PROOF_INVALID', /^DPOP-6 /);
   });
+
+  it('DPOP-6 / DPOP-14 only the key of a proof that passed every check is cached (found in review: throwaway keys evicted the ones in use)', async () => {
+    const v = verifier();
+    const cached = (): number => (v as unknown as { keys: Map<string, unknown> }).keys.size;
+    await v.verify(input([await proof(es)]), NOW_MS);
+    expect(cached()).toBe(1);
+    for (let i = 0; i < 3; i++) {
+      // A valid signature by a fresh key that no token is bound to.
+      await rejects(v, input([await proof(await makeSigner('ES256'))]), 'GW_DPOP_KEY_MISMATCH', /^DPOP-14 /);
+    }
+    // A key never seen, with a signature it did not make.
+    const fresh = await makeSigner('ES256');
+    await rejects(v, input([await proof({ ...other, jwk: fresh.jwk })], {}, fresh.jkt), 'GW_DPOP_PROOF_INVALID', /^DPOP-6 /);
+    expect(cached()).toBe(1);
+    await v.verify(input([await proof(other)], {}, other.jkt), NOW_MS);
+    expect(cached()).toBe(2);
+  });
 });
