@@ -24,7 +24,13 @@ export function parseAuthorization(value: string): ParsedAuthorization {
   const sp = value.indexOf(' ');
   const name = (sp === -1 ? value : value.slice(0, sp)).toLowerCase();
   const scheme = SCHEMES.get(name);
-  if (scheme === undefined) return { scheme: undefined, token: undefined };
+  if (scheme === undefined) {
+    // `Bearer<TAB>token`: our scheme with the wrong separator is a malformed credential (and says so
+    // in the log), not "no credentials".
+    const tab = name.indexOf('\t');
+    if (tab !== -1 && SCHEMES.has(name.slice(0, tab))) throw new GatewayError('GW_MALFORMED_AUTHORIZATION', `CRED-2 ${name.slice(0, tab)} scheme not followed by a space`);
+    return { scheme: undefined, token: undefined };
+  }
   const token = sp === -1 ? '' : value.slice(sp).replace(/^ +/, '');
   if (!TOKEN68.test(token)) {
     throw new GatewayError('GW_MALFORMED_AUTHORIZATION', `CRED-2 ${name} credential is not token68`);

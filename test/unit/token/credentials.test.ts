@@ -27,6 +27,10 @@ describe('credential extraction (CRED-*)', () => {
     expect(code(() => parseAuthorization('Bearer a b'))).toBe('GW_MALFORMED_AUTHORIZATION');
     expect(code(() => parseAuthorization('Bearer a=b'))).toBe('GW_MALFORMED_AUTHORIZATION');
     expect(code(() => parseAuthorization('Bearer "x"'))).toBe('GW_MALFORMED_AUTHORIZATION');
+    // RFC 9110 §11.4: 1*SP after the scheme; a tab makes it malformed, not an unknown scheme.
+    expect(code(() => parseAuthorization('Bearer\tabc'))).toBe('GW_MALFORMED_AUTHORIZATION');
+    expect(code(() => parseAuthorization('dpop\t\tabc'))).toBe('GW_MALFORMED_AUTHORIZATION');
+    expect(parseAuthorization('Basic\tabc').scheme).toBeUndefined();
   });
   it('CRED-3: a token in the query is refused, even without a header', () => {
     expect(code(() => extractCredentials(req([]), 'access_token=x', 8192))).toBe('GW_TOKEN_IN_QUERY');
