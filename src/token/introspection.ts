@@ -15,7 +15,11 @@ import { parseConfirmation } from './jwt-validator.js';
 export const JWT_RESPONSE_TYPE = 'application/token-introspection+jwt';
 /** Retry-After on a failed introspection (E9). */
 const RETRY_AFTER_S = 2;
-/** INT-8: after this many consecutive failures, fail fast for BREAKER_OPEN_MS, then try again. */
+/**
+ * INT-8: after this many consecutive failures, fail fast for BREAKER_OPEN_MS, then let one call through
+ * (half-open): the others keep failing fast until it succeeds, so a recovering AS is not hit by every
+ * waiting token at once.
+ */
 const BREAKER_THRESHOLD = 5;
 const BREAKER_OPEN_MS = 2000;
 const MAX_RESPONSE_BYTES = 256 * 1024;
@@ -235,6 +239,8 @@ export class Introspector {
   private discovering: Promise<string> | undefined;
   private failures = 0;
   private openUntil = 0;
+  /** Half-open: the one call under way that decides whether the breaker closes. */
+  private probing = false;
 
   private readonly opts: IntrospectorOptions;
 
@@ -291,6 +297,7 @@ export class Introspector {
       throw isGatewayError(e) ? e : unavailable(`INT-8 introspection failed: ${(e as Error).message}`, e);
     }
     this.failures = 0;
+    this.probing = false;
     try {
       checkActive(r);
       checkMemberTypes(r);
@@ -346,14 +353,16 @@ export class Introspector {
 
   /** INT-8: fail fast while the AS keeps failing, so requests do not pile up behind timeouts. */
   private checkBreaker(nowMs: number): void {
-    if (nowMs < this.openUntil) {
+    if (nowMs < this.openUntil || (this.probing && this.failures >= BREAKER_THRESHOLD)) {
       throw new GatewayError('GW_INTROSPECTION_UNAVAILABLE', `INT-8 introspection at ${this.cfg.issuer} failing, circuit open`, {
         retryAfterS: Math.max(1, Math.ceil((this.openUntil - nowMs) / 1000)),
       });
     }
+    if (this.failures >= BREAKER_THRESHOLD) this.probing = true;
   }
 
   private recordFailure(nowMs: number): void {
+    this.probing = false;
     if (++this.failures >= BREAKER_THRESHOLD) this.openUntil = nowMs + BREAKER_OPEN_MS;
   }
 

@@ -383,6 +383,45 @@ describe('INT-8: circuit breaker', () => {
   });
 });
 
+describe('INT-8: half-open (found in review: every waiting token hit the recovering AS at once)', () => {
+  it('INT-8 after the open period one call goes through; the others fail fast until it succeeds; a failed probe reopens', async () => {
+    now = T0;
+    let fail = true;
+    let release: () => void = () => undefined;
+    const as = fakeAs(async () => {
+      if (fail) return { status: 502, text: 'bad gateway' };
+      await new Promise<void>((ok) => (release = ok));
+      return { json: active() };
+    });
+    const i = introspector(issuerConfig(), as.transport);
+    for (let n = 0; n < 5; n++) await run(i, `t${n}`).catch(() => undefined);
+    expect(as.calls).toHaveLength(5);
+    // A failed probe opens the circuit again for the whole period.
+    now += 2000;
+    expect(await outcome(run(i, 'p1'))).toBe('503 GW_INTROSPECTION_UNAVAILABLE');
+    expect(as.calls).toHaveLength(6);
+    now += 1999;
+    expect(await outcome(run(i, 'p2'))).toBe('503 GW_INTROSPECTION_UNAVAILABLE');
+    expect(as.calls).toHaveLength(6);
+    now += 1;
+    fail = false;
+    const probe = run(i, 'probe');
+    await new Promise((r) => setImmediate(r));
+    // While the probe is under way, ten other tokens fail fast without calling the AS.
+    const others = await Promise.all(Array.from({ length: 10 }, (_, n) => outcome(run(i, `o${n}`))));
+    expect(others).toEqual(Array(10).fill('503 GW_INTROSPECTION_UNAVAILABLE'));
+    expect(as.calls).toHaveLength(7);
+    release();
+    expect(await outcome(probe)).toBe('ok');
+    // Closed again: every token is introspected.
+    const after = run(i, 'after');
+    await new Promise((r) => setImmediate(r));
+    release();
+    expect(await outcome(after)).toBe('ok');
+    expect(as.calls).toHaveLength(8);
+  });
+});
+
 describe('INT-7: RFC 9701 signed answers', () => {
   let asKey: webcrypto.CryptoKey;
   let otherKey: webcrypto.CryptoKey;
