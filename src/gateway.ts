@@ -9,7 +9,7 @@ import type { ErrorCode } from './errors/catalog.js';
 import { renderError } from './errors/render.js';
 import { prepareUpstreamHeaders, type ForwardContext } from './forward/headers.js';
 import type { Forwarder } from './forward/proxy-forwarder.js';
-import { UNMET_EXPECTATION } from './listen/api-server.js';
+import { EXPECTS_CONTINUE, UNMET_EXPECTATION } from './listen/api-server.js';
 import { checkFapiHeaders } from './listen/fapi-headers.js';
 import type { ClientTrust } from './listen/client-chain.js';
 import type { ForwardedCertPolicy } from './listen/forwarded-cert.js';
@@ -303,6 +303,7 @@ export class Gateway {
     req.url = facts.query === '' ? facts.path : `${facts.path}?${facts.query}`;
     o.forwarded = true;
     o.stages.startUpstream();
+    if ((req as IncomingMessage & { [EXPECTS_CONTINUE]?: true })[EXPECTS_CONTINUE] === true) res.writeContinue();
     p.forwarder.forward(req, res, route, gatewayResponseHeaders(iid.id, binding), fail);
   }
 

@@ -22,6 +22,8 @@ export interface ClientErrorInfo {
 
 /** Marks a request Node routed through 'checkExpectation': the gateway answers it with 417. */
 export const UNMET_EXPECTATION = Symbol('fapi.unmetExpectation');
+/** Marks a request with `Expect: 100-continue`: the gateway sends the 100 only once it will forward. */
+export const EXPECTS_CONTINUE = Symbol('fapi.expectsContinue');
 
 /**
  * The gateway's answer when the parser refuses the body of a request it is handling: it records the
@@ -99,6 +101,13 @@ export function createApiServer(
   // An Expect other than 100-continue: Node's own 417 has no interaction id and no log line.
   server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
     (req as IncomingMessage & { [UNMET_EXPECTATION]?: true })[UNMET_EXPECTATION] = true;
+    handler(req, res);
+  });
+  // Node would send the 100 before the pipeline runs: a client with a bad token would upload its whole
+  // body to be refused. Refused without a 100, the connection closes (Node: the client may still send
+  // the body, which must not be read as the next request).
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    (req as IncomingMessage & { [EXPECTS_CONTINUE]?: true })[EXPECTS_CONTINUE] = true;
     handler(req, res);
   });
   applyClientCertificatePolicy(server, loaded);
