@@ -309,7 +309,9 @@ export class Gateway {
 
   private log(req: IncomingMessage, res: ServerResponse, id: string, replaced: string | undefined, o: Outcome, started: number): void {
     const latencyMs = Math.round((performance.now() - started) * 1000) / 1000;
-    const status = o.error?.status ?? res.statusCode;
+    // What the client saw: an upstream failing after the response head leaves that status (and a cut
+    // connection), not the error's.
+    const status = res.headersSent ? res.statusCode : (o.error?.status ?? res.statusCode);
     const decision = o.error === undefined ? (o.forwarded || o.served !== undefined ? 'allow' : 'aborted') : o.error.status >= 500 ? 'error' : 'deny';
     const reason = o.error?.code ?? (o.forwarded ? 'OK' : (o.served ?? 'CLIENT_ABORTED'));
     const routeId = o.route?.id ?? '-';
