@@ -1,7 +1,7 @@
 // RFC 9068 JWT access tokens (TOK-*, JWT-*). Checks run in the spec's order; a verified token is
 // cached by SHA-256 until `exp`, and time and route checks are repeated on every request.
-import { hash, KeyObject } from 'node:crypto';
-import { jwtVerify, errors as joseErrors, type JWTPayload } from 'jose';
+import { hash, KeyObject, type webcrypto } from 'node:crypto';
+import { jwtVerify, errors as joseErrors, type JWTPayload, type JWTVerifyOptions, type JWTVerifyResult } from 'jose';
 import type { IssuerConfig } from '../config/schema.js';
 import type { ErrorCode } from '../errors/catalog.js';
 import { GatewayError, isGatewayError } from '../errors/gateway-error.js';
@@ -120,6 +120,28 @@ export function parseConfirmation(cnf: unknown): Confirmation {
   throw new GatewayError('GW_TOKEN_CNF_INVALID', 'TOK-2 cnf has no supported confirmation method');
 }
 
+/** Keys tried for a token that more than one JWKS key matches; more is a malformed JWKS, not a rotation. */
+const MAX_MATCHING_KEYS = 4;
+
+/**
+ * JWT-3: a token without `kid` (RFC 9068 does not require one), or a `kid` the JWKS publishes twice,
+ * matches several keys; jose then leaves trying them to the caller. The first whose signature verifies
+ * decides (its claims are checked as usual).
+ */
+async function verifyWithEach(token: string, e: unknown, options: JWTVerifyOptions): Promise<JWTVerifyResult & { key: unknown }> {
+  if (!(e instanceof joseErrors.JWKSMultipleMatchingKeys)) throw e;
+  let n = 0;
+  for await (const key of e as unknown as AsyncIterable<webcrypto.CryptoKey>) {
+    if (++n > MAX_MATCHING_KEYS) break;
+    try {
+      return { ...(await jwtVerify(token, key, options)), key };
+    } catch (again) {
+      if (!(again instanceof joseErrors.JWSSignatureVerificationFailed)) throw again;
+    }
+  }
+  throw new joseErrors.JWSSignatureVerificationFailed();
+}
+
 /** JWT-13: every jose failure is invalid_token; only a key source outage is a 503. */
 function fromJose(e: unknown): GatewayError {
   if (isGatewayError(e)) return e;
@@ -236,14 +258,15 @@ export class JwtValidator implements TokenValidator {
     const generation = issuer.keys.generation;
     let p: JWTPayload;
     let key: unknown;
+    const options = {
+      issuer: cfg.issuer,
+      algorithms: [...cfg.algorithms],
+      clockTolerance: cfg.clock_leeway_s,
+      requiredClaims: REQUIRED_CLAIMS,
+      currentDate: new Date(nowS * 1000),
+    };
     try {
-      ({ payload: p, key } = await jwtVerify(token, issuer.keys.getKey, {
-        issuer: cfg.issuer,
-        algorithms: [...cfg.algorithms],
-        clockTolerance: cfg.clock_leeway_s,
-        requiredClaims: REQUIRED_CLAIMS,
-        currentDate: new Date(nowS * 1000),
-      }));
+      ({ payload: p, key } = await jwtVerify(token, issuer.keys.getKey, options).catch((e: unknown) => verifyWithEach(token, e, options)));
     } catch (e) {
       throw fromJose(e);
     }
