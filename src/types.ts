@@ -24,6 +24,8 @@ export interface RequestFacts {
   readonly clientCertThumbprint: string | undefined;
   /** Whether the client chain validated against the configured client CA. */
   readonly clientCertTrusted: boolean;
+  /** Why the client certificate's key is too weak to bind a token (TLS-7); undefined when it is not. */
+  readonly clientCertWeakKey: string | undefined;
 }
 
 export interface StepUpRule {

@@ -12,6 +12,9 @@ export function verifyCertificateBinding(facts: RequestFacts, expected: string, 
   if (a.length !== b.length || !timingSafeEqual(a, b)) {
     throw new GatewayError('GW_CERT_MISMATCH', `MTLS-2 certificate x5t#S256 ${actual} does not match cnf`);
   }
+  if (facts.clientCertWeakKey !== undefined) {
+    throw new GatewayError('GW_CERT_KEY_WEAK', `TLS-7 client certificate key too weak: ${facts.clientCertWeakKey}`);
+  }
   if (requireTrustedChain && !facts.clientCertTrusted) {
     throw new GatewayError('GW_CERT_UNTRUSTED', 'MTLS-4 client certificate does not chain to client_ca_file');
   }

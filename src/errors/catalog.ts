@@ -64,6 +64,7 @@ export const CATALOG = Object.freeze({
   GW_CERT_MISSING: e(401, 'invalid_token', 'used', 'A client certificate is required for this token', 'E3, MTLS-2, MTLS-3, Q-2, M3'),
   GW_CERT_MISMATCH: e(401, 'invalid_token', 'used', 'The client certificate does not match the token', 'E3, MTLS-2, MTLS-3, M3'),
   GW_CERT_UNTRUSTED: e(401, 'invalid_token', 'used', 'The client certificate is not trusted', 'E3, MTLS-4'),
+  GW_CERT_KEY_WEAK: e(401, 'invalid_token', 'used', 'The client certificate key is too weak', 'E3, TLS-7, FAPI2-SP §5.4.1'),
   GW_DPOP_BOUND_AS_BEARER: e(401, 'invalid_token', 'used', 'A DPoP-bound token must use the DPoP scheme', 'E3, DPOP-17, Q-5, M4'),
   GW_DPOP_SCHEME_UNBOUND: e(401, 'invalid_token', 'used', 'The DPoP scheme requires a DPoP-bound token', 'E3, DPOP-16, MTLS-1, M10'),
   GW_DPOP_KEY_MISMATCH: e(401, 'invalid_token', 'used', 'The DPoP proof key does not match the token', 'E3, DPOP-14, Q-1, M9'),

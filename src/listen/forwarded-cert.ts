@@ -4,6 +4,7 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
+import { weakKeyOf } from './cert-key.js';
 import { chainsTo } from './client-chain.js';
 import { fieldValues } from './header-fields.js';
 
@@ -20,6 +21,8 @@ export interface ForwardedCertOptions {
 export interface ForwardedCert {
   readonly thumbprint: string;
   readonly trusted: boolean;
+  /** Why the certificate's key is too weak (see weakKeyOf); undefined when strong or not shown. */
+  readonly weakKey: string | undefined;
 }
 
 const thumb = (der: Buffer): string => createHash('sha256').update(der).digest('base64url');
@@ -132,16 +135,19 @@ export class ForwardedCertPolicy {
     const v = fields[0] as string;
     const parsed: { der?: Buffer; hash?: string } =
       this.opts.header === 'client-cert' ? fromClientCert(v) : this.opts.header === 'x-forwarded-client-cert' ? fromXfcc(v) : fromNginx(v);
-    if (parsed.der !== undefined) return { thumbprint: thumb(parsed.der), trusted: this.chainTrusted(parsed.der) };
-    if (parsed.hash !== undefined) return { thumbprint: parsed.hash, trusted: false };
+    if (parsed.der !== undefined) return this.fromDer(parsed.der);
+    // A hash alone: the key cannot be seen (the hop that terminated TLS vouches for it).
+    if (parsed.hash !== undefined) return { thumbprint: parsed.hash, trusted: false, weakKey: undefined };
     return undefined;
   }
 
-  private chainTrusted(der: Buffer): boolean {
+  private fromDer(der: Buffer): ForwardedCert {
+    let cert: X509Certificate;
     try {
-      return chainsTo(new X509Certificate(der), this.opts.clientCas, Date.now());
+      cert = new X509Certificate(der);
     } catch {
-      return false;
+      return { thumbprint: thumb(der), trusted: false, weakKey: 'unreadable certificate' };
     }
+    return { thumbprint: thumb(der), trusted: chainsTo(cert, this.opts.clientCas, Date.now()), weakKey: weakKeyOf(cert) };
   }
 }

@@ -7,6 +7,7 @@ import { GatewayError } from '../errors/gateway-error.js';
 import { fieldValues } from './header-fields.js';
 import { normaliseTarget } from '../route/normalize-path.js';
 import { HOST_FIELD_RE } from '../uri-host.js';
+import { weakKeyOf } from './cert-key.js';
 import { chainsTo, type ClientTrust } from './client-chain.js';
 import type { ForwardedCertPolicy } from './forwarded-cert.js';
 import type { RequestFacts } from '../types.js';
@@ -20,11 +21,13 @@ type ApiSocket = TLSSocket & { [kHandshakeTrust]?: string };
 interface PeerCert {
   readonly thumbprint: string | undefined;
   readonly trusted: boolean;
+  readonly weakKey: string | undefined;
 }
 
 /** What one connection's certificate is, computed once; whether it is trusted depends on when and under which CAs. */
 interface PeerEntry {
   readonly thumbprint: string | undefined;
+  readonly weakKey: string | undefined;
   readonly leaf: X509Certificate | undefined;
   readonly validFromMs: number;
   readonly validToMs: number;
@@ -33,6 +36,7 @@ interface PeerEntry {
   chained: boolean;
 }
 const peerCerts = new WeakMap<TLSSocket, PeerEntry>();
+const NO_CERT: PeerCert = { thumbprint: undefined, trusted: false, weakKey: undefined };
 
 /**
  * The connection's certificate thumbprint (MTLS-2, once per connection) and whether it chains to the
@@ -46,6 +50,7 @@ export function peerCertificate(socket: TLSSocket, trust: ClientTrust, nowMs: nu
     const leaf = typeof socket.getPeerX509Certificate === 'function' ? socket.getPeerX509Certificate() : undefined;
     e = {
       thumbprint: leaf === undefined ? undefined : createHash('sha256').update(leaf.raw).digest('base64url'),
+      weakKey: leaf === undefined ? undefined : weakKeyOf(leaf),
       leaf,
       validFromMs: leaf === undefined ? 0 : Date.parse(leaf.validFrom),
       validToMs: leaf === undefined ? 0 : Date.parse(leaf.validTo),
@@ -54,12 +59,12 @@ export function peerCertificate(socket: TLSSocket, trust: ClientTrust, nowMs: nu
     };
     peerCerts.set(socket, e);
   }
-  if (e.leaf === undefined) return { thumbprint: undefined, trusted: false };
+  if (e.leaf === undefined) return NO_CERT;
   if (e.trustId !== trust.id) {
     e.chained = chainsTo(e.leaf, trust.cas, nowMs);
     e.trustId = trust.id;
   }
-  return { thumbprint: e.thumbprint, trusted: e.chained && e.validFromMs <= nowMs && nowMs < e.validToMs };
+  return { thumbprint: e.thumbprint, trusted: e.chained && e.validFromMs <= nowMs && nowMs < e.validToMs, weakKey: e.weakKey };
 }
 
 /** Q-8: a UUID is echoed; anything else is replaced by a fresh one, and the original kept (sanitised) for the log. */
@@ -95,10 +100,10 @@ export function requestFacts(
   if (!HOST_FIELD_RE.test(hosts[0] as string)) throw new GatewayError('GW_BAD_REQUEST', 'RFC 9112 §3.2 Host is not uri-host[:port]');
   const target = normaliseTarget(req.url ?? '');
   if (!target.ok) throw new GatewayError('GW_PATH_AMBIGUOUS', `path refused: ${target.reason}`);
-  let pc: { readonly thumbprint: string | undefined; readonly trusted: boolean } = peerCertificate(req.socket as TLSSocket, trust);
+  let pc: PeerCert = peerCertificate(req.socket as TLSSocket, trust);
   // MTLS-5: behind a trusted TLS-terminating hop, the end client's certificate comes in a header.
   if (forwarded !== undefined && forwarded.trusts(req.socket.remoteAddress ?? '', pc.thumbprint)) {
-    pc = forwarded.read(req) ?? { thumbprint: undefined, trusted: false };
+    pc = forwarded.read(req) ?? NO_CERT;
   }
   return {
     req,
@@ -111,5 +116,6 @@ export function requestFacts(
     remoteAddress: req.socket.remoteAddress ?? '',
     clientCertThumbprint: pc.thumbprint,
     clientCertTrusted: pc.trusted,
+    clientCertWeakKey: pc.weakKey,
   };
 }

@@ -16,6 +16,8 @@ export interface RequestOpts {
   /** TLS session to resume */
   session?: Buffer;
   servername?: string;
+  /** OpenSSL cipher string, e.g. `DEFAULT:@SECLEVEL=0` to present a key Node's default level refuses */
+  ciphers?: string;
 }
 
 export interface TestResponse {
@@ -53,6 +55,7 @@ export function request(url: string, opts: RequestOpts): Promise<TestResponse> {
       ...(opts.key !== undefined && { key: opts.key }),
       ...(opts.session !== undefined && { session: opts.session }),
       ...(opts.servername !== undefined && { servername: opts.servername }),
+      ...(opts.ciphers !== undefined && { ciphers: opts.ciphers }),
       agent: opts.agent ?? false,
     });
     req.on('socket', (s) => s.on('session', (b: Buffer) => (session = b)));
