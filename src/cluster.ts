@@ -3,12 +3,12 @@
 // worker reports ready) and replaces a worker that dies after it started; one that cannot start stops all.
 import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
-import { AggregatorRegistry } from 'prom-client';
 import type { LoadedConfig } from './config/load.js';
 import { createAdminServer } from './listen/admin-server.js';
 import { startGateway, type RunningGateway } from './main.js';
+import { ClusterMetrics, metricsAnswer, type MetricsAnswer, type MetricsRequest, type Peer } from './observe/cluster-metrics.js';
 
-type Message = { type: 'ready'; why: string | undefined } | { type: 'reload' } | { type: 'stop' };
+type Message = { type: 'ready'; why: string | undefined } | { type: 'reload' } | { type: 'stop' } | MetricsRequest | MetricsAnswer;
 
 /** Workers report every second; a report older than this is a worker that stopped answering. */
 const REPORT_STALE_MS = 3000;
@@ -21,9 +21,12 @@ export const workerCount = (loaded: LoadedConfig): number => {
 /** In a worker: start the gateway without an admin listener and report readiness to the primary. */
 export async function runWorker(loaded: LoadedConfig): Promise<RunningGateway> {
   const running = await startGateway(loaded, { admin: false });
-  // Constructing one installs the worker's answer to the primary's metrics requests.
-  new AggregatorRegistry();
-  AggregatorRegistry.setRegistries([running.metrics.registry]);
+  // Installed before the first readiness report: the primary asks only workers that have reported.
+  process.on('message', (m: Message) => {
+    if (m.type !== 'metrics-request') return;
+    // The callback: a primary gone meanwhile is no uncaught 'error'.
+    void metricsAnswer(running.metrics.registry, m.id).then((a) => process.send?.(a satisfies Message, undefined, undefined, () => undefined));
+  });
   const report = (): void => {
     running.notReady().then((why) => process.send?.({ type: 'ready', why } satisfies Message), () => undefined);
   };
@@ -48,6 +51,7 @@ export async function runPrimary(loaded: LoadedConfig, log: (msg: string, extra?
   /** Each worker's last readiness report and when it came (undefined: none yet). */
   const ready = new Map<number, { why: string | undefined; at: number } | undefined>();
   let stopping = false;
+  const scrape = new ClusterMetrics(() => peers(ready), log);
   const primary: Primary = {
     reload() {
       for (const w of Object.values(cluster.workers ?? {})) w?.send({ type: 'reload' } satisfies Message);
@@ -74,6 +78,7 @@ export async function runPrimary(loaded: LoadedConfig, log: (msg: string, extra?
     const w = cluster.fork();
     ready.set(w.id, undefined);
     w.on('message', (m: Message) => {
+      if (m.type === 'metrics') return scrape.answer(w.id, m);
       if (m.type !== 'ready') return;
       ready.set(w.id, { why: m.why, at: Date.now() });
       if (!started && ready.size === n && [...ready.values()].every((r) => r !== undefined)) started = true;
@@ -86,6 +91,7 @@ export async function runPrimary(loaded: LoadedConfig, log: (msg: string, extra?
   cluster.on('exit', (w, code, signal) => {
     const reported = ready.get(w.id) !== undefined;
     ready.delete(w.id);
+    scrape.gone(w.id);
     if (stopping) return;
     if (!reported && !started) {
       log('worker failed to start; stopping', { worker: w.id, code, signal });
@@ -102,9 +108,8 @@ export async function runPrimary(loaded: LoadedConfig, log: (msg: string, extra?
   });
   for (let i = 0; i < n; i++) fork();
   if (loaded.config.admin !== undefined) {
-    const aggregator = new AggregatorRegistry();
     const admin = createAdminServer({
-      metrics: { metrics: () => aggregator.clusterMetrics(), contentType: aggregator.contentType },
+      metrics: scrape,
       notReady: async () => {
         if (stopping) return 'draining';
         if (ready.size < n) return `${ready.size}/${n} workers running`;
@@ -129,4 +134,19 @@ export async function runPrimary(loaded: LoadedConfig, log: (msg: string, extra?
   }
   log('primary started workers', { workers: n });
   return primary;
+}
+
+/** The live workers, as the metrics scrape sees them: one that has not reported yet is still starting. */
+function peers(ready: ReadonlyMap<number, unknown>): Peer[] {
+  return Object.values(cluster.workers ?? {})
+    .filter((w): w is Worker => w !== undefined && !w.isDead())
+    .map((w) => ({
+      id: w.id,
+      pid: w.process.pid,
+      answers: ready.get(w.id) !== undefined,
+      send: (m, failed) => {
+        if (!w.isConnected()) return failed();
+        w.send(m satisfies Message, undefined, (e: Error | null) => e && failed());
+      },
+    }));
 }
