@@ -20,6 +20,7 @@ import type { HistogramSeries } from './observe/hot-metrics.js';
 import type { Metrics } from './observe/metrics.js';
 import { requestLogWriter, type RequestLine, type RequestLogWriter } from './observe/request-log.js';
 import type { ReplayStore } from './replay/store.js';
+import { checkFixedQuery } from './route/query.js';
 import type { RouteTable } from './route/table.js';
 import { checkScopes } from './scope/scopes.js';
 import { checkStepUp } from './scope/step-up.js';
@@ -281,6 +282,7 @@ export class Gateway {
     const route = (o.route = p.routes.match(facts.method, facts.path, facts.host));
     if (route === undefined) throw new GatewayError('GW_ROUTE_NOT_FOUND', `no route for ${facts.method} ${facts.path}`);
     if (req.headers.upgrade !== undefined) throw new GatewayError('GW_UPGRADE_REFUSED', 'HDR-12 Upgrade requested');
+    if (route.upstream.fixedQuery !== undefined && facts.query !== '') checkFixedQuery(facts.query, route.upstream.fixedQuery);
     const creds = extractCredentials(req, facts.query, p.settings.maxCredentialBytes);
     o.token = creds.token;
     // Stage latencies are read inline and recorded once, with the log line.

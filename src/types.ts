@@ -73,6 +73,8 @@ export interface UpstreamTarget {
   readonly timeoutMs: number;
   readonly connectTimeoutMs: number;
   readonly preserveHost: boolean;
+  /** Decoded names of the parameters in the url's query, which a client may not send again. */
+  readonly fixedQuery: ReadonlySet<string> | undefined;
 }
 
 /** The one credential a request carried. */

@@ -2,6 +2,7 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { fixedQueryNames } from './query.js';
 import { normaliseTarget } from './normalize-path.js';
 import { ConfigError, type LoadedConfig } from '../config/load.js';
 import type { RouteConfig } from '../config/schema.js';
@@ -33,6 +34,7 @@ function schemesFor(binding: Route['binding']): AuthScheme[] {
  */
 export function compileRoute(r: RouteConfig, leewayS = 0, upstreamCa?: string): Route {
   const s = r.auth.step_up;
+  const url = new URL(r.upstream.url);
   return Object.freeze({
     id: r.id,
     methods: new Set(r.match.methods),
@@ -48,11 +50,12 @@ export function compileRoute(r: RouteConfig, leewayS = 0, upstreamCa?: string): 
     forwardCredentials: r.auth.forward_credentials,
     dpop: Object.freeze({ nonce: r.auth.dpop_nonce }),
     upstream: Object.freeze({
-      url: new URL(r.upstream.url),
+      url,
       ca: upstreamCa,
       timeoutMs: r.upstream.timeout_ms,
       connectTimeoutMs: r.upstream.connect_timeout_ms,
       preserveHost: r.upstream.preserve_host,
+      fixedQuery: fixedQueryNames(url),
     }),
     schemes: Object.freeze(schemesFor(r.auth.binding)),
   });

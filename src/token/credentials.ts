@@ -2,6 +2,7 @@
 import type { IncomingMessage } from 'node:http';
 import { GatewayError } from '../errors/gateway-error.js';
 import { fieldValues } from '../listen/header-fields.js';
+import { queryNames } from '../route/query.js';
 import type { AuthScheme, Credentials } from '../types.js';
 import { sha256Hex } from './jwt-validator.js';
 
@@ -48,18 +49,7 @@ export function schemeOf(req: IncomingMessage): AuthScheme | undefined {
 }
 
 function queryHasToken(query: string): boolean {
-  if (query === '') return false;
-  for (const pair of query.split('&')) {
-    const name = pair.split('=', 1)[0] as string;
-    let decoded: string;
-    try {
-      decoded = decodeURIComponent(name.replace(/\+/g, ' '));
-    } catch {
-      decoded = name;
-    }
-    if (decoded === 'access_token') return true;
-  }
-  return false;
+  return queryNames(query).includes('access_token');
 }
 
 /** One accepted Authorization value: its scheme, token and the token's SHA-256 (the token cache key). */

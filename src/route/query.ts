@@ -1,0 +1,32 @@
+// Query parameter names as an application would read them (`+` is a space, percent-escapes decoded;
+// a malformed escape is kept as written), without parsing the values.
+import { GatewayError } from '../errors/gateway-error.js';
+
+/** Decoded name of each `name[=value]` pair of a raw query (no leading `?`). */
+export function queryNames(query: string): string[] {
+  if (query === '') return [];
+  return query.split('&').map((pair) => {
+    const name = pair.split('=', 1)[0] as string;
+    try {
+      return decodeURIComponent(name.replace(/\+/g, ' '));
+    } catch {
+      return name;
+    }
+  });
+}
+
+/**
+ * The parameters an upstream.url fixes (a tenant, a key the legacy upstream expects): http-proxy-3
+ * appends the client's query to them, so a client repeating one would send the upstream a second value.
+ */
+export function fixedQueryNames(url: URL): ReadonlySet<string> | undefined {
+  const names = new Set(url.searchParams.keys());
+  return names.size === 0 ? undefined : names;
+}
+
+/** A client's query may not set a parameter its route's upstream.url fixes. */
+export function checkFixedQuery(query: string, fixed: ReadonlySet<string>): void {
+  for (const name of queryNames(query)) {
+    if (fixed.has(name)) throw new GatewayError('GW_BAD_REQUEST', `query parameter ${JSON.stringify(name.slice(0, 64))} is fixed by the route's upstream.url`);
+  }
+}
