@@ -16,14 +16,16 @@ import { freePort, SHARED_REDIS_URL, uniquePrefix } from '../support/redis.js';
 import { startUpstream, type TestUpstream } from '../support/upstream.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
+const BUILD = join(ROOT, 'dist-test-cluster-metrics');
 let pki: TestPki;
 let files: PkiFiles;
 let issuer: TestIssuer;
 let upstream: TestUpstream;
 
 beforeAll(async () => {
-  // The CLI runs from dist/, as in production.
-  execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.build.json')], { stdio: 'inherit' });
+  // The CLI runs compiled, as in production; from its own output directory, so this build cannot race
+  // the dist/ build of operations.test.ts.
+  execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', BUILD], { stdio: 'inherit' });
   pki = await testPki();
   files = await writePki(undefined, pki);
   issuer = await startIssuer({ pki });
@@ -90,7 +92,7 @@ async function startCluster(name: string): Promise<Cli> {
       replay: { store: 'redis', redis: { url_env: 'TEST_REDIS_URL', key_prefix: uniquePrefix(name) } },
     }),
   );
-  const child = spawn(process.execPath, [join(ROOT, 'bin/fapi-gateway.js'), '--config', file], {
+  const child = spawn(process.execPath, [join(BUILD, 'cli.js'), '--config', file], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, TEST_REDIS_URL: SHARED_REDIS_URL },
   });
