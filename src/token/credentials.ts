@@ -44,8 +44,10 @@ export function schemeOf(req: IncomingMessage): AuthScheme | undefined {
   const values = fieldValues(req, 'authorization');
   if (values === undefined || values.length !== 1) return undefined;
   const v = values[0] as string;
-  const sp = v.indexOf(' ');
-  return SCHEMES.get((sp === -1 ? v : v.slice(0, sp)).toLowerCase());
+  // A tab after the scheme is refused by parseAuthorization as that scheme's malformed credential: its
+  // error goes on that scheme's challenge.
+  const end = v.search(/[ \t]/);
+  return SCHEMES.get((end === -1 ? v : v.slice(0, end)).toLowerCase());
 }
 
 function queryHasToken(query: string): boolean {

@@ -1,7 +1,7 @@
 // RFC 7662 introspection, optionally RFC 9701 signed responses (INT-1..INT-8). One Introspector per
 // issuer: it authenticates as a client, checks the answer in the spec's order, and caches by
 // SHA-256(token) (INT-6). Route checks (TOK-4, TOK-5) are the caller's, on every request.
-import { jwtVerify, type JWTPayload } from 'jose';
+import type { JWTPayload } from 'jose';
 import type { IssuerConfig, IntrospectionConfig } from '../config/schema.js';
 import { GatewayError, isGatewayError } from '../errors/gateway-error.js';
 import type { TokenClaims } from '../types.js';
@@ -11,6 +11,7 @@ import { httpsRequest, type HttpClientOptions, type OutboundResponse } from './h
 import { IntrospectionCache, type CacheLoad } from './introspection-cache.js';
 import type { IssuerKeys } from './issuer-keys.js';
 import { parseConfirmation } from './jwt-validator.js';
+import { verifyJwtWithKeys } from './verify-jws.js';
 
 export const JWT_RESPONSE_TYPE = 'application/token-introspection+jwt';
 /** Retry-After on a failed introspection (E9). */
@@ -127,7 +128,7 @@ async function verifySignedAnswer(jwt: string, issuer: IntrospectionIssuer, clie
   const cfg = issuer.config;
   let payload: JWTPayload;
   try {
-    ({ payload } = await jwtVerify(jwt, issuer.keys.getKey, {
+    ({ payload } = await verifyJwtWithKeys(jwt, issuer.keys.getKey, {
       typ: 'token-introspection+jwt',
       algorithms: [...cfg.algorithms],
       issuer: cfg.issuer,

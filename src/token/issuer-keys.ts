@@ -113,6 +113,22 @@ export class IssuerKeys {
     }
   };
 
+  /**
+   * A token without kid failed its signature: the key may have just been rotated in (JWT-4). Waits for a
+   * fetch under way, or makes one unless within the cooldown; true if the keys may have changed.
+   */
+  async refetchAllowed(): Promise<boolean> {
+    if (this.inflight !== undefined) {
+      await this.inflight.catch(() => undefined);
+      return true;
+    }
+    if (this.coolingDown()) return false;
+    return this.refresh().then(
+      () => true,
+      () => false,
+    );
+  }
+
   /** An unknown kid with no fetch due: a bad token (401), or an outage (503) if the last fetch failed. */
   private missError(miss: unknown): unknown {
     return this.lastFetchFailed ? new GatewayError('GW_JWKS_UNAVAILABLE', `JWKS for ${this.cfg.issuer}: unknown kid while the last fetch failed`, { retryAfterS: 5 }) : miss;

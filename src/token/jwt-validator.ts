@@ -1,12 +1,13 @@
 // RFC 9068 JWT access tokens (TOK-*, JWT-*). Checks run in the spec's order; a verified token is
 // cached by SHA-256 until `exp`, and time and route checks are repeated on every request.
-import { hash, KeyObject, type webcrypto } from 'node:crypto';
-import { jwtVerify, errors as joseErrors, type JWTPayload, type JWTVerifyOptions, type JWTVerifyResult } from 'jose';
+import { hash, KeyObject } from 'node:crypto';
+import { errors as joseErrors, type JWTPayload } from 'jose';
 import type { IssuerConfig } from '../config/schema.js';
 import type { ErrorCode } from '../errors/catalog.js';
 import { GatewayError, isGatewayError } from '../errors/gateway-error.js';
 import type { Confirmation, Route, TokenClaims } from '../types.js';
 import { keyMaterial, type IssuerKeys } from './issuer-keys.js';
+import { verifyJwtWithKeys } from './verify-jws.js';
 
 export interface TokenValidator {
   /** `tokenHash`: the token's hex SHA-256 when the caller has it (Credentials.tokenSha256). */
@@ -22,7 +23,7 @@ export interface JwtIssuer {
   readonly name: string;
   readonly config: IssuerConfig;
   /** generation/holds/refreshIfStale: without them, cached tokens are not re-checked against the JWKS. */
-  readonly keys: Pick<IssuerKeys, 'getKey'> & Partial<Pick<IssuerKeys, 'generation' | 'holds' | 'refreshIfStale'>>;
+  readonly keys: Pick<IssuerKeys, 'getKey'> & Partial<Pick<IssuerKeys, 'generation' | 'holds' | 'refreshIfStale' | 'refetchAllowed'>>;
 }
 
 const REQUIRED_CLAIMS = ['iss', 'exp', 'aud', 'sub', 'client_id', 'iat', 'jti'];
@@ -118,28 +119,6 @@ export function parseConfirmation(cnf: unknown): Confirmation {
     return { kind: 'jkt', thumbprint: jkt };
   }
   throw new GatewayError('GW_TOKEN_CNF_INVALID', 'TOK-2 cnf has no supported confirmation method');
-}
-
-/** Keys tried for a token that more than one JWKS key matches; more is a malformed JWKS, not a rotation. */
-const MAX_MATCHING_KEYS = 4;
-
-/**
- * JWT-3: a token without `kid` (RFC 9068 does not require one), or a `kid` the JWKS publishes twice,
- * matches several keys; jose then leaves trying them to the caller. The first whose signature verifies
- * decides (its claims are checked as usual).
- */
-async function verifyWithEach(token: string, e: unknown, options: JWTVerifyOptions): Promise<JWTVerifyResult & { key: unknown }> {
-  if (!(e instanceof joseErrors.JWKSMultipleMatchingKeys)) throw e;
-  let n = 0;
-  for await (const key of e as unknown as AsyncIterable<webcrypto.CryptoKey>) {
-    if (++n > MAX_MATCHING_KEYS) break;
-    try {
-      return { ...(await jwtVerify(token, key, options)), key };
-    } catch (again) {
-      if (!(again instanceof joseErrors.JWSSignatureVerificationFailed)) throw again;
-    }
-  }
-  throw new joseErrors.JWSSignatureVerificationFailed();
 }
 
 /** JWT-13: every jose failure is invalid_token; only a key source outage is a 503. */
@@ -266,7 +245,12 @@ export class JwtValidator implements TokenValidator {
       currentDate: new Date(nowS * 1000),
     };
     try {
-      ({ payload: p, key } = await jwtVerify(token, issuer.keys.getKey, options).catch((e: unknown) => verifyWithEach(token, e, options)));
+      ({ payload: p, key } = await verifyJwtWithKeys(token, issuer.keys.getKey, options).catch(async (e: unknown) => {
+        // JWT-4 for a token without kid: it matches the keys of its type, so a key the AS has just
+        // rotated in shows as a bad signature, not an unknown kid. One refetch per cooldown, as for those.
+        if (header.kid !== undefined || !(e instanceof joseErrors.JWSSignatureVerificationFailed) || (await issuer.keys.refetchAllowed?.()) !== true) throw e;
+        return verifyJwtWithKeys(token, issuer.keys.getKey, options);
+      }));
     } catch (e) {
       throw fromJose(e);
     }
