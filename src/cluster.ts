@@ -54,7 +54,8 @@ export async function runPrimary(loaded: LoadedConfig, log: (msg: string, extra?
   const scrape = new ClusterMetrics(() => peers(ready), log);
   const primary: Primary = {
     reload() {
-      for (const w of Object.values(cluster.workers ?? {})) w?.send({ type: 'reload' } satisfies Message);
+      // A worker between 'disconnect' and 'exit' would make send() emit an unhandled 'error' (the primary dies).
+      for (const w of Object.values(cluster.workers ?? {})) if (w?.isConnected() === true) w.send({ type: 'reload' } satisfies Message, undefined, () => undefined);
     },
     stop() {
       stopping = true;
@@ -67,7 +68,7 @@ export async function runPrimary(loaded: LoadedConfig, log: (msg: string, extra?
               // Over IPC, not a signal: a worker that already got the signal from its process group
               // (systemd, Ctrl-C) would take a second one as "exit now" and drop its requests. One
               // still starting listens to neither: SIGTERM ends it.
-              if (ready.get(w.id) !== undefined && w.isConnected()) w.send({ type: 'stop' } satisfies Message);
+              if (ready.get(w.id) !== undefined && w.isConnected()) w.send({ type: 'stop' } satisfies Message, undefined, () => undefined);
               else w.process.kill('SIGTERM');
             }),
         ),

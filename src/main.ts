@@ -66,6 +66,8 @@ interface Shared {
   readonly issuerKeys: Map<string, IssuerKeys>;
 }
 
+const MEMORY_KEY_PREFIX = 'fapi:dpop:';
+
 function buildReplayStore(loaded: LoadedConfig, logger: Logger, metrics: Metrics): ReplayStore {
   const r = loaded.config.replay;
   if (r.store === 'memory') return new MemoryReplayStore({ maxEntries: r.memory_max_entries });
@@ -100,7 +102,9 @@ function build(loaded: LoadedConfig, logger: Logger, metrics: Metrics, shared: S
   const keyCacheKeys = new Set<string>();
   const issuers = Object.entries(c.issuers).map(([name, cfg]) => {
     const ca = cfg.ca_file === undefined ? [] : [readFileSync(resolve(loaded.baseDir, cfg.ca_file), 'utf8')];
-    const cacheKey = JSON.stringify([name, cfg, ca]);
+    // Only what IssuerKeys reads: a reload changing leeway, algorithms or introspection keeps the keys
+    // (a refetch would turn readiness to 503 and, with the AS unreachable, refuse every token).
+    const cacheKey = JSON.stringify([name, cfg.issuer, cfg.jwks_uri, cfg.http_timeout_ms, cfg.jwks_refresh_s, cfg.jwks_refetch_cooldown_s, ca]);
     keyCacheKeys.add(cacheKey);
     let keys = shared.issuerKeys.get(cacheKey);
     if (keys === undefined) {
@@ -118,9 +122,10 @@ function build(loaded: LoadedConfig, logger: Logger, metrics: Metrics, shared: S
     return { name, config: cfg, keys };
   });
   // A new store forgets every used jti (DPOP-21): only a change of store or connection makes one. The
-  // memory store's size limit is applied to the running store once the config is accepted.
+  // memory store's size limit is applied to the running store once the config is accepted; its
+  // identity ignores the (unused) redis section, so preparing a switch to Redis forgets nothing.
   const { memory_max_entries: _maxEntries, ...replayIdentity } = c.replay;
-  const replayConfig = JSON.stringify([replayIdentity, loaded.secrets.redisUrl, loaded.secrets.redisPassword]);
+  const replayConfig = c.replay.store === 'memory' ? 'memory' : JSON.stringify([replayIdentity, loaded.secrets.redisUrl, loaded.secrets.redisPassword]);
   if (shared.replay?.config !== replayConfig) shared.replay = { config: replayConfig, store: buildReplayStore(loaded, logger, metrics) };
   const nonces =
     c.dpop.nonce === undefined || loaded.secrets.dpopNonceSecrets === undefined
@@ -130,7 +135,8 @@ function build(loaded: LoadedConfig, logger: Logger, metrics: Metrics, shared: S
     algorithms: c.dpop.algorithms,
     iatPastS: c.dpop.iat_past_s,
     iatFutureS: c.dpop.iat_future_s,
-    keyPrefix: c.replay.redis?.key_prefix ?? 'fapi:dpop:',
+    // A memory store's keys never depend on the redis section (a changed prefix would miss every used jti).
+    keyPrefix: c.replay.store === 'redis' ? (c.replay.redis?.key_prefix ?? MEMORY_KEY_PREFIX) : MEMORY_KEY_PREFIX,
     nonces,
     earlier: replaced?.dpop.handover(Date.now() / 1000),
   });
@@ -221,11 +227,19 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
   }, gateway.bodyRefused);
   const apiAddress = await listen(api, c.server.listen);
   let draining = false;
+  // The replay store gates readiness until it has taken a write once (a wrong URL stops a rollout), not
+  // after: every replica shares it, so an outage would make them all unready at once and take the
+  // mTLS routes down with the DPoP ones, which fail closed by themselves (503).
+  let storeReached: ReplayStore | undefined;
   const notReady = async (): Promise<string | undefined> => {
     if (draining) return 'draining';
     const missing = current.built.issuerKeys.filter((k) => !k.ready).length;
     if (missing > 0) return `${missing} issuer(s) without keys`;
-    if (!(await current.built.pipeline.replay.ping())) return 'replay store unreachable';
+    const store = current.built.pipeline.replay;
+    if (store !== storeReached) {
+      if (!(await store.ping())) return 'replay store not reached yet';
+      storeReached = store;
+    }
     return undefined;
   };
   let admin: Server | undefined;

@@ -39,6 +39,10 @@ const limits = z.strictObject({
   handshake_timeout_ms: z.int().min(100).max(120000).default(10000),
   /** Requests one connection may have waiting behind the one being answered (HTTP/1.1 pipelining). */
   max_pipelined_requests: z.int().min(1).max(1024).default(32),
+}).refine((l) => l.headers_timeout_ms <= l.request_timeout_ms, {
+  // Node refuses a server whose head timeout exceeds its request timeout (ERR_OUT_OF_RANGE at start).
+  message: 'headers_timeout_ms must not exceed request_timeout_ms',
+  path: ['headers_timeout_ms'],
 });
 
 const server = z.strictObject({
@@ -227,7 +231,7 @@ const dpop = z.strictObject({
 
 const redis = z.strictObject({
   mode: z.enum(['standalone', 'sentinel', 'cluster']).default('standalone'),
-  /** Env var holding the redis:// or rediss:// URL (standalone), or the password (sentinel/cluster). */
+  /** Env var holding the redis:// or rediss:// URL (standalone; sentinel and cluster list their nodes). */
   url_env: envName.optional(),
   password_env: envName.optional(),
   sentinels: z.array(z.strictObject({ host: z.string().min(1), port: z.int().min(1).max(65535) })).min(1).optional(),

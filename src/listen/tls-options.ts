@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { TlsOptions } from 'node:tls';
 import type { LoadedConfig } from '../config/load.js';
+import { weakKeyOf } from './cert-key.js';
 
 const TLS13 = ['TLS_AES_128_GCM_SHA256', 'TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256'];
 /** FAPI 2.0 §5.2.2: the BCP195 (RFC 9325 §4.2) recommended TLS 1.2 suites. */
@@ -40,9 +41,13 @@ export function tlsOptions(loaded: LoadedConfig): TlsOptions {
   const key = file(t.key_file);
   // OpenSSL takes a key of another type than the certificate's without a word (it fills another slot)
   // and every handshake then fails: refuse it here, at start and on reload (mid-rotation files).
-  if (!new X509Certificate(cert).checkPrivateKey(createPrivateKey(key))) {
+  const x509 = new X509Certificate(cert);
+  if (!x509.checkPrivateKey(createPrivateKey(key))) {
     throw new Error(`server.tls: key_file ${t.key_file} does not belong to the certificate in cert_file ${t.cert_file}`);
   }
+  // TLS-6: RSA >= 2048 or EC P-256 or stronger (the same rule as for client certificates).
+  const weak = weakKeyOf(x509);
+  if (weak !== undefined) throw new Error(`server.tls: the certificate in cert_file ${t.cert_file} has a weak key (TLS-6): ${weak}`);
   return {
     cert,
     key,

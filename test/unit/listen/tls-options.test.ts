@@ -1,6 +1,9 @@
 // TLS-1: the server certificate and key are checked against each other at start and on reload.
 // OpenSSL alone accepts a key of another type than the certificate's (and every handshake then fails).
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
@@ -33,5 +36,17 @@ describe('server certificate and key (TLS-1)', () => {
     const otherKey = join(f.dir, 'other.key');
     await writeFile(otherKey, other.keyPem);
     expect(() => tlsOptions(loaded(f.serverCertFile, otherKey))).toThrow(/does not belong to the certificate/);
+  });
+
+  it('TLS-6: refuses a certificate with an RSA-1024 key (found in review: the README promised it, nothing checked)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fapi-tls6-'));
+    try {
+      const [crt, key] = [join(dir, 'weak.crt'), join(dir, 'weak.key')];
+      const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:1024', '-nodes', '-keyout', key, '-out', crt, '-days', '2', '-subj', '/CN=localhost'], { encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+      expect(() => tlsOptions(loaded(crt, key))).toThrow(/weak key \(TLS-6\): RSA key of 1024 bits/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
