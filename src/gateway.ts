@@ -9,7 +9,7 @@ import type { ErrorCode } from './errors/catalog.js';
 import { renderError } from './errors/render.js';
 import { prepareUpstreamHeaders, type ForwardContext } from './forward/headers.js';
 import type { Forwarder } from './forward/proxy-forwarder.js';
-import { EXPECTS_CONTINUE, UNMET_EXPECTATION } from './listen/api-server.js';
+import { EXPECTS_CONTINUE, UNMET_EXPECTATION, type BodyRefused } from './listen/api-server.js';
 import { checkFapiHeaders } from './listen/fapi-headers.js';
 import type { ClientTrust } from './listen/client-chain.js';
 import type { ForwardedCertPolicy } from './listen/forwarded-cert.js';
@@ -119,6 +119,7 @@ function gatewayResponseHeaders(id: string, binding: Binding): string[] {
 /** The request Node is reading on a connection. */
 interface Reading {
   req: IncomingMessage;
+  res: ServerResponse;
   id: string;
   outcome: Outcome;
 }
@@ -159,12 +160,19 @@ export class Gateway {
     this.draining = true;
   }
 
-  /** The parser refused the body of `req`: its log line says so; its interaction id answers the 400. */
-  readonly bodyRefused = (req: IncomingMessage, code: ErrorCode, detail: string): string | undefined => {
-    const r = this.reading.get(req.socket);
-    if (r === undefined || r.req !== req) return undefined;
+  /**
+   * The parser refused a body on this connection: the body of the latest request handed over, if that
+   * one is not complete. Its log line says so, it is never forwarded (nor its forwarding continued),
+   * and its interaction id answers the 400; `answered`: its response was already sent (a refusal that
+   * did not wait for the body), so nothing more is written.
+   */
+  readonly bodyRefused: BodyRefused = (socket, code, detail) => {
+    const r = this.reading.get(socket);
+    if (r === undefined || r.req.complete) return undefined;
+    if (r.res.writableEnded) return { id: r.id, answered: true };
     r.outcome.error ??= new GatewayError(code, `request body refused by the parser: ${detail}`);
-    return r.id;
+    if (r.outcome.forwarded) this.pipeline.forwarder.abort(r.req);
+    return { id: r.id, answered: false };
   };
 
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
@@ -179,9 +187,10 @@ export class Gateway {
     // connection, not per request: a WeakMap entry or a property per request cost ~10 % of an mTLS
     // request's instructions (callgrind); updating an entry costs next to nothing.
     const reading = this.reading.get(req.socket);
-    if (reading === undefined) this.reading.set(req.socket, { req, id: iid.id, outcome });
+    if (reading === undefined) this.reading.set(req.socket, { req, res, id: iid.id, outcome });
     else {
       reading.req = req;
+      reading.res = res;
       reading.id = iid.id;
       reading.outcome = outcome;
     }
@@ -265,6 +274,8 @@ export class Gateway {
     o: Outcome,
     fail: (e: GatewayError) => void,
   ): Promise<void> {
+    // Its body was refused while it waited for its turn (pipelined): answered by the listener already.
+    if (o.error !== undefined) return;
     // Draining: requests already on an open connection are still served, then the connection closes.
     if (this.draining) res.shouldKeepAlive = false;
     if (iid.replaced !== undefined && p.settings.strictInteractionId) {
@@ -301,6 +312,8 @@ export class Gateway {
       o.stages.mark('replay', t);
       if (!first) throw new GatewayError('GW_DPOP_REPLAY', 'DPOP-21 jti already used');
     }
+    // The parser refused its body while the checks were awaited: it must not reach the upstream.
+    if (o.error !== undefined) return;
     prepareUpstreamHeaders(facts, route, { claims, binding }, p.settings.forward);
     req.url = facts.query === '' ? facts.path : `${facts.path}?${facts.query}`;
     o.forwarded = true;

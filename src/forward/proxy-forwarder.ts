@@ -24,6 +24,8 @@ export interface Forwarder {
    * and logs why). No promise and no listener of our own on the request: this is the hot path.
    */
   forward(req: IncomingMessage, res: ServerResponse, route: Route, own: GatewayResponseHeaders, fail: (e: GatewayError) => void): void;
+  /** Stops the forwarding of `req`, if any (its body turned out malformed): the upstream must not run it. */
+  abort(req: IncomingMessage): void;
   close(): Promise<void>;
 }
 
@@ -159,7 +161,13 @@ function withoutContentLength(headers: string[]): string[] {
 function onUpstreamClose(this: UpstreamResponse): void {
   const res = this[kClientRes];
   if (res === undefined || this.complete || res.writableFinished) return;
-  (res.req as Forwarding)[kFail]?.(new GatewayError('GW_UPSTREAM_UNAVAILABLE', 'upstream response aborted mid-body'));
+  const client = res.req as Forwarding;
+  // Our own timeout (a Content-Length body that stalled) destroys the upstream request: say so.
+  const error =
+    client[kTimedOut] === true
+      ? new GatewayError('GW_UPSTREAM_TIMEOUT', 'upstream response body stalled past timeout_ms')
+      : new GatewayError('GW_UPSTREAM_UNAVAILABLE', 'upstream response aborted mid-body');
+  client[kFail]?.(error);
   res.destroy();
 }
 
@@ -252,6 +260,14 @@ export class ProxyForwarder implements Forwarder {
       }
       proxyRes.pipe(res);
     });
+  }
+
+  abort(req: IncomingMessage): void {
+    const f = req as Forwarding;
+    // Never sent again: the request is refused, not failed.
+    f[kResent] = true;
+    const upstream = f[kUpstreamReq];
+    if (upstream !== undefined && !upstream.destroyed) upstream.destroy();
   }
 
   forward(req: IncomingMessage, res: ServerResponse, route: Route, own: GatewayResponseHeaders, fail: (e: GatewayError) => void): void {

@@ -26,11 +26,12 @@ export const UNMET_EXPECTATION = Symbol('fapi.unmetExpectation');
 export const EXPECTS_CONTINUE = Symbol('fapi.expectsContinue');
 
 /**
- * The gateway's answer when the parser refuses the body of a request it is handling: it records the
- * reason (that request's one log line carries it) and returns the request's interaction id, for the
- * answer written here; undefined if it does not know the request.
+ * The gateway's answer when the parser refuses a request body on a connection: if that body belongs
+ * to a request it was handed, it records the reason (that request's one log line carries it), stops
+ * its forwarding, and returns its interaction id for the answer written here; `answered` when that
+ * request's response was already sent. Undefined if the body is no request's it knows.
  */
-export type BodyRefused = (req: IncomingMessage, code: ErrorCode, detail: string) => string | undefined;
+export type BodyRefused = (socket: Duplex, code: ErrorCode, detail: string) => { readonly id: string; readonly answered: boolean } | undefined;
 
 const REASON_PHRASES: Readonly<Record<number, string>> = { 400: 'Bad Request', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' };
 
@@ -127,10 +128,16 @@ export function createApiServer(
     const code = codeFor(err);
     const entry = CATALOG[code];
     const pending = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
-    // An error in the body of the request being answered: that request's own interaction id and log
-    // line (HDR-1), not a second, unrelated one.
+    // An error in the body of a request the gateway was handed: that request's own interaction id and
+    // log line (HDR-1), not a second, unrelated one.
     const detail = err.code ?? err.message;
-    let interactionId = pending != null && !pending.req.complete ? bodyRefused(pending.req, code, detail) : undefined;
+    const refusal = bodyRefused(socket, code, detail);
+    // That request was answered already (refused before its body was read): nothing more to say.
+    if (refusal?.answered === true) {
+      socket.destroy();
+      return;
+    }
+    let interactionId = refusal?.id;
     if (interactionId === undefined) {
       interactionId = randomUUID();
       onClientError({ interactionId, status: entry.status, reason: code, detail, remote: (socket as TLSSocket).remoteAddress });
@@ -140,11 +147,21 @@ export function createApiServer(
       return;
     }
     // A response to an earlier, completely received (so possibly executed) request is still pending on
-    // this connection: a 400 written now would read as that request's answer. Let it finish, then close.
-    // If the error is in that request's own body, it is answered with the 400 (and never completes).
+    // this connection: a 400 written now would read as that request's answer. Let it finish, then close;
+    // a pipelined request whose body was refused gets its 400 after it.
     if (pending != null && !pending.writableEnded && pending.req.complete) {
-      pending.shouldKeepAlive = false;
-      pending.once('close', () => socket.destroy());
+      if (refusal === undefined) {
+        pending.shouldKeepAlive = false;
+        pending.once('close', () => socket.destroy());
+        return;
+      }
+      // Keep-alive left on: Node would end the socket after that response, before the 400 is written.
+      let answered = false;
+      pending.once('finish', () => {
+        answered = true;
+        endSoon(socket, cannedAnswer(code, interactionId));
+      });
+      pending.once('close', () => answered || socket.destroy());
       return;
     }
     // The upstream already started answering the request whose body is bad: a 400 now would be read as
@@ -153,7 +170,7 @@ export function createApiServer(
       socket.destroy();
       return;
     }
-    socket.end(cannedAnswer(code, interactionId));
+    endSoon(socket, cannedAnswer(code, interactionId));
   });
   // CONNECT (authority-form): never tunnelled. Without a listener Node destroys the socket at once, with
   // no answer, no log line, and cutting a response still being written to an earlier request.
@@ -164,7 +181,7 @@ export function createApiServer(
     let answered = false;
     const answer = (): void => {
       answered = true;
-      socket.end(cannedAnswer('GW_BAD_REQUEST', interactionId));
+      endSoon(socket, cannedAnswer('GW_BAD_REQUEST', interactionId));
     };
     // An earlier pipelined request's response is still being written: the 400 follows it.
     const pending = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
@@ -172,6 +189,18 @@ export function createApiServer(
     else answer();
   });
   return server;
+}
+
+/** How long a refused connection may take to read its answer before it is cut. */
+const LINGER_MS = 2000;
+
+/**
+ * The last answer on a connection. end() alone leaves the socket open as long as the client keeps its
+ * side open, and no server timeout applies to it any more: cut it after a short linger.
+ */
+function endSoon(socket: Duplex, answer: string): void {
+  socket.end(answer);
+  setTimeout(() => socket.destroy(), LINGER_MS).unref();
 }
 
 /** A contract-shaped answer written to the socket directly, for requests the pipeline never sees. */

@@ -20,13 +20,23 @@ export function queryNames(query: string): string[] {
  * appends the client's query to them, so a client repeating one would send the upstream a second value.
  */
 export function fixedQueryNames(url: URL): ReadonlySet<string> | undefined {
-  const names = new Set(url.searchParams.keys());
+  const names = new Set([...url.searchParams.keys()].map(canonicalName));
   return names.size === 0 ? undefined : names;
+}
+
+/**
+ * A name as the most lenient upstream parser reads it: PHP drops leading spaces, reads `name[]` and
+ * `name[x]` as `name` and turns `.` and spaces into `_`; ASP.NET ignores case.
+ */
+function canonicalName(name: string): string {
+  return name.replace(/^ +/, '').replace(/\[.*$/s, '').replace(/[. ]/g, '_').toLowerCase();
 }
 
 /** A client's query may not set a parameter its route's upstream.url fixes. */
 export function checkFixedQuery(query: string, fixed: ReadonlySet<string>): void {
+  // `;` separates parameters for Rack 2, Perl CGI.pm, older Python and Go: a name could hide behind it.
+  if (query.includes(';')) throw new GatewayError('GW_BAD_REQUEST', "';' in the query of a route whose upstream.url fixes parameters");
   for (const name of queryNames(query)) {
-    if (fixed.has(name)) throw new GatewayError('GW_BAD_REQUEST', `query parameter ${JSON.stringify(name.slice(0, 64))} is fixed by the route's upstream.url`);
+    if (fixed.has(canonicalName(name))) throw new GatewayError('GW_BAD_REQUEST', `query parameter ${JSON.stringify(name.slice(0, 64))} is fixed by the route's upstream.url`);
   }
 }
