@@ -90,6 +90,8 @@ interface Outcome {
   forwarded: boolean;
   /** Answered by the gateway itself (RFC 9728 metadata). */
   served?: 'RESOURCE_METADATA';
+  /** Pipelined and never given its turn: its connection closed first, or it was over the limit. */
+  unserved?: 'NOT_SERVED_CONNECTION_CLOSED' | 'PIPELINE_LIMIT';
 }
 
 /** PRM-1/PRM-4: 200 JSON with caching directives; HEAD gets the headers only. */
@@ -127,7 +129,7 @@ interface Reading {
 /** The pipelined requests of one connection waiting for their turn. */
 interface PipelineQueue {
   /** Not keyed by interaction id: a client may send the same one on every request. */
-  readonly gone: Set<{ readonly id: string; readonly stop: () => void }>;
+  readonly gone: Set<{ readonly id: string; readonly outcome: Outcome; readonly stop: () => void }>;
   /** Over the limit: nothing more is forwarded on this connection. */
   overflowed: boolean;
 }
@@ -194,7 +196,7 @@ export class Gateway {
       reading.id = iid.id;
       reading.outcome = outcome;
     }
-    if (res.socket === null) return this.inTurn(req, res, iid.id, p.settings.maxPipelined, () => void this.run(req, res, p, iid, outcome, fail).catch(fail));
+    if (res.socket === null) return this.inTurn(req, res, iid.id, outcome, p.settings.maxPipelined, () => void this.run(req, res, p, iid, outcome, fail).catch(fail));
     this.run(req, res, p, iid, outcome, fail).catch(fail);
   };
 
@@ -206,7 +208,7 @@ export class Gateway {
    * them is forwarded and the connection closes after the response in progress; past twice that (a
    * client that keeps sending), at once.
    */
-  private inTurn(req: IncomingMessage, res: ServerResponse, id: string, limit: number, go: () => void): void {
+  private inTurn(req: IncomingMessage, res: ServerResponse, id: string, outcome: Outcome, limit: number, go: () => void): void {
     const socket = req.socket;
     // One close listener per connection, however many requests wait on it.
     let queue = this.waiting.get(socket);
@@ -215,7 +217,7 @@ export class Gateway {
       this.waiting.set(socket, q);
       socket.once('close', () => {
         if (q.gone.size === 0) return;
-        // One line for the connection (each request still gets its own line, as aborted).
+        // One line for the connection (each request still gets its own line: aborted, with the reason).
         const ids = [...q.gone].slice(0, 20).map((w) => w.id);
         this.logger.info(
           { interaction_ids: ids, count: q.gone.size, remote: socket.remoteAddress },
@@ -226,17 +228,21 @@ export class Gateway {
       });
     }
     const q = queue;
-    const waiter = { id, stop: (): void => void res.off('socket', turn) };
+    // Its log line says why it was never served, unless its turn comes.
+    outcome.unserved = q.overflowed ? 'PIPELINE_LIMIT' : 'NOT_SERVED_CONNECTION_CLOSED';
+    const waiter = { id, outcome, stop: (): void => void res.off('socket', turn) };
     const turn = (): void => {
       // The response before this one is complete: close now rather than serve an overflowing connection.
       if (q.overflowed) return void socket.destroy();
       q.gone.delete(waiter);
+      outcome.unserved = undefined;
       go();
     };
     q.gone.add(waiter);
     res.once('socket', turn);
     if (q.gone.size > limit && !q.overflowed) {
       q.overflowed = true;
+      for (const w of q.gone) w.outcome.unserved = 'PIPELINE_LIMIT';
       this.logger.warn(
         { interaction_id: id, remote: socket.remoteAddress, limit },
         'pipelining limit: more requests waiting on one connection than server.limits.max_pipelined_requests; closing it after the response in progress',
@@ -326,9 +332,10 @@ export class Gateway {
     const latencyMs = Math.round((performance.now() - started) * 1000) / 1000;
     // What the client saw: an upstream failing after the response head leaves that status (and a cut
     // connection), not the error's.
-    const status = res.headersSent ? res.statusCode : (o.error?.status ?? res.statusCode);
+    // 0: nothing was sent (the client or the connection went away first).
+    const status = res.headersSent ? res.statusCode : (o.error?.status ?? 0);
     const decision = o.error === undefined ? (o.forwarded || o.served !== undefined ? 'allow' : 'aborted') : o.error.status >= 500 ? 'error' : 'deny';
-    const reason = o.error?.code ?? (o.forwarded ? 'OK' : (o.served ?? 'CLIENT_ABORTED'));
+    const reason = o.error?.code ?? (o.forwarded ? 'OK' : (o.served ?? o.unserved ?? 'CLIENT_ABORTED'));
     const routeId = o.route?.id ?? '-';
     this.metrics.requests.inc({ route: routeId, decision, reason, status: String(status) });
     this.metrics.duration.observe({ route: routeId, decision }, latencyMs / 1000);

@@ -29,12 +29,19 @@ describe('RFC 9112 §9.6: pipelined requests behind a response that closes the c
 
   it('an HTTP/1.0 client: the first answer must close (chunked upstream body), so the second POST is never forwarded', async () => {
     const before = h.upstream.received.length;
+    const logsBefore = h.logLines().length;
     const { response, closed } = await h.raw(post('/mtls/pay-1') + post('/mtls/pay-2'));
     await new Promise((r) => setTimeout(r, 100));
     expect(response.match(/^HTTP\/1\.1 \d{3}/gm)).toEqual(['HTTP/1.1 200']);
     expect(closed).toBe(true);
     expect(h.upstream.received.slice(before).map((u) => u.url)).toEqual(['/mtls/pay-1']);
     expect(h.logs.join('\n')).toContain('pipelined requests not served');
+    // Its own line says why it was not served, and that nothing was sent to it.
+    const lines = h.logLines().slice(logsBefore).filter((l) => l.decision !== undefined);
+    expect(lines.map((l) => [l.decision, l.reason, l.status])).toEqual([
+      ['allow', 'OK', 200],
+      ['aborted', 'NOT_SERVED_CONNECTION_CLOSED', 0],
+    ]);
   });
 
   it('HTTP/1.1 pipelining on a connection that stays open: both answered, in order, both forwarded', async () => {
