@@ -1,28 +1,27 @@
 // Found in review; each failed on the code before its fix.
 // The real CLI as processes (server.workers > 1, signals, hot reload), built from src/ into
 // dist-test-cluster/ (its own output, so it cannot race the dist/ build of operations.test.ts).
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
-import { get } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
+import { adminGet, buildCli, eventually } from '../support/cli.js';
 import { request } from '../support/client.js';
 import { cnfX5t, startIssuer, type TestIssuer } from '../support/issuer.js';
 import { testPki, writePki, type PkiFiles, type TestPki } from '../support/pki.js';
 import { startUpstream, type TestUpstream } from '../support/upstream.js';
 import { freePort, SHARED_REDIS_URL, uniquePrefix } from '../support/redis.js';
 
-const ROOT = new URL('../../', import.meta.url).pathname;
-const BUILD = join(ROOT, 'dist-test-cluster');
+let cliJs: string;
 let pki: TestPki;
 let files: PkiFiles;
 let issuer: TestIssuer;
 let upstream: TestUpstream;
 
 beforeAll(async () => {
-  execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', BUILD], { stdio: 'inherit' });
+  cliJs = buildCli('dist-test-cluster');
   pki = await testPki();
   files = await writePki(undefined, pki);
   issuer = await startIssuer({ pki });
@@ -32,24 +31,6 @@ afterAll(async () => {
   await issuer?.close();
   await upstream?.close();
 });
-
-const adminGet = (url: string): Promise<{ status: number; body: string }> =>
-  new Promise((ok, fail) => {
-    get(url, (res) => {
-      let body = '';
-      res.on('data', (d) => (body += d));
-      res.on('end', () => ok({ status: res.statusCode ?? 0, body }));
-    }).on('error', fail);
-  });
-
-async function eventually(f: () => Promise<boolean>, ms = 15_000): Promise<void> {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    if (await f()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error('condition not met in time');
-}
 
 async function writeConfig(name: string, apiPort: number, adminPort: number): Promise<string> {
   const dir = join(files.dir, name);
@@ -69,7 +50,7 @@ async function writeConfig(name: string, apiPort: number, adminPort: number): Pr
 }
 
 function spawnCli(file: string): { child: ChildProcess; lines: Record<string, any>[]; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, [join(BUILD, 'cli.js'), '--config', file], {
+  const child = spawn(process.execPath, [cliJs, '--config', file], {
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true, // its own process group, as under systemd or a terminal
     env: { ...process.env, TEST_REDIS_URL: SHARED_REDIS_URL },
@@ -185,7 +166,7 @@ describe('server.workers: 2 and a process-group SIGHUP', () => {
         routes: [{ id: 'a', match: { methods: ['GET'], path_prefix: '/a' }, auth: { issuers: ['as'], audience: 'x' }, upstream: { url: 'http://127.0.0.1:9' } }],
       }),
     );
-    const child = spawn(process.execPath, [join(BUILD, 'cli.js'), '--config', file], {
+    const child = spawn(process.execPath, [cliJs, '--config', file], {
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true, // its own process group, as under a terminal or a supervisor
       env: { ...process.env, TEST_REDIS_URL: SHARED_REDIS_URL },
@@ -247,7 +228,7 @@ describe('hot reload of a config that names a file which appears a moment later'
     mkdirSync(dir, { recursive: true });
     const file = join(dir, 'config.yaml');
     writeFileSync(file, stringify(reloadConfig()));
-    const child = spawn(process.execPath, [join(BUILD, 'cli.js'), '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [cliJs, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
     const lines: Record<string, any>[] = [];
     let buf = '';
     child.stdout!.on('data', (d: Buffer) => {

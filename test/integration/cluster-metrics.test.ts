@@ -2,30 +2,28 @@
 // metrics request (frozen, starting, just replaced) made /metrics answer 500 after 5 s, and prom-client's
 // clusterMetrics() never removed the request's entry. Now a scrape ends within SCRAPE_TIMEOUT_MS with the
 // workers that answered, and fapi_gateway_cluster_workers_unanswered says how many did not.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { get } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { ClusterMetrics, type MetricsRequest, type Peer, type WorkerMetrics } from '../../src/observe/cluster-metrics.js';
+import { adminGet, buildCli, eventually } from '../support/cli.js';
 import { request } from '../support/client.js';
 import { cnfX5t, startIssuer, type TestIssuer } from '../support/issuer.js';
 import { testPki, writePki, type PkiFiles, type TestPki } from '../support/pki.js';
 import { freePort, SHARED_REDIS_URL, uniquePrefix } from '../support/redis.js';
 import { startUpstream, type TestUpstream } from '../support/upstream.js';
 
-const ROOT = new URL('../../', import.meta.url).pathname;
-const BUILD = join(ROOT, 'dist-test-cluster-metrics');
+let cliJs: string;
 let pki: TestPki;
 let files: PkiFiles;
 let issuer: TestIssuer;
 let upstream: TestUpstream;
 
 beforeAll(async () => {
-  // The CLI runs compiled, as in production; from its own output directory, so this build cannot race
-  // the dist/ build of operations.test.ts.
-  execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', BUILD], { stdio: 'inherit' });
+  // The CLI runs compiled, as in production.
+  cliJs = buildCli('dist-test-cluster-metrics');
   pki = await testPki();
   files = await writePki(undefined, pki);
   issuer = await startIssuer({ pki });
@@ -37,27 +35,6 @@ afterAll(async () => {
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function eventually(f: () => Promise<boolean>, ms = 10_000): Promise<void> {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    if (await f()) return;
-    await sleep(50);
-  }
-  throw new Error('condition not met in time');
-}
-
-/** Bounded: a request the primary never answers fails the test instead of hanging it. */
-const adminGet = (url: string, ms = 8000): Promise<{ status: number; body: string; ms: number }> =>
-  new Promise((ok, fail) => {
-    const t0 = Date.now();
-    const req = get(url, (res) => {
-      let body = '';
-      res.on('data', (d) => (body += d));
-      res.on('end', () => ok({ status: res.statusCode ?? 0, body, ms: Date.now() - t0 }));
-    }).on('error', fail);
-    req.setTimeout(ms, () => req.destroy(new Error(`no answer from ${url} in ${ms} ms`)));
-  });
 
 const gauge = (text: string): number | undefined => {
   const m = /^fapi_gateway_cluster_workers_unanswered (\d+)$/m.exec(text);
@@ -92,7 +69,7 @@ async function startCluster(name: string): Promise<Cli> {
       replay: { store: 'redis', redis: { url_env: 'TEST_REDIS_URL', key_prefix: uniquePrefix(name) } },
     }),
   );
-  const child = spawn(process.execPath, [join(BUILD, 'cli.js'), '--config', file], {
+  const child = spawn(process.execPath, [cliJs, '--config', file], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, TEST_REDIS_URL: SHARED_REDIS_URL },
   });
