@@ -171,10 +171,10 @@ export class Gateway {
   readonly bodyRefused: BodyRefused = (socket, code, detail) => {
     const r = this.reading.get(socket);
     if (r === undefined || r.req.complete) return undefined;
-    if (r.res.writableEnded) return { id: r.id, answered: true };
+    if (r.res.writableEnded) return { id: r.id, answered: true, res: r.res };
     r.outcome.error ??= new GatewayError(code, `request body refused by the parser: ${detail}`);
     if (r.outcome.forwarded) this.pipeline.forwarder.abort(r.req);
-    return { id: r.id, answered: false };
+    return { id: r.id, answered: false, res: r.res };
   };
 
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
@@ -335,7 +335,8 @@ export class Gateway {
     // 0: nothing was sent (the client or the connection went away first).
     const status = res.headersSent ? res.statusCode : (o.error?.status ?? 0);
     const decision = o.error === undefined ? (o.forwarded || o.served !== undefined ? 'allow' : 'aborted') : o.error.status >= 500 ? 'error' : 'deny';
-    const reason = o.error?.code ?? (o.forwarded ? 'OK' : (o.served ?? o.unserved ?? 'CLIENT_ABORTED'));
+    // Forwarded (allowed) but the client left before the upstream's answer: it still reached the upstream.
+    const reason = o.error?.code ?? (o.forwarded ? (res.headersSent ? 'OK' : 'CLIENT_ABORTED') : (o.served ?? o.unserved ?? 'CLIENT_ABORTED'));
     const routeId = o.route?.id ?? '-';
     this.metrics.requests.inc({ route: routeId, decision, reason, status: String(status) });
     this.metrics.duration.observe({ route: routeId, decision }, latencyMs / 1000);

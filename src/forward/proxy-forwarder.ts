@@ -72,6 +72,14 @@ function onUnsolicitedUpgrade(this: UpstreamRequest, _res: IncomingMessage, sock
  * causes is answered 504 and never taken for a stale pooled connection (which would send it again).
  */
 function onUpstreamTimeout(this: UpstreamRequest): void {
+  // The client reads slowly and backpressure paused the upstream response: not the upstream's stall.
+  // Armed again (the listener was a once) when the client has drained.
+  const waiting = backpressuredClient((this as UpstreamRequest & { res?: UpstreamResponse }).res);
+  const ms = this[kClientReq]?.[kTimeoutMs];
+  if (waiting !== undefined && ms !== undefined) {
+    waiting.once('drain', () => void (this.destroyed || this.setTimeout(ms, onUpstreamTimeout)));
+    return;
+  }
   const client = this[kClientReq];
   if (client !== undefined) client[kTimedOut] = true;
   this.destroy();
@@ -173,9 +181,21 @@ function onUpstreamClose(this: UpstreamResponse): void {
 
 /** A body the upstream stopped sending: http-proxy-3's timeout no longer covers a close-delimited one. */
 function onStalledBody(this: UpstreamResponse): void {
+  const waiting = backpressuredClient(this);
+  const ms = (waiting?.req as Forwarding | undefined)?.[kTimeoutMs];
+  if (waiting !== undefined && ms !== undefined) {
+    waiting.once('drain', () => void (this.destroyed || this.setTimeout(ms)));
+    return;
+  }
   const res = this[kClientRes];
   (res?.req as Forwarding | undefined)?.[kFail]?.(new GatewayError('GW_UPSTREAM_TIMEOUT', 'upstream response body stalled'));
   this.destroy();
+}
+
+/** The client response, if it has more buffered than it takes (a slow reader): the upstream waits on it. */
+function backpressuredClient(upstreamRes: UpstreamResponse | undefined): ServerResponse | undefined {
+  const res = upstreamRes?.[kClientRes];
+  return res?.writableNeedDrain === true ? res : undefined;
 }
 // Under Node's 5 s (its global agent's and its servers' default) and the unannounced idle timeouts of
 // common upstreams (Tomcat 20 s, Jetty 30 s, load balancers 60 s); a busy pool never idles this long.

@@ -31,9 +31,18 @@ export const EXPECTS_CONTINUE = Symbol('fapi.expectsContinue');
  * its forwarding, and returns its interaction id for the answer written here; `answered` when that
  * request's response was already sent. Undefined if the body is no request's it knows.
  */
-export type BodyRefused = (socket: Duplex, code: ErrorCode, detail: string) => { readonly id: string; readonly answered: boolean } | undefined;
+export type BodyRefused = (
+  socket: Duplex,
+  code: ErrorCode,
+  detail: string,
+) => { readonly id: string; readonly answered: boolean; readonly res: ServerResponse } | undefined;
 
 const REASON_PHRASES: Readonly<Record<number, string>> = { 400: 'Bad Request', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' };
+
+/** Node's parser refused the request (llhttp's HPE_* codes) or a request timed out. */
+function refusedByParser(err: Error & { code?: string }): boolean {
+  return err.code?.startsWith('HPE_') === true || err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || err.code === 'ERR_HTTP_HEADERS_TIMEOUT';
+}
 
 function codeFor(err: Error & { code?: string }): ErrorCode {
   if (err.code === 'HPE_HEADER_OVERFLOW') return 'GW_HEADERS_TOO_LARGE';
@@ -131,6 +140,11 @@ export function createApiServer(
     // An error in the body of a request the gateway was handed: that request's own interaction id and
     // log line (HDR-1), not a second, unrelated one.
     const detail = err.code ?? err.message;
+    // A socket error (a client resetting mid-upload) is no refusal: the request's own line says aborted.
+    if (!refusedByParser(err)) {
+      socket.destroy();
+      return;
+    }
     const refusal = bodyRefused(socket, code, detail);
     // That request was answered already (refused before its body was read): nothing more to say.
     if (refusal?.answered === true) {
@@ -142,7 +156,7 @@ export function createApiServer(
       interactionId = randomUUID();
       onClientError({ interactionId, status: entry.status, reason: code, detail, remote: (socket as TLSSocket).remoteAddress });
     }
-    if (!socket.writable || err.code === 'ECONNRESET') {
+    if (!socket.writable) {
       socket.destroy();
       return;
     }
@@ -155,13 +169,9 @@ export function createApiServer(
         pending.once('close', () => socket.destroy());
         return;
       }
-      // Keep-alive left on: Node would end the socket after that response, before the 400 is written.
-      let answered = false;
-      pending.once('finish', () => {
-        answered = true;
-        endSoon(socket, cannedAnswer(code, interactionId));
-      });
-      pending.once('close', () => answered || socket.destroy());
+      // The refused request answers in its turn, once every response before it is done (requests in
+      // between are served); keep-alive stays on, or Node would end the socket before that turn.
+      refusal.res.once('socket', () => endSoon(socket, cannedAnswer(code, interactionId)));
       return;
     }
     // The upstream already started answering the request whose body is bad: a 400 now would be read as
@@ -200,7 +210,8 @@ const LINGER_MS = 2000;
  */
 function endSoon(socket: Duplex, answer: string): void {
   socket.end(answer);
-  setTimeout(() => socket.destroy(), LINGER_MS).unref();
+  const t = setTimeout(() => socket.destroy(), LINGER_MS).unref();
+  socket.once('close', () => clearTimeout(t));
 }
 
 /** A contract-shaped answer written to the socket directly, for requests the pipeline never sees. */

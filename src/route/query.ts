@@ -25,11 +25,18 @@ export function fixedQueryNames(url: URL): ReadonlySet<string> | undefined {
 }
 
 /**
- * A name as the most lenient upstream parser reads it: PHP drops leading spaces, reads `name[]` and
- * `name[x]` as `name` and turns `.` and spaces into `_`; ASP.NET ignores case.
+ * A name as the most lenient upstream parser reads it: PHP ends a name at NUL, drops leading spaces,
+ * reads `name[]` and `name[x]` as `name` but an unclosed `name[x` as `name_x`, and turns `.` and
+ * spaces into `_`; ASP.NET ignores case.
  */
 function canonicalName(name: string): string {
-  return name.replace(/^ +/, '').replace(/\[.*$/s, '').replace(/[. ]/g, '_').toLowerCase();
+  let n = name;
+  const nul = n.indexOf('\0');
+  if (nul !== -1) n = n.slice(0, nul);
+  n = n.replace(/^ +/, '');
+  const open = n.indexOf('[');
+  if (open !== -1) n = n.includes(']', open) ? n.slice(0, open) : `${n.slice(0, open)}_${n.slice(open + 1)}`;
+  return n.replace(/[. ]/g, '_').toLowerCase();
 }
 
 /** A client's query may not set a parameter its route's upstream.url fixes. */
