@@ -41,7 +41,7 @@ const limits = z.strictObject({
   max_pipelined_requests: z.int().min(1).max(1024).default(32),
 }).refine((l) => l.headers_timeout_ms <= l.request_timeout_ms, {
   // Node refuses a server whose head timeout exceeds its request timeout (ERR_OUT_OF_RANGE at start).
-  message: 'headers_timeout_ms must not exceed request_timeout_ms',
+  message: 'headers_timeout_ms (default 10000) must not exceed request_timeout_ms: set both',
   path: ['headers_timeout_ms'],
 });
 

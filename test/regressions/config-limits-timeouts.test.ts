@@ -15,7 +15,9 @@ const config = (limits: Record<string, number>): string =>
 
 describe('HDR-16 / config: server.limits that Node would refuse at start', () => {
   it('headers_timeout_ms above request_timeout_ms (the default 30000) is a config error at its path', () => {
-    expect(() => parseConfig(config({ headers_timeout_ms: 60000 }), '<inline>', {})).toThrow(/server\.limits\.headers_timeout_ms \(line \d+\): headers_timeout_ms must not exceed request_timeout_ms/);
+    expect(() => parseConfig(config({ headers_timeout_ms: 60000 }), '<inline>', {})).toThrow(/server\.limits\.headers_timeout_ms \(line \d+\): headers_timeout_ms \(default 10000\) must not exceed request_timeout_ms: set both/);
+    // Only a short request timeout: the default head timeout is above it, and the message says so.
+    expect(() => parseConfig(config({ request_timeout_ms: 5000 }), '<inline>', {})).toThrow(/headers_timeout_ms \(default 10000\) must not exceed/);
     expect(() => parseConfig(config({ headers_timeout_ms: 60000, request_timeout_ms: 60000 }), '<inline>', {})).not.toThrow();
   });
 });
