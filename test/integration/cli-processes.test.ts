@@ -7,11 +7,11 @@ import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { adminGet, buildCli, eventually } from '../support/cli.js';
+import { adminGet, cliFixtures, eventually, jsonLines, lineArrives } from '../support/cli.js';
 import { request } from '../support/client.js';
-import { cnfX5t, startIssuer, type TestIssuer } from '../support/issuer.js';
-import { testPki, writePki, type PkiFiles, type TestPki } from '../support/pki.js';
-import { startUpstream, type TestUpstream } from '../support/upstream.js';
+import { cnfX5t, type TestIssuer } from '../support/issuer.js';
+import type { PkiFiles, TestPki } from '../support/pki.js';
+import type { TestUpstream } from '../support/upstream.js';
 import { freePort, SHARED_REDIS_URL, uniquePrefix } from '../support/redis.js';
 
 let cliJs: string;
@@ -21,11 +21,7 @@ let issuer: TestIssuer;
 let upstream: TestUpstream;
 
 beforeAll(async () => {
-  cliJs = buildCli('dist-test-cluster');
-  pki = await testPki();
-  files = await writePki(undefined, pki);
-  issuer = await startIssuer({ pki });
-  upstream = await startUpstream();
+  ({ cliJs, pki, files, issuer, upstream } = await cliFixtures('dist-test-cluster'));
 }, 120_000);
 afterAll(async () => {
   await issuer?.close();
@@ -55,14 +51,7 @@ function spawnCli(file: string): { child: ChildProcess; lines: Record<string, an
     detached: true, // its own process group, as under systemd or a terminal
     env: { ...process.env, TEST_REDIS_URL: SHARED_REDIS_URL },
   });
-  const lines: Record<string, any>[] = [];
-  let buf = '';
-  child.stdout!.on('data', (d: Buffer) => {
-    buf += d.toString();
-    const parts = buf.split('\n');
-    buf = parts.pop()!;
-    for (const l of parts) if (l.trim().startsWith('{')) lines.push(JSON.parse(l));
-  });
+  const lines = jsonLines(child.stdout!);
   child.stderr!.on('data', () => undefined);
   const exited = new Promise<number | null>((ok) => child.on('exit', (code) => ok(code)));
   return { child, lines, exited };
@@ -171,25 +160,10 @@ describe('server.workers: 2 and a process-group SIGHUP', () => {
       detached: true, // its own process group, as under a terminal or a supervisor
       env: { ...process.env, TEST_REDIS_URL: SHARED_REDIS_URL },
     });
-    const lines: Record<string, any>[] = [];
-    let buf = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      const parts = buf.split('\n');
-      buf = parts.pop()!;
-      for (const p of parts) if (p.trim().startsWith('{')) lines.push(JSON.parse(p));
-    });
+    const lines = jsonLines(child.stdout!);
     const exited = new Promise((ok) => child.on('exit', ok));
-    const waitFor = async (pred: (l: Record<string, any>) => boolean, ms: number): Promise<boolean> => {
-      const until = Date.now() + ms;
-      while (Date.now() < until) {
-        if (lines.some(pred)) return true;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      return false;
-    };
     try {
-      expect(await waitFor(() => lines.filter((l) => l.msg === 'fapi-gateway listening').length === 2, 15_000)).toBe(true);
+      expect(await lineArrives(lines, () => lines.filter((l) => l.msg === 'fapi-gateway listening').length === 2, 15_000)).toBe(true);
       process.kill(-child.pid!, 'SIGHUP');
       await new Promise((r) => setTimeout(r, 3000));
       const died = lines.filter((l) => l.msg === 'worker died; starting a new one');
@@ -229,33 +203,18 @@ describe('hot reload of a config that names a file which appears a moment later'
     const file = join(dir, 'config.yaml');
     writeFileSync(file, stringify(reloadConfig()));
     const child = spawn(process.execPath, [cliJs, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const lines: Record<string, any>[] = [];
-    let buf = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      const parts = buf.split('\n');
-      buf = parts.pop()!;
-      for (const p of parts) if (p.trim().startsWith('{')) lines.push(JSON.parse(p));
-    });
+    const lines = jsonLines(child.stdout!);
     const exited = new Promise((ok) => child.on('exit', ok));
-    const waitFor = async (pred: (l: Record<string, any>) => boolean, ms: number): Promise<boolean> => {
-      const until = Date.now() + ms;
-      while (Date.now() < until) {
-        if (lines.some(pred)) return true;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      return false;
-    };
     try {
-      expect(await waitFor((l) => l.msg === 'fapi-gateway listening', 10_000)).toBe(true);
+      expect(await lineArrives(lines, (l) => l.msg === 'fapi-gateway listening', 10_000)).toBe(true);
       // The new config names a client CA bundle that is not there yet: refused (correct).
       const newCa = join(files.dir, 'client-ca-next.pem');
       writeFileSync(file, stringify(reloadConfig(newCa)));
-      expect(await waitFor((l) => typeof l.msg === 'string' && l.msg.startsWith('config reload refused'), 10_000)).toBe(true);
+      expect(await lineArrives(lines, (l) => typeof l.msg === 'string' && l.msg.startsWith('config reload refused'), 10_000)).toBe(true);
       // The file arrives (the Secret update lands). The gateway should now apply the new config.
       writeFileSync(newCa, pki.ca.certPem);
       // The watcher's poll runs every 5 s; give it more than two rounds.
-      expect(await waitFor((l) => l.msg === 'config reloaded', 12_000), 'config reloaded after the missing file appeared').toBe(true);
+      expect(await lineArrives(lines, (l) => l.msg === 'config reloaded', 12_000), 'config reloaded after the missing file appeared').toBe(true);
     } finally {
       child.kill('SIGKILL');
       await exited;

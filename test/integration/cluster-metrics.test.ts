@@ -8,12 +8,12 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { ClusterMetrics, type MetricsRequest, type Peer, type WorkerMetrics } from '../../src/observe/cluster-metrics.js';
-import { adminGet, buildCli, eventually } from '../support/cli.js';
+import { adminGet, cliFixtures, eventually, jsonLines } from '../support/cli.js';
 import { request } from '../support/client.js';
-import { cnfX5t, startIssuer, type TestIssuer } from '../support/issuer.js';
-import { testPki, writePki, type PkiFiles, type TestPki } from '../support/pki.js';
+import { cnfX5t, type TestIssuer } from '../support/issuer.js';
+import type { PkiFiles, TestPki } from '../support/pki.js';
 import { freePort, SHARED_REDIS_URL, uniquePrefix } from '../support/redis.js';
-import { startUpstream, type TestUpstream } from '../support/upstream.js';
+import type { TestUpstream } from '../support/upstream.js';
 
 let cliJs: string;
 let pki: TestPki;
@@ -23,11 +23,7 @@ let upstream: TestUpstream;
 
 beforeAll(async () => {
   // The CLI runs compiled, as in production.
-  cliJs = buildCli('dist-test-cluster-metrics');
-  pki = await testPki();
-  files = await writePki(undefined, pki);
-  issuer = await startIssuer({ pki });
-  upstream = await startUpstream();
+  ({ cliJs, pki, files, issuer, upstream } = await cliFixtures('dist-test-cluster-metrics'));
 }, 120_000);
 afterAll(async () => {
   await issuer?.close();
@@ -73,14 +69,7 @@ async function startCluster(name: string): Promise<Cli> {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, TEST_REDIS_URL: SHARED_REDIS_URL },
   });
-  const lines: Record<string, any>[] = [];
-  let buf = '';
-  child.stdout!.on('data', (d: Buffer) => {
-    buf += d.toString();
-    const parts = buf.split('\n');
-    buf = parts.pop()!;
-    for (const p of parts) if (p.trim().startsWith('{')) lines.push(JSON.parse(p));
-  });
+  const lines = jsonLines(child.stdout!);
   child.stderr!.resume();
   const exited = new Promise<number | null>((ok) => child.on('exit', (code) => ok(code)));
   const cli = { child, lines, api: '', admin: `http://${admin}`, exited };

@@ -5,34 +5,28 @@
 // those bytes and then reads the next response on the kept-alive connection as this one's body. The
 // forwarder copies the upstream's Content-Length onto a 204 (responseHeaders only drops hop-by-hop
 // and gateway-owned fields).
-import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseRawResponse } from '../support/client.js';
 import { startHarness, type Harness } from '../support/gateway.js';
 import { cnfX5t } from '../support/issuer.js';
-import { upstreamAt } from '../support/upstream.js';
+import { startRawUpstream, type TestUpstream } from '../support/upstream.js';
 
 let reply = '';
-const sockets = new Set<Socket>();
-const up = createServer((s) => {
-  sockets.add(s);
-  s.on('error', () => undefined);
-  s.once('data', () => s.end(reply));
-});
+const startUp = () => startRawUpstream((s) => s.end(reply));
+let up: TestUpstream;
 let h: Harness;
 let token: string;
 beforeAll(async () => {
-  await new Promise<void>((r) => up.listen(0, '127.0.0.1', r));
+  up = await startUp();
   h = await startHarness({
     routes: [{ id: 'mtls', match: { methods: ['DELETE'], path_prefix: '/mtls' }, auth: { binding: 'mtls' }, upstream: { timeout_ms: 1500 } }],
-    upstream: upstreamAt((up.address() as AddressInfo).port),
+    upstream: up,
   });
   token = await h.issuer.mint({ cnf: cnfX5t(h.pki.client1.x5tS256) });
 });
 afterAll(async () => {
   await h?.close();
-  for (const s of sockets) s.destroy();
-  await new Promise<void>((r) => up.close(() => r()));
+  await up?.close();
 });
 
 describe('RFC 9110 §8.6: no Content-Length on a 204', () => {

@@ -3,35 +3,29 @@
 // on a kept-alive upstream connection), the close it causes is reported by onUpstreamClose as
 // GW_UPSTREAM_UNAVAILABLE "upstream response aborted mid-body": the log blames a dead upstream for a
 // timeout. (A close-delimited body gets GW_UPSTREAM_TIMEOUT through onStalledBody.)
-import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseRawResponse } from '../support/client.js';
 import { logFor, startHarness, type Harness } from '../support/gateway.js';
 import { cnfX5t } from '../support/issuer.js';
-import { upstreamAt } from '../support/upstream.js';
+import { startRawUpstream, type TestUpstream } from '../support/upstream.js';
 
 const TIMEOUT_MS = 800;
-const sockets = new Set<Socket>();
-const up = createServer((s) => {
-  sockets.add(s);
-  s.on('error', () => undefined);
-  // Promises 100 bytes, sends 7, then stays silent with the connection open.
-  s.once('data', () => s.write('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\npartial'));
-});
+// Promises 100 bytes, sends 7, then stays silent with the connection open.
+const startUp = () => startRawUpstream((s) => s.write('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\npartial'));
+let up: TestUpstream;
 let h: Harness;
 let token: string;
 beforeAll(async () => {
-  await new Promise<void>((r) => up.listen(0, '127.0.0.1', r));
+  up = await startUp();
   h = await startHarness({
     routes: [{ id: 'mtls', match: { methods: ['GET'], path_prefix: '/mtls' }, auth: { binding: 'mtls' }, upstream: { timeout_ms: TIMEOUT_MS } }],
-    upstream: upstreamAt((up.address() as AddressInfo).port),
+    upstream: up,
   });
   token = await h.issuer.mint({ cnf: cnfX5t(h.pki.client1.x5tS256) });
 });
 afterAll(async () => {
   await h?.close();
-  for (const s of sockets) s.destroy();
-  await new Promise<void>((r) => up.close(() => r()));
+  await up?.close();
 });
 
 describe('a Content-Length body that stalls past timeout_ms', () => {

@@ -3,6 +3,9 @@
 import { execFileSync } from 'node:child_process';
 import { get } from 'node:http';
 import { join } from 'node:path';
+import { startIssuer, type TestIssuer } from './issuer.js';
+import { testPki, writePki, type PkiFiles, type TestPki } from './pki.js';
+import { startUpstream, type TestUpstream } from './upstream.js';
 
 export const ROOT = new URL('../../', import.meta.url).pathname;
 
@@ -34,3 +37,31 @@ export const adminGet = (url: string, ms = 8000): Promise<{ status: number; body
     }).on('error', fail);
     req.setTimeout(ms, () => req.destroy(new Error(`no answer from ${url} in ${ms} ms`)));
   });
+
+/** The JSON lines a process writes to `stream`, collected as they come (a partial line waits for its end). */
+export function jsonLines(stream: NodeJS.ReadableStream): Record<string, any>[] {
+  const lines: Record<string, any>[] = [];
+  let buf = '';
+  stream.on('data', (d: Buffer) => {
+    buf += d.toString();
+    const parts = buf.split('\n');
+    buf = parts.pop()!;
+    for (const p of parts) if (p.trim().startsWith('{')) lines.push(JSON.parse(p));
+  });
+  return lines;
+}
+
+/** Whether a line matching `pred` arrives within `ms`. */
+export const lineArrives = (lines: readonly Record<string, any>[], pred: (l: Record<string, any>) => boolean, ms: number): Promise<boolean> =>
+  eventually(async () => lines.some(pred), ms).then(
+    () => true,
+    () => false,
+  );
+
+/** What the CLI-process tests start once: the CLI built into `dirName`, a PKI, an issuer and an upstream. */
+export async function cliFixtures(dirName: `dist-${string}`): Promise<{ cliJs: string; pki: TestPki; files: PkiFiles; issuer: TestIssuer; upstream: TestUpstream }> {
+  const cliJs = buildCli(dirName);
+  const pki = await testPki();
+  const files = await writePki(undefined, pki);
+  return { cliJs, pki, files, issuer: await startIssuer({ pki }), upstream: await startUpstream() };
+}

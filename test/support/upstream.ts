@@ -1,6 +1,6 @@
 // Plain-HTTP echo server standing in for the legacy API behind the gateway.
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 
 export type UpstreamBehaviour = 'ok' | `status:${number}` | 'hang' | 'reset' | 'reset-mid-body';
 
@@ -36,6 +36,27 @@ export interface TestUpstream {
  */
 export function upstreamAt(port: number): TestUpstream {
   return { url: `http://127.0.0.1:${port}`, port, received: [], behaviour: 'ok', delayMs: 0, handler: undefined, close: async () => undefined };
+}
+
+/**
+ * A TCP upstream answering with raw bytes (responses Node's own server would never write): `onRequest`
+ * gets each connection when its first bytes arrive. Its close() ends every connection.
+ */
+export async function startRawUpstream(onRequest: (socket: Socket) => void): Promise<TestUpstream> {
+  const sockets = new Set<Socket>();
+  const server = createTcpServer((s) => {
+    sockets.add(s);
+    s.on('error', () => undefined);
+    s.once('data', () => onRequest(s));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    ...upstreamAt((server.address() as AddressInfo).port),
+    async close() {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
 }
 
 export async function startUpstream(opts: UpstreamOpts = {}): Promise<TestUpstream> {
