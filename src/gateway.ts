@@ -22,6 +22,7 @@ import { requestLogWriter, type RequestLine, type RequestLogWriter } from './obs
 import type { ReplayStore } from './replay/store.js';
 import { checkFixedQuery } from './route/query.js';
 import type { RouteTable } from './route/table.js';
+import { checkAuthorizationDetails } from './scope/authorization-details.js';
 import { checkScopes } from './scope/scopes.js';
 import { checkStepUp } from './scope/step-up.js';
 import { extractCredentials, schemeOf } from './token/credentials.js';
@@ -310,6 +311,7 @@ export class Gateway {
     const binding = (o.binding = p.bindings.verify(facts, creds, claims, route));
     t = o.stages.mark('binding', t);
     checkScopes(claims, route);
+    if (route.authorizationDetails !== undefined) checkAuthorizationDetails(claims, route);
     if (route.stepUp !== undefined) checkStepUp(claims, route, Date.now() / 1000);
     const replay = binding.replay;
     if (replay !== undefined) {

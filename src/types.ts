@@ -41,6 +41,20 @@ export interface ScopeRule {
   readonly anyOf: readonly string[];
 }
 
+/** TOK-7: one required `authorization_details` entry (RFC 9396 §2). */
+export interface DetailRule {
+  readonly type: string;
+  readonly actions: readonly string[];
+  readonly datatypes: readonly string[];
+  /** Empty: any (or no) locations; else the entry must list at least one of these. */
+  readonly locations: readonly string[];
+}
+
+export interface DetailsRule {
+  readonly allOf: readonly DetailRule[];
+  readonly anyOf: readonly DetailRule[];
+}
+
 export interface DpopRouteOptions {
   readonly nonce: boolean;
 }
@@ -57,6 +71,8 @@ export interface Route {
   readonly audience: string;
   readonly binding: BindingPolicy;
   readonly scopes: ScopeRule;
+  /** TOK-7: undefined when the route requires no `authorization_details`. */
+  readonly authorizationDetails: DetailsRule | undefined;
   /** STEP-1: undefined when the route sets no step-up rule. */
   readonly stepUp: StepUpRule | undefined;
   readonly forwardCredentials: boolean;
@@ -106,6 +122,8 @@ export interface TokenClaims {
   readonly tokenType?: string;
   readonly acr?: string;
   readonly authTime?: number;
+  /** RFC 9396 `authorization_details` as the AS sent it, when it is an array (TOK-7). */
+  readonly authorizationDetails?: readonly unknown[];
   /** Hex SHA-256 of the access token, computed once, for logs and caches. */
   readonly tokenHash: string;
 }

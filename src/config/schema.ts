@@ -135,6 +135,24 @@ const scopes = z.strictObject({
   any_of: z.array(scopeToken).default([]),
 });
 
+// TOK-7 (RFC 9396 §2): one rule matches one `authorization_details` entry of the token.
+const rarString = z.string().min(1).max(512);
+const authorizationDetail = z.strictObject({
+  type: rarString,
+  /** The entry's `actions` hold all of these. */
+  actions: z.array(rarString).min(1).optional(),
+  /** The entry's `datatypes` hold all of these. */
+  datatypes: z.array(rarString).min(1).optional(),
+  /** The entry's `locations` hold at least one of these (the identifiers this API answers to). */
+  locations: z.array(rarString).min(1).optional(),
+});
+const authorizationDetails = z
+  .strictObject({
+    all_of: z.array(authorizationDetail).default([]),
+    any_of: z.array(authorizationDetail).default([]),
+  })
+  .refine((r) => r.all_of.length + r.any_of.length > 0, 'set all_of, any_of or both');
+
 const route = z.strictObject({
   id: z.string().regex(/^[A-Za-z0-9._-]+$/, 'route ids are [A-Za-z0-9._-]'),
   /** fapi2 and fapi1-advanced refuse RS256 issuers and unbound tokens; fapi1-advanced is mTLS only. */
@@ -157,6 +175,8 @@ const route = z.strictObject({
     audience: z.string().min(1),
     binding: z.enum(['mtls', 'dpop', 'any', 'none']).default('any'),
     scopes: scopes.prefault({}),
+    /** TOK-7: `authorization_details` (RAR) entries the token must carry; checked after the scopes. */
+    authorization_details: authorizationDetails.optional(),
     /** Q-11: forward Authorization / DPoP upstream (off by default, HDR-11). */
     forward_credentials: z.boolean().default(false),
     /** Require a server-provided DPoP nonce on this route (DPOP-24). */
@@ -203,6 +223,8 @@ const identityHeaders = z
     issuer: headerName.default('x-authenticated-issuer'),
     binding: headerName.default('x-authenticated-binding'),
     key_thumbprint: headerName.default('x-authenticated-key-thumbprint'),
+    /** base64url of the token's `authorization_details` JSON (RFC 9396), when it has any (Q-9). */
+    authorization_details: headerName.default('x-authenticated-authorization-details'),
   })
   .superRefine((h, ctx) => {
     const seen = new Map<string, string>();

@@ -100,6 +100,9 @@ export function prepareUpstreamHeaders(facts: RequestFacts, route: Route, princi
   h[n.issuer] = headerSafe(claims.issuer);
   h[n.binding] = binding.kind;
   if (binding.thumbprint !== undefined) h[n.key_thumbprint] = binding.thumbprint;
+  // the upstream decides consent ownership from these; base64url so any JSON fits a header value.
+  const details = claims.authorizationDetails;
+  if (details !== undefined && details.length > 0) h[n.authorization_details] = Buffer.from(JSON.stringify(details)).toString('base64url');
   h['x-fapi-interaction-id'] = facts.interactionId;
   // Rewritten, never appended to client values.
   h['x-forwarded-for'] = facts.remoteAddress;

@@ -6,7 +6,7 @@ import { fixedQueryNames } from './query.js';
 import { normaliseTarget } from './normalize-path.js';
 import { ConfigError, type LoadedConfig } from '../config/load.js';
 import type { RouteConfig } from '../config/schema.js';
-import type { AuthScheme, Route } from '../types.js';
+import type { AuthScheme, DetailRule, DetailsRule, Route } from '../types.js';
 
 export interface RouteTable {
   match(method: string, path: string, host: string): Route | undefined;
@@ -28,6 +28,18 @@ function schemesFor(binding: Route['binding']): AuthScheme[] {
   return ['bearer', 'dpop'];
 }
 
+function compileDetails(d: RouteConfig['auth']['authorization_details']): DetailsRule | undefined {
+  if (d === undefined) return undefined;
+  const rule = (x: (typeof d.all_of)[number]): DetailRule =>
+    Object.freeze({
+      type: x.type,
+      actions: Object.freeze([...(x.actions ?? [])]),
+      datatypes: Object.freeze([...(x.datatypes ?? [])]),
+      locations: Object.freeze([...(x.locations ?? [])]),
+    });
+  return Object.freeze({ allOf: Object.freeze(d.all_of.map(rule)), anyOf: Object.freeze(d.any_of.map(rule)) });
+}
+
 /**
  * `leewayS`: the largest clock leeway of the route's issuers (for the step-up `auth_time` check).
  * `upstreamCa`: the PEM text of `upstream.ca_file`, read by the caller.
@@ -46,6 +58,7 @@ export function compileRoute(r: RouteConfig, leewayS = 0, upstreamCa?: string): 
     audience: r.auth.audience,
     binding: r.auth.binding,
     scopes: Object.freeze({ allOf: Object.freeze([...r.auth.scopes.all_of]), anyOf: Object.freeze([...r.auth.scopes.any_of]) }),
+    authorizationDetails: compileDetails(r.auth.authorization_details),
     stepUp: s === undefined ? undefined : Object.freeze({ acrValues: Object.freeze([...(s.acr_values ?? [])]), maxAgeS: s.max_age_s, leewayS }),
     forwardCredentials: r.auth.forward_credentials,
     dpop: Object.freeze({ nonce: r.auth.dpop_nonce }),

@@ -99,6 +99,11 @@ function checkIssuedAt(p: JWTPayload, issuer: IssuerConfig, nowS: number): void 
   }
 }
 
+/** TOK-7: RFC 9396 `authorization_details` is an array; anything else counts as none (checked per route). */
+export function detailsOf(v: unknown): readonly unknown[] | undefined {
+  return Array.isArray(v) ? Object.freeze([...(v as unknown[])]) : undefined;
+}
+
 /** TOK-2: at most one confirmation method, as a JSON object with a string member. */
 export function parseConfirmation(cnf: unknown): Confirmation {
   if (cnf === undefined) return { kind: 'none' };
@@ -275,6 +280,7 @@ export class JwtValidator implements TokenValidator {
         cnf,
         acr: typeof p.acr === 'string' ? p.acr : undefined,
         authTime: typeof p.auth_time === 'number' ? p.auth_time : undefined,
+        authorizationDetails: detailsOf(p.authorization_details),
         tokenHash,
       }),
     };

@@ -23,6 +23,7 @@ const DEFAULT_NAMES: IdentityHeaderNames = {
   issuer: 'x-authenticated-issuer',
   binding: 'x-authenticated-binding',
   key_thumbprint: 'x-authenticated-key-thumbprint',
+  authorization_details: 'x-authenticated-authorization-details',
 };
 const CUSTOM_NAMES: IdentityHeaderNames = {
   subject: 'x-user',
@@ -31,6 +32,7 @@ const CUSTOM_NAMES: IdentityHeaderNames = {
   issuer: 'x-iss',
   binding: 'x-binding',
   key_thumbprint: 'x-key',
+  authorization_details: 'x-rar',
 };
 // Names that matter, as Node delivers them (lower-case), plus CGI-style underscore spellings.
 const INTERESTING = [
@@ -74,6 +76,8 @@ const claimsArb = fc.record({
   clientId: fc.option(claimText, { nil: undefined }),
   scopes: fc.array(claimText, { maxLength: 3 }),
   issuer: claimText,
+  // TOK-7 / Q-9: any JSON the AS put there, forwarded as base64url so the value is always valid.
+  authorizationDetails: fc.option(fc.array(fc.jsonValue({ maxDepth: 3 }), { maxLength: 3 }), { nil: undefined }),
 });
 const bindingArb: fc.Arbitrary<Binding> = fc.oneof(
   fc.base64String({ minLength: 4, maxLength: 44 }).map((t) => ({ kind: 'mtls' as const, thumbprint: t.replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_') })),
@@ -114,6 +118,8 @@ function run(input: IncomingHttpHeaders, names: IdentityHeaderNames, keepCredent
   if (c.subject !== undefined) ours.set(names.subject, headerSafe(c.subject));
   if (c.clientId !== undefined) ours.set(names.client_id, headerSafe(c.clientId));
   if (binding.thumbprint !== undefined) ours.set(names.key_thumbprint, binding.thumbprint);
+  const details = c.authorizationDetails;
+  if (details !== undefined && details.length > 0) ours.set(names.authorization_details, Buffer.from(JSON.stringify(details)).toString('base64url'));
   return { input, output: req.headers, ours, names, keepCredentials };
 }
 
