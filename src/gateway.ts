@@ -22,12 +22,13 @@ import { requestLogWriter, type RequestLine, type RequestLogWriter } from './obs
 import type { ReplayStore } from './replay/store.js';
 import { checkFixedQuery } from './route/query.js';
 import type { RouteTable } from './route/table.js';
+import { allowedOrigin, corsResponseHeaders, preflightHeaders, preflightMethod } from './route/cors.js';
 import { checkAuthorizationDetails } from './scope/authorization-details.js';
 import { checkScopes } from './scope/scopes.js';
 import { checkStepUp } from './scope/step-up.js';
 import { extractCredentials, schemeOf } from './token/credentials.js';
 import { sha256Hex, type TokenValidator } from './token/jwt-validator.js';
-import type { Binding, Route, TokenClaims } from './types.js';
+import type { Binding, CorsPolicy, Route, TokenClaims } from './types.js';
 
 export interface GatewaySettings {
   readonly realm: string;
@@ -89,8 +90,10 @@ interface Outcome {
   binding?: Binding;
   error?: GatewayError;
   forwarded: boolean;
-  /** Answered by the gateway itself (RFC 9728 metadata). */
-  served?: 'RESOURCE_METADATA';
+  /** Answered by the gateway itself (RFC 9728 metadata, a CORS preflight). */
+  served?: 'RESOURCE_METADATA' | 'CORS_PREFLIGHT';
+  /** HDR-15: the request's Origin, when the route's CORS policy allows it. */
+  corsOrigin?: string;
   /** Pipelined and never given its turn: its connection closed first, or it was over the limit. */
   unserved?: 'NOT_SERVED_CONNECTION_CLOSED' | 'PIPELINE_LIMIT';
 }
@@ -106,17 +109,37 @@ function serveMetadata(res: ServerResponse, o: Outcome, id: string, doc: string,
   res.end(res.req.method === 'HEAD' ? undefined : doc);
 }
 
+/** HDR-15: a preflight for a route with a CORS policy, answered here (no token is sent with one). */
+function servePreflight(res: ServerResponse, o: Outcome, id: string, route: Route, policy: CorsPolicy): void {
+  o.route = route;
+  const origin = allowedOrigin(policy, res.req.headers.origin);
+  if (origin === undefined) {
+    throw new GatewayError('GW_CORS_ORIGIN_REFUSED', `HDR-15 preflight from origin ${JSON.stringify(res.req.headers.origin).slice(0, 200)}, not in the route's allowed_origins`);
+  }
+  o.served = 'CORS_PREFLIGHT';
+  res.writeHead(204, ['x-fapi-interaction-id', id, ...preflightHeaders(policy, origin)]);
+  res.end();
+}
+
 /**
  * The headers the gateway sets on a forwarded response. The upstream decides caching, except on
  * responses that carry a DPoP nonce (DPOP-27, HDR-14).
  */
-function gatewayResponseHeaders(id: string, binding: Binding): string[] {
+function gatewayResponseHeaders(id: string, binding: Binding, route: Route, corsOrigin: string | undefined): string[] {
   const own = ['x-fapi-interaction-id', id];
   if (binding.responseHeaders !== undefined) {
     own.push('cache-control', 'no-store');
     for (const [k, v] of Object.entries(binding.responseHeaders)) own.push(k, v);
   }
+  if (corsOrigin !== undefined && route.cors !== undefined) own.push(...corsResponseHeaders(route.cors, corsOrigin));
   return own;
+}
+
+/** HDR-15 on a refusal: an allowed origin's script must read the challenge and the nonce (DPOP-27). */
+function refusalCorsHeaders(o: Outcome): string[] | undefined {
+  const policy = o.route?.cors;
+  if (policy === undefined) return undefined;
+  return o.corsOrigin === undefined ? ['vary', 'Origin'] : [...corsResponseHeaders(policy, o.corsOrigin), 'vary', 'Origin'];
 }
 
 /** The request Node is reading on a connection. */
@@ -265,7 +288,7 @@ export class Gateway {
       resourceMetadata: o.route === undefined ? undefined : p.metadata?.urlFor(o.route.audience),
     };
     try {
-      renderError(res, err, ctx, id);
+      renderError(res, err, ctx, id, refusalCorsHeaders(o));
     } catch (e2) {
       // Rendering must never take the process down: cut this connection instead.
       this.logger.error({ interaction_id: id, detail: (e2 as Error).message }, 'error response failed');
@@ -297,8 +320,14 @@ export class Gateway {
     // PRM-1: the gateway's own metadata documents, without a token, before any route.
     const doc = facts.method === 'GET' || facts.method === 'HEAD' ? p.metadata?.document(facts.path) : undefined;
     if (doc !== undefined) return serveMetadata(res, o, iid.id, doc, (p.metadata as ProtectedResourceMetadata).maxAgeS);
+    if (facts.method === 'OPTIONS') {
+      const asked = preflightMethod(req.headers);
+      const target = asked === undefined ? undefined : p.routes.match(asked, facts.path, facts.host);
+      if (target?.cors !== undefined) return servePreflight(res, o, iid.id, target, target.cors);
+    }
     const route = (o.route = p.routes.match(facts.method, facts.path, facts.host));
     if (route === undefined) throw new GatewayError('GW_ROUTE_NOT_FOUND', `no route for ${facts.method} ${facts.path}`);
+    if (route.cors !== undefined) o.corsOrigin = allowedOrigin(route.cors, req.headers.origin);
     if (req.headers.upgrade !== undefined) throw new GatewayError('GW_UPGRADE_REFUSED', 'HDR-12 Upgrade requested');
     if (route.upstream.fixedQuery !== undefined && facts.query !== '') checkFixedQuery(facts.query, route.upstream.fixedQuery);
     const creds = extractCredentials(req, facts.query, p.settings.maxCredentialBytes);
@@ -327,7 +356,7 @@ export class Gateway {
     o.forwarded = true;
     o.stages.startUpstream();
     if ((req as IncomingMessage & { [EXPECTS_CONTINUE]?: true })[EXPECTS_CONTINUE] === true) res.writeContinue();
-    p.forwarder.forward(req, res, route, gatewayResponseHeaders(iid.id, binding), fail);
+    p.forwarder.forward(req, res, route, gatewayResponseHeaders(iid.id, binding, route, o.corsOrigin), fail);
   }
 
   private log(req: IncomingMessage, res: ServerResponse, id: string, replaced: string | undefined, o: Outcome, started: number): void {

@@ -55,6 +55,15 @@ export interface DetailsRule {
   readonly anyOf: readonly DetailRule[];
 }
 
+/** HDR-15: a route's CORS policy, compiled (header values joined once). */
+export interface CorsPolicy {
+  readonly origins: ReadonlySet<string>;
+  readonly allowMethods: string;
+  readonly allowHeaders: string;
+  readonly exposeHeaders: string;
+  readonly maxAge: string;
+}
+
 export interface DpopRouteOptions {
   readonly nonce: boolean;
 }
@@ -80,6 +89,8 @@ export interface Route {
   readonly upstream: UpstreamTarget;
   /** Schemes offered in challenges, in order. */
   readonly schemes: readonly AuthScheme[];
+  /** HDR-15: undefined when the route has no CORS policy (the upstream's CORS headers pass as sent). */
+  readonly cors: CorsPolicy | undefined;
 }
 
 export interface UpstreamTarget {

@@ -153,6 +153,21 @@ const authorizationDetails = z
   })
   .refine((r) => r.all_of.length + r.any_of.length > 0, 'set all_of, any_of or both');
 
+// HDR-15: an origin exactly as a browser sends it in `Origin` (RFC 6454 serialisation): lower-case
+// scheme and host, the port only when it is not the scheme's default, no path, never `*` or `null`.
+const origin = z
+  .string()
+  .regex(/^https?:\/\/([a-z0-9.-]+|\[[0-9a-f:.]+\])(:[0-9]{1,5})?$/, 'an origin as browsers send it: https://host[:port], lower-case, no path or trailing /')
+  .refine((o) => !/^https:\/\/[^/]*:443$|^http:\/\/[^/]*:80$/.test(o), 'leave out the default port: browsers do');
+const cors = z.strictObject({
+  allowed_origins: z.array(origin).min(1),
+  /** Request headers allowed besides authorization, dpop, content-type and the x-fapi-* headers. */
+  allowed_headers: z.array(headerName).default([]),
+  /** Response headers exposed besides www-authenticate, dpop-nonce, x-fapi-interaction-id, retry-after. */
+  exposed_headers: z.array(headerName).default([]),
+  max_age_s: z.int().min(0).max(86_400).default(600),
+});
+
 const route = z.strictObject({
   id: z.string().regex(/^[A-Za-z0-9._-]+$/, 'route ids are [A-Za-z0-9._-]'),
   /** fapi2 and fapi1-advanced refuse RS256 issuers and unbound tokens; fapi1-advanced is mTLS only. */
@@ -206,6 +221,8 @@ const route = z.strictObject({
     /** PEM CA(s) that an https:// upstream's certificate must chain to, instead of Node's bundle. */
     ca_file: z.string().min(1).optional(),
   }).refine((u) => u.ca_file === undefined || u.url.startsWith('https:'), { message: 'ca_file needs an https:// url', path: ['ca_file'] }),
+  /** HDR-15: answer CORS preflights and let these browser origins read responses; off unless set. */
+  cors: cors.optional(),
 });
 
 // Names the gateway writes itself, or that carry framing or credentials: an identity value there would

@@ -3,7 +3,8 @@ import { STATUS_CODES, type ServerResponse } from 'node:http';
 import { buildChallenges, type ChallengeContext } from './challenge.js';
 import type { GatewayError } from './gateway-error.js';
 
-export function renderError(res: ServerResponse, err: GatewayError, ctx: ChallengeContext, interactionId: string): void {
+/** `extra`: name/value pairs written last (the route's CORS headers, HDR-15). */
+export function renderError(res: ServerResponse, err: GatewayError, ctx: ChallengeContext, interactionId: string, extra?: readonly string[]): void {
   if (res.headersSent) {
     // The upstream already started answering: the only honest signal left is to cut the stream.
     res.destroy();
@@ -23,6 +24,7 @@ export function renderError(res: ServerResponse, err: GatewayError, ctx: Challen
   if (challenges.length > 0) res.setHeader('www-authenticate', challenges);
   if (err.retryAfterS !== undefined) res.setHeader('retry-after', String(err.retryAfterS));
   for (const [k, v] of Object.entries(err.headers)) res.setHeader(k, v);
+  if (extra !== undefined) for (let i = 0; i < extra.length; i += 2) res.setHeader(extra[i] as string, extra[i + 1] as string);
   // HEAD: the headers of the answer, no body (Node refuses one: rejectNonStandardBodyWrites).
   res.end(res.req.method === 'HEAD' ? undefined : body);
 }

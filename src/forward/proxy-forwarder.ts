@@ -49,7 +49,7 @@ const kTimeoutMs = Symbol('fapi.upstreamTimeoutMs');
 const kTimedOut = Symbol('fapi.upstreamTimedOut');
 type Forwarding = IncomingMessage & {
   [kFail]?: (e: GatewayError) => void;
-  [kOwn]?: GatewayResponseHeaders;
+  [kOwn]?: GatewayResponseHeaders | CorsRouteHeaders;
   [kUpstreamReq]?: ClientRequest;
   [kResent]?: true;
   [kTimeoutMs]?: number;
@@ -130,9 +130,12 @@ function owns(own: GatewayResponseHeaders, name: string): boolean {
 /**
  * The client response's headers as one flat array: the upstream's (lowercased, repeated fields kept as
  * sent) minus NOT_FORWARDED, the names its Connection header lists and the gateway's own; then the
- * gateway's. A single writeHead with an array is Node's fast path.
+ * gateway's. A single writeHead with an array is Node's fast path. `cors`: the route has a CORS policy
+ * (HDR-15), so the gateway alone speaks CORS: the upstream's access-control-* are dropped (an upstream
+ * `Access-Control-Allow-Credentials: true` must not meet an origin the gateway allowed), and the answer
+ * varies by Origin.
  */
-export function responseHeaders(raw: readonly string[], own: GatewayResponseHeaders): string[] {
+export function responseHeaders(raw: readonly string[], own: GatewayResponseHeaders, cors = false): string[] {
   let out: string[] = [];
   let listed: string[] | undefined;
   for (let i = 0; i < raw.length; i += 2) {
@@ -141,7 +144,7 @@ export function responseHeaders(raw: readonly string[], own: GatewayResponseHead
     if (name === 'connection') {
       // Usually just `keep-alive`, already dropped: only other names cost a second pass.
       for (const token of connectionListed(value)) if (!NOT_FORWARDED.has(token)) (listed ??= []).push(token);
-    } else if (!NOT_FORWARDED.has(name) && !owns(own, name)) {
+    } else if (!NOT_FORWARDED.has(name) && !owns(own, name) && !(cors && name.startsWith('access-control-'))) {
       out.push(name, value);
     }
   }
@@ -152,7 +155,13 @@ export function responseHeaders(raw: readonly string[], own: GatewayResponseHead
     out = kept;
   }
   for (const v of own) out.push(v);
+  if (cors) out.push('vary', 'Origin');
   return out;
+}
+
+/** The response headers of a request on a route with a CORS policy (see responseHeaders). */
+class CorsRouteHeaders {
+  constructor(readonly own: GatewayResponseHeaders) {}
 }
 
 /** RFC 9110 §8.6: no Content-Length on a 204, whatever a broken upstream sent (a client would wait for it). */
@@ -270,7 +279,8 @@ export class ProxyForwarder implements Forwarder {
       try {
         // No connection header of ours: Node writes keep-alive or close itself (draining, HTTP/1.0).
         const status = proxyRes.statusCode ?? 502;
-        const headers = responseHeaders(proxyRes.rawHeaders, req[kOwn] ?? []);
+        const own = req[kOwn] ?? [];
+        const headers = own instanceof CorsRouteHeaders ? responseHeaders(proxyRes.rawHeaders, own.own, true) : responseHeaders(proxyRes.rawHeaders, own);
         res.writeHead(status, proxyRes.statusMessage, status === 204 ? withoutContentLength(headers) : headers);
       } catch (err) {
         // A header Node will not write: refuse the response rather than send part of it.
@@ -292,7 +302,7 @@ export class ProxyForwarder implements Forwarder {
 
   forward(req: IncomingMessage, res: ServerResponse, route: Route, own: GatewayResponseHeaders, fail: (e: GatewayError) => void): void {
     (req as Forwarding)[kFail] = fail;
-    (req as Forwarding)[kOwn] = own;
+    (req as Forwarding)[kOwn] = route.cors === undefined ? own : new CorsRouteHeaders(own);
     (req as Forwarding)[kTimeoutMs] = route.upstream.timeoutMs;
     this.send(req as Forwarding, res, route, fail);
   }

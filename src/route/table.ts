@@ -2,6 +2,7 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { compileCors } from './cors.js';
 import { fixedQueryNames } from './query.js';
 import { normaliseTarget } from './normalize-path.js';
 import { ConfigError, type LoadedConfig } from '../config/load.js';
@@ -71,6 +72,7 @@ export function compileRoute(r: RouteConfig, leewayS = 0, upstreamCa?: string): 
       fixedQuery: fixedQueryNames(url),
     }),
     schemes: Object.freeze(schemesFor(r.auth.binding)),
+    cors: compileCors(r.cors, r.match.methods),
   });
 }
 
