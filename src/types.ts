@@ -55,6 +55,14 @@ export interface DetailsRule {
   readonly anyOf: readonly DetailRule[];
 }
 
+/** What a route changes in its upstream's answers besides the gateway's own headers (undefined: nothing). */
+export interface ResponseRules {
+  /** HDR-15: the route has a CORS policy; the upstream's access-control-* are dropped, Vary: Origin added. */
+  readonly cors: boolean;
+  /** HDR-7: the upstream answers JSON; a 2xx body without a JSON Content-Type is labelled application/json. */
+  readonly json: boolean;
+}
+
 /** HDR-15: a route's CORS policy, compiled (header values joined once). */
 export interface CorsPolicy {
   readonly origins: ReadonlySet<string>;
@@ -91,6 +99,7 @@ export interface Route {
   readonly schemes: readonly AuthScheme[];
   /** HDR-15: undefined when the route has no CORS policy (the upstream's CORS headers pass as sent). */
   readonly cors: CorsPolicy | undefined;
+  readonly responseRules: ResponseRules | undefined;
 }
 
 export interface UpstreamTarget {

@@ -218,6 +218,8 @@ const route = z.strictObject({
     connect_timeout_ms: z.int().min(50).max(60000).default(5000),
     /** Send the client's Host upstream instead of the upstream's own host. */
     preserve_host: z.boolean().default(false),
+    /** HDR-7: this upstream answers JSON; label its 2xx bodies application/json when it does not. */
+    json_content_type: z.boolean().default(false),
     /** PEM CA(s) that an https:// upstream's certificate must chain to, instead of Node's bundle. */
     ca_file: z.string().min(1).optional(),
   }).refine((u) => u.ca_file === undefined || u.url.startsWith('https:'), { message: 'ca_file needs an https:// url', path: ['ca_file'] }),

@@ -8,7 +8,7 @@ import type { Socket } from 'node:net';
 import { ProxyServer, type ServerOptions } from 'http-proxy-3';
 import { deleteLength } from 'http-proxy-3/dist/lib/http-proxy/passes/web-incoming.js';
 import { GatewayError } from '../errors/gateway-error.js';
-import type { Route, UpstreamTarget } from '../types.js';
+import type { ResponseRules, Route, UpstreamTarget } from '../types.js';
 import { connectionListed, HOP_BY_HOP } from './headers.js';
 
 /**
@@ -49,7 +49,7 @@ const kTimeoutMs = Symbol('fapi.upstreamTimeoutMs');
 const kTimedOut = Symbol('fapi.upstreamTimedOut');
 type Forwarding = IncomingMessage & {
   [kFail]?: (e: GatewayError) => void;
-  [kOwn]?: GatewayResponseHeaders | CorsRouteHeaders;
+  [kOwn]?: GatewayResponseHeaders | RuledHeaders;
   [kUpstreamReq]?: ClientRequest;
   [kResent]?: true;
   [kTimeoutMs]?: number;
@@ -127,17 +127,29 @@ function owns(own: GatewayResponseHeaders, name: string): boolean {
   return false;
 }
 
+/** HDR-7: `application/json` or a `+json` type (RFC 6839), parameters ignored. */
+function isJsonMediaType(value: string): boolean {
+  const semi = value.indexOf(';');
+  const t = (semi === -1 ? value : value.slice(0, semi)).trim().toLowerCase();
+  return t === 'application/json' || (t.startsWith('application/') && t.endsWith('+json'));
+}
+
 /**
  * The client response's headers as one flat array: the upstream's (lowercased, repeated fields kept as
  * sent) minus NOT_FORWARDED, the names its Connection header lists and the gateway's own; then the
- * gateway's. A single writeHead with an array is Node's fast path. `cors`: the route has a CORS policy
- * (HDR-15), so the gateway alone speaks CORS: the upstream's access-control-* are dropped (an upstream
- * `Access-Control-Allow-Credentials: true` must not meet an origin the gateway allowed), and the answer
- * varies by Origin.
+ * gateway's. A single writeHead with an array is Node's fast path. With `rules` (the route's):
+ * - cors (HDR-15): the gateway alone speaks CORS; the upstream's access-control-* are dropped (an upstream
+ *   `Access-Control-Allow-Credentials: true` must not meet an origin the gateway allowed), and the answer
+ *   varies by Origin;
+ * - json (HDR-7): a 2xx with a body gets exactly one Content-Type, the upstream's first JSON one or else
+ *   `application/json` (a missing or wrong label from a legacy API); partial content keeps its own.
  */
-export function responseHeaders(raw: readonly string[], own: GatewayResponseHeaders, cors = false): string[] {
+export function responseHeaders(raw: readonly string[], own: GatewayResponseHeaders, rules?: ResponseRules, status = 200): string[] {
   let out: string[] = [];
   let listed: string[] | undefined;
+  const cors = rules?.cors === true;
+  const json = rules?.json === true && status >= 200 && status < 300 && status !== 204 && status !== 205 && status !== 206;
+  let jsonType: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = lowerName(raw[i] as string);
     const value = raw[i + 1] as string;
@@ -145,7 +157,9 @@ export function responseHeaders(raw: readonly string[], own: GatewayResponseHead
       // Usually just `keep-alive`, already dropped: only other names cost a second pass.
       for (const token of connectionListed(value)) if (!NOT_FORWARDED.has(token)) (listed ??= []).push(token);
     } else if (!NOT_FORWARDED.has(name) && !owns(own, name) && !(cors && name.startsWith('access-control-'))) {
-      out.push(name, value);
+      if (json && name === 'content-type') {
+        if (jsonType === undefined && isJsonMediaType(value)) jsonType = value;
+      } else out.push(name, value);
     }
   }
   if (listed !== undefined) {
@@ -155,13 +169,17 @@ export function responseHeaders(raw: readonly string[], own: GatewayResponseHead
     out = kept;
   }
   for (const v of own) out.push(v);
+  if (json) out.push('content-type', jsonType ?? 'application/json');
   if (cors) out.push('vary', 'Origin');
   return out;
 }
 
-/** The response headers of a request on a route with a CORS policy (see responseHeaders). */
-class CorsRouteHeaders {
-  constructor(readonly own: GatewayResponseHeaders) {}
+/** The gateway's headers for a request whose route has response rules (see responseHeaders). */
+class RuledHeaders {
+  constructor(
+    readonly own: GatewayResponseHeaders,
+    readonly rules: ResponseRules,
+  ) {}
 }
 
 /** RFC 9110 §8.6: no Content-Length on a 204, whatever a broken upstream sent (a client would wait for it). */
@@ -280,7 +298,7 @@ export class ProxyForwarder implements Forwarder {
         // No connection header of ours: Node writes keep-alive or close itself (draining, HTTP/1.0).
         const status = proxyRes.statusCode ?? 502;
         const own = req[kOwn] ?? [];
-        const headers = own instanceof CorsRouteHeaders ? responseHeaders(proxyRes.rawHeaders, own.own, true) : responseHeaders(proxyRes.rawHeaders, own);
+        const headers = own instanceof RuledHeaders ? responseHeaders(proxyRes.rawHeaders, own.own, own.rules, status) : responseHeaders(proxyRes.rawHeaders, own);
         res.writeHead(status, proxyRes.statusMessage, status === 204 ? withoutContentLength(headers) : headers);
       } catch (err) {
         // A header Node will not write: refuse the response rather than send part of it.
@@ -302,7 +320,7 @@ export class ProxyForwarder implements Forwarder {
 
   forward(req: IncomingMessage, res: ServerResponse, route: Route, own: GatewayResponseHeaders, fail: (e: GatewayError) => void): void {
     (req as Forwarding)[kFail] = fail;
-    (req as Forwarding)[kOwn] = route.cors === undefined ? own : new CorsRouteHeaders(own);
+    (req as Forwarding)[kOwn] = route.responseRules === undefined ? own : new RuledHeaders(own, route.responseRules);
     (req as Forwarding)[kTimeoutMs] = route.upstream.timeoutMs;
     this.send(req as Forwarding, res, route, fail);
   }

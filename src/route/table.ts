@@ -73,6 +73,7 @@ export function compileRoute(r: RouteConfig, leewayS = 0, upstreamCa?: string): 
     }),
     schemes: Object.freeze(schemesFor(r.auth.binding)),
     cors: compileCors(r.cors, r.match.methods),
+    responseRules: r.cors === undefined && !r.upstream.json_content_type ? undefined : Object.freeze({ cors: r.cors !== undefined, json: r.upstream.json_content_type }),
   });
 }
 

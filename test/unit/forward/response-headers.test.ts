@@ -38,4 +38,33 @@ describe('responseHeaders', () => {
       ['set-cookie', 'b=2'],
     ]);
   });
+
+  const JSON_RULES = { cors: false, json: true };
+  const CORS_RULES = { cors: true, json: false };
+
+  it('HDR-7 json rule: a 2xx without a JSON Content-Type gets exactly one application/json; a JSON type the upstream sent is kept', () => {
+    const own = ['x-fapi-interaction-id', 'id-1'];
+    const label = (raw: string[], status = 200): [string, string][] => pairs(responseHeaders(raw, own, JSON_RULES, status)).filter(([k]) => k === 'content-type');
+    expect(label([])).toEqual([['content-type', 'application/json']]);
+    expect(label(['Content-Type', 'text/plain; charset=utf-8'])).toEqual([['content-type', 'application/json']]);
+    expect(label(['Content-Type', 'text/html', 'content-type', 'application/json; charset=UTF-8'])).toEqual([['content-type', 'application/json; charset=UTF-8']]);
+    expect(label(['Content-Type', 'Application/Problem+JSON'], 201)).toEqual([['content-type', 'Application/Problem+JSON']]);
+    // Not applied: errors, partial content and bodiless answers keep what the upstream said.
+    expect(label(['Content-Type', 'text/html'], 500)).toEqual([['content-type', 'text/html']]);
+    expect(label(['Content-Type', 'multipart/byteranges; boundary=x'], 206)).toEqual([['content-type', 'multipart/byteranges; boundary=x']]);
+    expect(label([], 204)).toEqual([]);
+    expect(label([], 304)).toEqual([]);
+    // Off by default.
+    expect(pairs(responseHeaders(['Content-Type', 'text/plain'], own))).toEqual([['content-type', 'text/plain'], ['x-fapi-interaction-id', 'id-1']]);
+  });
+
+  it('HDR-15 cors rule: the upstream\'s access-control-* fields go, in any case, and Vary: Origin is added after its own Vary', () => {
+    const raw = ['Access-Control-Allow-Origin', '*', 'ACCESS-CONTROL-ALLOW-CREDENTIALS', 'true', 'Vary', 'Accept-Encoding', 'X-Kept', '1'];
+    expect(pairs(responseHeaders(raw, ['x-fapi-interaction-id', 'id-1'], CORS_RULES))).toEqual([
+      ['vary', 'Accept-Encoding'],
+      ['x-kept', '1'],
+      ['x-fapi-interaction-id', 'id-1'],
+      ['vary', 'Origin'],
+    ]);
+  });
 });
