@@ -22,6 +22,7 @@ import { requestLogWriter, type RequestLine, type RequestLogWriter } from './obs
 import type { ReplayStore } from './replay/store.js';
 import { checkFixedQuery } from './route/query.js';
 import type { RouteTable } from './route/table.js';
+import { limitStreamedBody } from './forward/body-limit.js';
 import { allowedOrigin, corsResponseHeaders, preflightHeaders, preflightMethod } from './route/cors.js';
 import { checkAuthorizationDetails } from './scope/authorization-details.js';
 import { checkScopes } from './scope/scopes.js';
@@ -330,6 +331,12 @@ export class Gateway {
     if (route.cors !== undefined) o.corsOrigin = allowedOrigin(route.cors, req.headers.origin);
     if (req.headers.upgrade !== undefined) throw new GatewayError('GW_UPGRADE_REFUSED', 'HDR-12 Upgrade requested');
     if (route.upstream.fixedQuery !== undefined && facts.query !== '') checkFixedQuery(facts.query, route.upstream.fixedQuery);
+    const length = req.headers['content-length'];
+    if (length !== undefined && Number(length) > route.upstream.maxBodyBytes) {
+      // Not read: the connection closes after the 413 rather than draining the body.
+      res.shouldKeepAlive = false;
+      throw new GatewayError('GW_BODY_TOO_LARGE', `Content-Length ${length} over max_body_bytes ${route.upstream.maxBodyBytes}`);
+    }
     const creds = extractCredentials(req, facts.query, p.settings.maxCredentialBytes);
     o.token = creds.token;
     // Stage latencies are read inline and recorded once, with the log line.
@@ -357,6 +364,15 @@ export class Gateway {
     o.stages.startUpstream();
     if ((req as IncomingMessage & { [EXPECTS_CONTINUE]?: true })[EXPECTS_CONTINUE] === true) res.writeContinue();
     p.forwarder.forward(req, res, route, gatewayResponseHeaders(iid.id, binding, route, o.corsOrigin), fail);
+    // Node allows a body only with Content-Length (checked above) or Transfer-Encoding.
+    if (req.headers['transfer-encoding'] !== undefined) {
+      const max = route.upstream.maxBodyBytes;
+      limitStreamedBody(req, max, (seen) => {
+        res.shouldKeepAlive = false;
+        fail(new GatewayError('GW_BODY_TOO_LARGE', `streamed body over max_body_bytes ${max} (${seen} bytes so far)`));
+        p.forwarder.abort(req);
+      });
+    }
   }
 
   private log(req: IncomingMessage, res: ServerResponse, id: string, replaced: string | undefined, o: Outcome, started: number): void {

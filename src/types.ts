@@ -109,6 +109,8 @@ export interface UpstreamTarget {
   readonly timeoutMs: number;
   readonly connectTimeoutMs: number;
   readonly preserveHost: boolean;
+  /** Largest request body forwarded (route override or server.limits.max_body_bytes). */
+  readonly maxBodyBytes: number;
   /** Decoded names of the parameters in the url's query, which a client may not send again. */
   readonly fixedQuery: ReadonlySet<string> | undefined;
 }

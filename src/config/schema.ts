@@ -4,6 +4,9 @@ import { z } from 'zod';
 export const FAPI_ALGS = ['PS256', 'ES256', 'EdDSA', 'Ed25519'] as const;
 export const JWT_ALGS = [...FAPI_ALGS, 'RS256'] as const;
 
+// 1 TiB: "no practical limit" for one route, still an integer JSON Schema and every parser handles.
+const MAX_BODY_LIMIT = 2 ** 40;
+
 const listen = z
   .string()
   .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port, e.g. 0.0.0.0:8443')
@@ -33,6 +36,8 @@ const limits = z.strictObject({
   max_header_bytes: z.int().min(1024).max(65536).default(16384),
   max_headers: z.int().min(16).max(1000).default(100),
   max_credential_bytes: z.int().min(512).max(32768).default(8192),
+  /** Request bodies larger than this get 413: by Content-Length before anything else, chunked ones as they arrive. */
+  max_body_bytes: z.int().min(0).max(MAX_BODY_LIMIT).default(10_485_760),
   headers_timeout_ms: z.int().min(100).max(120000).default(10000),
   request_timeout_ms: z.int().min(100).max(600000).default(30000),
   keep_alive_timeout_ms: z.int().min(100).max(600000).default(5000),
@@ -218,6 +223,8 @@ const route = z.strictObject({
     connect_timeout_ms: z.int().min(50).max(60000).default(5000),
     /** Send the client's Host upstream instead of the upstream's own host. */
     preserve_host: z.boolean().default(false),
+    /** Overrides server.limits.max_body_bytes for this route. */
+    max_body_bytes: z.int().min(0).max(MAX_BODY_LIMIT).optional(),
     /** HDR-7: this upstream answers JSON; label its 2xx bodies application/json when it does not. */
     json_content_type: z.boolean().default(false),
     /** PEM CA(s) that an https:// upstream's certificate must chain to, instead of Node's bundle. */

@@ -43,9 +43,9 @@ function compileDetails(d: RouteConfig['auth']['authorization_details']): Detail
 
 /**
  * `leewayS`: the largest clock leeway of the route's issuers (for the step-up `auth_time` check).
- * `upstreamCa`: the PEM text of `upstream.ca_file`, read by the caller.
+ * `upstreamCa`: the PEM text of `upstream.ca_file`, read by the caller; `maxBodyBytes`: server.limits.max_body_bytes.
  */
-export function compileRoute(r: RouteConfig, leewayS = 0, upstreamCa?: string): Route {
+export function compileRoute(r: RouteConfig, leewayS = 0, upstreamCa?: string, maxBodyBytes = 10_485_760): Route {
   const s = r.auth.step_up;
   const url = new URL(r.upstream.url);
   return Object.freeze({
@@ -69,6 +69,7 @@ export function compileRoute(r: RouteConfig, leewayS = 0, upstreamCa?: string): 
       timeoutMs: r.upstream.timeout_ms,
       connectTimeoutMs: r.upstream.connect_timeout_ms,
       preserveHost: r.upstream.preserve_host,
+      maxBodyBytes: r.upstream.max_body_bytes ?? maxBodyBytes,
       fixedQuery: fixedQueryNames(url),
     }),
     schemes: Object.freeze(schemesFor(r.auth.binding)),
@@ -112,7 +113,7 @@ export function compileRouteTable(loaded: LoadedConfig): RouteTable {
     }
     return pem;
   };
-  const routes = loaded.config.routes.map((r, i) => compileRoute(r, leewayOf(r), caOf(r, i)));
+  const routes = loaded.config.routes.map((r, i) => compileRoute(r, leewayOf(r), caOf(r, i), loaded.config.server.limits.max_body_bytes));
   const issues = [];
   // Requests are matched after normalisation: a path written otherwise (`%7e`, lower-case hex) would
   // never match.
