@@ -165,6 +165,7 @@ function build(loaded: LoadedConfig, logger: Logger, metrics: Metrics, shared: S
       forwardedCert: forwardedCertPolicy(loaded, trust),
       forward: {
         names: c.identity_headers,
+        maxDetailsBytes: c.server.limits.max_authorization_details_bytes,
         owned: ownedHeaderNames(c.identity_headers),
         publicHost: new URL(c.server.public_origin).host,
       },

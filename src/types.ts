@@ -144,8 +144,10 @@ export interface TokenClaims {
   readonly tokenType?: string;
   readonly acr?: string;
   readonly authTime?: number;
-  /** RFC 9396 `authorization_details` as the AS sent it, when it is an array (TOK-7). */
-  readonly authorizationDetails?: readonly unknown[];
+  /** RFC 9396 `authorization_details` as parsed, when it is an array (TOK-7). */
+  readonly authorizationDetails?: readonly unknown[] | undefined;
+  /** base64url of its JSON for the upstream (Q-9); undefined when there are no entries. */
+  readonly authorizationDetailsHeader?: string | undefined;
   /** Hex SHA-256 of the access token, computed once, for logs and caches. */
   readonly tokenHash: string;
 }

@@ -36,6 +36,8 @@ const limits = z.strictObject({
   max_header_bytes: z.int().min(1024).max(65536).default(16384),
   max_headers: z.int().min(16).max(1000).default(100),
   max_credential_bytes: z.int().min(512).max(32768).default(8192),
+  /** the largest encoded authorization_details header sent upstream; a token with more gets 431. */
+  max_authorization_details_bytes: z.int().min(256).max(65536).default(8192),
   /** Request bodies larger than this get 413: by Content-Length before anything else, chunked ones as they arrive. */
   max_body_bytes: z.int().min(0).max(MAX_BODY_LIMIT).default(10_485_760),
   headers_timeout_ms: z.int().min(100).max(120000).default(10000),

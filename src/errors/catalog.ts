@@ -36,6 +36,7 @@ export const CATALOG = Object.freeze({
   GW_INTERACTION_ID_INVALID: e(400, 'invalid_request', 'none', 'x-fapi-interaction-id must be a UUID', 'HDR-1, Q-8'),
   GW_FAPI_HEADER_INVALID: e(400, 'invalid_request', 'none', 'x-fapi-customer-ip-address or x-fapi-auth-date is malformed', 'HDR-4, HDR-5 (fapi_headers: strict)'),
   GW_BODY_TOO_LARGE: e(413, 'invalid_request', 'none', 'The request body is too large', 'server.limits.max_body_bytes, upstream.max_body_bytes'),
+  GW_AUTHORIZATION_DETAILS_TOO_LARGE: e(431, 'invalid_request', 'none', 'The access token authorizes too much to forward', 'Q-9, server.limits.max_authorization_details_bytes'),
   GW_HEADERS_TOO_LARGE: e(431, 'invalid_request', 'none', 'Request header fields are too large', 'HDR-16, CRED-8'),
   GW_REQUEST_TIMEOUT: e(408, 'invalid_request', 'none', 'The request was not received in time', 'headers_timeout_ms, request_timeout_ms'),
   GW_ROUTE_NOT_FOUND: e(404, 'not_found', 'none', 'No route matches this request', 'routes'),

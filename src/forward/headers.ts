@@ -2,6 +2,7 @@
 // (unless the route opts in) and hop-by-hop headers; then write fresh identity and forwarding headers.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { IdentityHeaderNames } from '../config/schema.js';
+import { GatewayError } from '../errors/gateway-error.js';
 import type { Principal, RequestFacts, Route } from '../types.js';
 
 /** Hop-by-hop fields in both directions (RFC 9110 §7.6.1), besides those a Connection field lists. */
@@ -84,6 +85,8 @@ function visibleAsciiNoPercent(value: string): boolean {
 
 export interface ForwardContext {
   readonly names: IdentityHeaderNames;
+  /** server.limits.max_authorization_details_bytes: the largest encoded header sent upstream. */
+  readonly maxDetailsBytes: number;
   readonly owned: ReadonlySet<string>;
   readonly publicHost: string;
 }
@@ -101,8 +104,14 @@ export function prepareUpstreamHeaders(facts: RequestFacts, route: Route, princi
   h[n.binding] = binding.kind;
   if (binding.thumbprint !== undefined) h[n.key_thumbprint] = binding.thumbprint;
   // Q-9: the upstream decides consent ownership from these; base64url so any JSON fits a header value.
-  const details = claims.authorizationDetails;
-  if (details !== undefined && details.length > 0) h[n.authorization_details] = Buffer.from(JSON.stringify(details)).toString('base64url');
+  // Never cut or left out: an upstream could read a partial or absent list as "no restriction".
+  const details = claims.authorizationDetailsHeader;
+  if (details !== undefined) {
+    if (details.length > ctx.maxDetailsBytes) {
+      throw new GatewayError('GW_AUTHORIZATION_DETAILS_TOO_LARGE', `Q-9 authorization_details header would be ${details.length} bytes, over max_authorization_details_bytes ${ctx.maxDetailsBytes}`);
+    }
+    h[n.authorization_details] = details;
+  }
   h['x-fapi-interaction-id'] = facts.interactionId;
   // Rewritten, never appended to client values.
   h['x-forwarded-for'] = facts.remoteAddress;

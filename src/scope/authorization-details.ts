@@ -37,8 +37,11 @@ function holds(list: unknown, value: string): boolean {
   return Array.isArray(list) && list.includes(value);
 }
 
-function typeOf(entry: unknown): unknown {
-  return typeof entry === 'object' && entry !== null ? (entry as Record<string, unknown>).type : null;
+/** For the log: string types, shortened; anything else by its kind (never its content). */
+function typeOf(entry: unknown): string {
+  if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) return '(not an object)';
+  const t = (entry as Record<string, unknown>).type;
+  return typeof t === 'string' ? t.slice(0, 64) : `(type is ${t === null ? 'null' : typeof t})`;
 }
 
 function describe(r: DetailRule): string {

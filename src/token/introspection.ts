@@ -207,7 +207,7 @@ function claimsOf(r: Json, issuer: IntrospectionIssuer, tokenHash: string, nowS:
     tokenType: r.token_type as string | undefined,
     acr: r.acr as string | undefined,
     authTime: r.auth_time as number | undefined,
-    authorizationDetails: detailsOf(r.authorization_details),
+    ...detailsOf(r.authorization_details),
     tokenHash,
   });
 }

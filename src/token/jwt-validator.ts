@@ -99,9 +99,35 @@ function checkIssuedAt(p: JWTPayload, issuer: IssuerConfig, nowS: number): void 
   }
 }
 
-/** TOK-7: RFC 9396 `authorization_details` is an array; anything else counts as none (checked per route). */
-export function detailsOf(v: unknown): readonly unknown[] | undefined {
-  return Array.isArray(v) ? Object.freeze([...(v as unknown[])]) : undefined;
+/** Deeper than this, `authorization_details` is refused: JSON.stringify overflows V8's stack near 4,500. */
+const MAX_DETAILS_DEPTH = 32;
+
+/**
+ * TOK-7, Q-9: RFC 9396 `authorization_details` is an array (anything else counts as none; the route
+ * decides), and the upstream header is encoded once here, with the token, not per request.
+ */
+export function detailsOf(v: unknown): Pick<TokenClaims, 'authorizationDetails' | 'authorizationDetailsHeader'> {
+  if (!Array.isArray(v)) return { authorizationDetails: undefined, authorizationDetailsHeader: undefined };
+  if (!shallowerThan(v, MAX_DETAILS_DEPTH)) {
+    throw new GatewayError('GW_TOKEN_INVALID', `TOK-7 authorization_details nested deeper than ${MAX_DETAILS_DEPTH} levels`);
+  }
+  const details = Object.freeze([...(v as unknown[])]);
+  return {
+    authorizationDetails: details,
+    authorizationDetailsHeader: details.length === 0 ? undefined : Buffer.from(JSON.stringify(details)).toString('base64url'),
+  };
+}
+
+/** Iterative, so a hostile depth cannot overflow the stack here either. */
+function shallowerThan(root: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[root, 1]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop() as [unknown, number];
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth > max) return false;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+  }
+  return true;
 }
 
 /** TOK-2: at most one confirmation method, as a JSON object with a string member. */
@@ -280,7 +306,7 @@ export class JwtValidator implements TokenValidator {
         cnf,
         acr: typeof p.acr === 'string' ? p.acr : undefined,
         authTime: typeof p.auth_time === 'number' ? p.auth_time : undefined,
-        authorizationDetails: detailsOf(p.authorization_details),
+        ...detailsOf(p.authorization_details),
         tokenHash,
       }),
     };

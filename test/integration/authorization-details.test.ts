@@ -88,7 +88,9 @@ describe('authorization_details route rules (TOK-7, RFC 9396)', () => {
       [{ authorization_details: [{ ...PAYMENT, actions: 'initiate' }] }, /TOK-7/],
       // Not an array at all, or entries that are not objects: nothing is held.
       [{ authorization_details: PAYMENT }, /token has none/],
-      [{ authorization_details: ['payment_initiation', null, 7] }, /token has types \[null,null,null\]/],
+      [{ authorization_details: ['payment_initiation', null, 7] }, /token has types \["\(not an object\)","\(not an object\)","\(not an object\)"\]/],
+      // The log names types, never other content: an object where the type should be is only named.
+      [{ authorization_details: [{ type: { name: 'Jane Doe', iban: 'DE02100100109307118603' } }] }, /token has types \["\(type is object\)"\]\)$/],
     ];
     for (const [claims, detail] of cases) {
       const iid = randomUUID();

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import type { IdentityHeaderNames } from '../../src/config/schema.js';
 import { headerSafe, ownedHeaderNames, prepareUpstreamHeaders, type ForwardContext } from '../../src/forward/headers.js';
 import { responseHeaders } from '../../src/forward/proxy-forwarder.js';
+import { detailsOf } from '../../src/token/jwt-validator.js';
 import { interactionIdOf } from '../../src/listen/request-facts.js';
 import type { Binding, RequestFacts, Route, TokenClaims } from '../../src/types.js';
 import { figures } from '../../scripts/lib/hardening-figures.js';
@@ -102,8 +103,8 @@ function run(input: IncomingHttpHeaders, names: IdentityHeaderNames, keepCredent
   const req = { headers: structuredClone(input) } as unknown as IncomingMessage;
   const facts = { req, interactionId: iid, remoteAddress: '127.0.0.1' } as unknown as RequestFacts;
   const route = { forwardCredentials: keepCredentials } as unknown as Route;
-  const claims: TokenClaims = { ...c, issuerName: 'main', audience: ['https://api.test'], expiresAt: 0, cnf: { kind: 'none' }, tokenHash: '0' };
-  const ctx: ForwardContext = { names, owned: ownedHeaderNames(names), publicHost: 'api.test' };
+  const claims: TokenClaims = { ...c, ...detailsOf(c.authorizationDetails), issuerName: 'main', audience: ['https://api.test'], expiresAt: 0, cnf: { kind: 'none' }, tokenHash: '0' };
+  const ctx: ForwardContext = { names, maxDetailsBytes: 65536, owned: ownedHeaderNames(names), publicHost: 'api.test' };
   prepareUpstreamHeaders(facts, route, { claims, binding }, ctx);
   // What the gateway itself writes, and nothing else of these names may be there.
   const ours = new Map<string, string>([
