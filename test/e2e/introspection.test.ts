@@ -44,7 +44,7 @@ describe('opaque tokens, introspected (INT-1..INT-6)', () => {
     expect((await w.logFor(stolen.interactionId))?.reason).toBe('GW_CERT_MISMATCH');
   });
 
-  it('INT-2 / INT-6: a token revoked at the AS -> 401 invalid_token once the introspection cache (1 s) has expired', async () => {
+  it('INT-2 / INT-6 / ERR-3: a token revoked at the AS -> 401 invalid_token once the introspection cache (1 s) has expired', async () => {
     const token = await w.tpp.mtls.clientCredentials({ resource: CARDS, scope: 'cards' });
     expect((await w.tpp.mtls.call(token, w.url('/cards/1'))).status).toBe(200);
     await w.tpp.mtls.revoke(token);

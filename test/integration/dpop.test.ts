@@ -74,7 +74,7 @@ describe('binding and schemes (M4, M5, M6, M8, M9, M10)', () => {
     expect(both.status).toBe(400);
     expect(challenges(both)).toEqual([expect.stringMatching(/^Bearer realm="api.test", error="invalid_request"/), 'DPoP realm="api.test", algs="PS256 ES256 EdDSA Ed25519"']);
   });
-  it('M5 / DPOP-18 / Q-17: Bearer with a DPoP header -> 400 invalid_request on Bearer, even for an x5t token', async () => {
+  it('M5 / DPOP-18 / Q-17 / ERR-2: Bearer with a DPoP header -> 400 invalid_request on Bearer, even for an x5t token', async () => {
     const token = await h.issuer.mint({ cnf: cnfX5t(h.pki.client1.x5tS256) });
     const r = await h.call('/accounts/1', { cert: h.pki.client1, headers: [['Authorization', `Bearer ${token}`], ['DPoP', await proof(key, { htm: 'GET', htu: htu('/accounts/1'), token })]] });
     expect(r.status).toBe(400);
@@ -86,7 +86,7 @@ describe('binding and schemes (M4, M5, M6, M8, M9, M10)', () => {
     expect(r.status).toBe(400);
     expect(challenges(r)).toEqual([expect.stringMatching(/^DPoP realm="api.test", error="invalid_request", error_description="[^"]+", algs="PS256 ES256 EdDSA Ed25519"$/)]);
   });
-  it('M8: a bad proof -> 401 invalid_dpop_proof on the DPoP challenge', async () => {
+  it('M8 / DPOP-30: a bad proof -> 401 invalid_dpop_proof on the DPoP challenge', async () => {
     const token = await dpopToken();
     const r = await dpopCall('/accounts/1', token, [await proof(key, { htm: 'POST', htu: htu('/accounts/1'), token })]);
     expect(r.status).toBe(401);
@@ -106,6 +106,31 @@ describe('binding and schemes (M4, M5, M6, M8, M9, M10)', () => {
       expect(r.status).toBe(401);
       expect(challenges(r)[1]).toMatch(/^DPoP realm="api.test", error="invalid_token"/);
     }
+  });
+  it('DPOP-19: a proof only in the query or the form body, or the DPoP token only in the query or the form body, is never accepted', async () => {
+    const before = h.upstream.received.length;
+    const token = await dpopToken();
+    const p = async (htm: string) => proof(key, { htm, htu: htu('/dpop/1'), token });
+    const form: [string, string] = ['Content-Type', 'application/x-www-form-urlencoded'];
+    // The proof outside the DPoP header: the DPoP scheme has no proof -> 400 invalid_request (DPOP-15).
+    for (const r of [
+      await h.call(`/dpop/1?dpop=${await p('GET')}`, { headers: [['Authorization', `DPoP ${token}`]] }),
+      await h.call(`/dpop/1?DPoP=${await p('GET')}`, { headers: [['Authorization', `DPoP ${token}`]] }),
+      await h.call('/dpop/1', { method: 'POST', headers: [['Authorization', `DPoP ${token}`], form], body: `dpop=${await p('POST')}` }),
+    ]) {
+      expect(r.status).toBe(400);
+      expect(r.json()).toMatchObject({ error: 'invalid_request' });
+      expect(challenges(r)).toEqual([expect.stringMatching(/^DPoP realm="api.test", error="invalid_request"/)]);
+    }
+    // The DPoP token outside Authorization (a valid proof in the DPoP header): a query token -> 400 (CRED-3),
+    // a form-body token is no credential at all -> 401 without an error (E1, CRED-4).
+    const inQuery = await h.call(`/dpop/1?access_token=${token}`, { headers: [['DPoP', await p('GET')]] });
+    expect(inQuery.status).toBe(400);
+    expect(challenges(inQuery)).toEqual([expect.stringMatching(/^DPoP realm="api.test", error="invalid_request"/)]);
+    const inBody = await h.call('/dpop/1', { method: 'POST', headers: [['DPoP', await p('POST')], form], body: `access_token=${token}` });
+    expect(inBody.status).toBe(401);
+    expect(challenges(inBody)).toEqual(['DPoP realm="api.test", algs="PS256 ES256 EdDSA Ed25519"']);
+    expect(h.upstream.received.length).toBe(before);
   });
   it('routes say which bindings they accept: a DPoP token on an mTLS-only route -> 401', async () => {
     const token = await dpopToken();

@@ -311,7 +311,7 @@ describe('INT-7: RFC 9701 signed introspection answers', () => {
       signed.signed = {};
     }
   };
-  it('INT-7 a good signed answer -> 200; the gateway asked for token-introspection+jwt with an EdDSA assertion', async () => {
+  it('INT-7 / SIG-1 a good signed answer -> 200; the gateway asked for token-introspection+jwt with an EdDSA assertion', async () => {
     expect((await callMtls('/ops/x', certBound(signed))).status).toBe(200);
     const call = signed.calls.at(-1)!;
     expect(call.headers.accept).toBe('application/token-introspection+jwt');
@@ -328,7 +328,7 @@ describe('INT-7: RFC 9701 signed introspection answers', () => {
     await expect503(await spoiled({ typ: 'JWT' }));
     expect((await callMtls('/ops/x', certBound(signed))).status).toBe(200);
   });
-  it('INT-7 bad signature -> 503', async () => {
+  it('INT-7 / SIG-1 bad signature -> 503', async () => {
     await expect503(await spoiled({ signWith: (await generateKeyPair('ES256')).privateKey }));
     expect((await callMtls('/ops/x', certBound(signed))).status).toBe(200);
   });

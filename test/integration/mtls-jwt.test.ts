@@ -78,7 +78,7 @@ describe('M2 / CRED-1 / MTLS-2: an mTLS-bound JWT with its certificate is forwar
 });
 
 describe('M3 / MTLS-2 / MTLS-3 / Q-2: certificate binding failures', () => {
-  it('no client certificate -> 401 Bearer invalid_token', async () => {
+  it('ERR-3: no client certificate -> 401 Bearer invalid_token', async () => {
     const r = await refusedNotForwarded('/mtls/x', { headers: [bearer(await bound())] }, 401, 'invalid_token');
     expect(challenges(r)).toEqual([expect.stringMatching(/^Bearer realm="api.test", error="invalid_token"/)]);
   });
@@ -89,7 +89,7 @@ describe('M3 / MTLS-2 / MTLS-3 / Q-2: certificate binding failures', () => {
 });
 
 describe('M1 / M12 / M13 / M14: credential presentation', () => {
-  it('M1 / ERR-1: no Authorization -> 401 with bare Bearer and DPoP challenges', async () => {
+  it('M1 / ERR-1 / ERR-10: no Authorization -> 401 with bare Bearer and DPoP challenges, JSON error body', async () => {
     const r = await refusedNotForwarded('/accounts/1', {}, 401, 'unauthorized');
     expect(challenges(r)).toEqual(['Bearer realm="api.test"', 'DPoP realm="api.test", algs="PS256 ES256 EdDSA Ed25519"']);
   });
@@ -101,15 +101,15 @@ describe('M1 / M12 / M13 / M14: credential presentation', () => {
     const r = await refusedNotForwarded('/accounts/1', { headers: [['Authorization', 'Basic dXNlcjpwYXNz']] }, 401, 'unauthorized');
     expect(challenges(r).join()).not.toContain('error=');
   });
-  it('CRED-2: an empty Bearer credential -> 400 invalid_request', async () => {
+  it('CRED-2 / ERR-2: an empty Bearer credential -> 400 invalid_request', async () => {
     const r = await refusedNotForwarded('/accounts/1', { headers: [['Authorization', 'Bearer']] }, 400, 'invalid_request');
     expect(challenges(r)).toHaveLength(2);
   });
-  it('M13 / CRED-3 / CONF-4: a token in the query -> 400, never forwarded', async () => {
+  it('M13 / CRED-3 / CONF-4 / ERR-2: a token in the query -> 400, never forwarded', async () => {
     const r = await refusedNotForwarded(`/accounts/1?access_token=${await bound()}`, { cert: h.pki.client1 }, 400, 'invalid_request');
     for (const c of challenges(r)) expect(c).toContain('error="invalid_request"');
   });
-  it('M12 / CRED-5: two Authorization fields -> 400 on both challenges', async () => {
+  it('M12 / CRED-5 / ERR-2: two Authorization fields -> 400 on both challenges', async () => {
     const t = await bound();
     const r = await refusedNotForwarded('/accounts/1', { cert: h.pki.client1, headers: [bearer(t), bearer(t)] }, 400, 'invalid_request');
     expect(challenges(r)).toHaveLength(2);
@@ -174,7 +174,7 @@ describe('TOK-* / JWT-*: access-token validation', () => {
     await refuse(await bound({ iss: `${h.issuer.issuer}/` }));
     await refuse(await bound({ iss: 'https://evil.example' }));
   });
-  it('JWT-8 / JWT-9: exp, nbf and iat with a 10 s leeway', async () => {
+  it('JWT-8 / JWT-9 / ERR-3: exp, nbf and iat with a 10 s leeway', async () => {
     const now = Math.floor(Date.now() / 1000);
     await refuse(await bound({ exp: now - 120, iat: now - 400 }));
     await refuse(await bound({ nbf: now + 120 }));
@@ -291,6 +291,30 @@ describe('routing and hygiene', () => {
       expect(h2.upstream.received.length).toBe(before);
     } finally {
       await h2.close();
+    }
+  });
+  it('HDR-13: x-fapi-end-user-present is forwarded as sent; its absence is never a refusal', async () => {
+    const token = await bound();
+    for (const v of ['true', 'false']) {
+      const r = await h.call('/accounts/1', { cert: h.pki.client1, headers: [bearer(token), ['x-fapi-end-user-present', v]] });
+      expect(r.status, v).toBe(200);
+      expect(h.upstream.received.at(-1)!.headers['x-fapi-end-user-present']).toBe(v);
+    }
+    const before = h.upstream.received.length;
+    expect((await h.call('/accounts/1', { cert: h.pki.client1, headers: [bearer(token)] })).status).toBe(200);
+    expect(h.upstream.received.length).toBe(before + 1);
+  });
+  it('HDR-8: GET, and every method the route allows (POST, DELETE), reach the upstream with that method; others -> 404, never forwarded', async () => {
+    const token = await bound();
+    for (const method of ['GET', 'POST', 'DELETE']) {
+      const body = method === 'POST' ? '{"a":1}' : undefined;
+      const r = await h.call('/mtls/thing', { method, cert: h.pki.client1, headers: [bearer(token), ...(body === undefined ? [] : [['Content-Type', 'application/json'] as [string, string]])], ...(body !== undefined && { body }) });
+      expect(r.status, method).toBe(200);
+      const up = h.upstream.received.at(-1)!;
+      expect([up.method, up.url, up.body.toString()], method).toEqual([method, '/mtls/thing', body ?? '']);
+    }
+    for (const method of ['PUT', 'PATCH']) {
+      await refusedNotForwarded('/mtls/thing', { method, cert: h.pki.client1, headers: [bearer(token)], body: '{}' }, 404, 'not_found');
     }
   });
   it('HDR-10..12 forwarding: the query reaches the upstream exactly as sent (no re-encoding of " \' < >); a fragment is refused', async () => {

@@ -73,6 +73,42 @@ describe('step-up (STEP-1..STEP-5)', () => {
     expect(challenges(r).find((x) => x.startsWith('Bearer '))).not.toContain('error=');
   });
 
+  it('STEP-4 / PRM-5 with resource metadata published, the step-up challenge carries max_age and resource_metadata together, each once', async () => {
+    const m = await startHarness({
+      issuer: h.issuer,
+      upstream: h.upstream,
+      patch: (c) => {
+        c.resource_metadata = {};
+        c.routes.push({
+          id: 'sca',
+          match: { methods: ['GET'], path_prefix: '/sca' },
+          auth: { issuers: ['main'], audience: 'https://api.test', binding: 'any', step_up: { acr_values: ['urn:bank:sca'], max_age_s: 300 } },
+          upstream: { url: c.routes[0].upstream.url },
+        });
+      },
+    });
+    try {
+      const before = h.upstream.received.length;
+      const prm = 'resource_metadata="https://api.test/.well-known/oauth-protected-resource"';
+      const once = (c: string, param: string): void => expect(c.split(param).length - 1, `${param} in ${c}`).toBe(1);
+      // mTLS: auth_time too old -> the Bearer challenge.
+      const old = await m.issuer.mint({ cnf: cnfX5t(m.pki.client1.x5tS256), acr: 'urn:bank:sca', auth_time: now() - 3600 });
+      const r = await m.call('/sca/1', { cert: m.pki.client1, headers: [['Authorization', `Bearer ${old}`]] });
+      expectErrorContract(r, 401, 'insufficient_user_authentication');
+      const bearer = challenges(r).find((x) => x.startsWith('Bearer ')) ?? '';
+      for (const p of ['error="insufficient_user_authentication"', 'max_age="300"', prm]) once(bearer, p);
+      // DPoP: the same on the DPoP challenge.
+      const token = await m.issuer.mint({ cnf: cnfJkt(key.jkt), acr: 'urn:bank:sca', auth_time: now() - 3600 });
+      const d = await m.call('/sca/1', { headers: [['Authorization', `DPoP ${token}`], ['DPoP', await proof(key, { htm: 'GET', htu: `${PUBLIC_ORIGIN}/sca/1`, token })]] });
+      expectErrorContract(d, 401, 'insufficient_user_authentication');
+      const dpop = challenges(d).find((x) => x.startsWith('DPoP ')) ?? '';
+      for (const p of ['error="insufficient_user_authentication"', 'max_age="300"', prm]) once(dpop, p);
+      expect(h.upstream.received.length).toBe(before);
+    } finally {
+      await m.close();
+    }
+  });
+
   it('STEP-5 a client-credentials token (sub = client_id) -> 403 insufficient_scope, not forwarded', async () => {
     const before = h.upstream.received.length;
     const r = await mtlsCall({ sub: 'client-1', client_id: 'client-1', acr: 'urn:bank:sca', auth_time: now() });

@@ -55,7 +55,7 @@ function opensslHandshake(port: number, args: string[]): Promise<boolean> {
 
 describe('TLS-2: TLS 1.0 and 1.1 are refused', () => {
   for (const v of ['TLSv1', 'TLSv1.1'] as const) {
-    it(`TLS-2: a handshake pinned to ${v} fails`, async () => {
+    it(`CONF-3 / TLS-2: a handshake pinned to ${v} fails`, async () => {
       const offer = { minVersion: v, maxVersion: v, ciphers: 'DEFAULT@SECLEVEL=0' };
       const ctl = await probeControl(offer);
       if (ctl.ok) {
@@ -78,7 +78,7 @@ describe('TLS-2: TLS 1.0 and 1.1 are refused', () => {
 });
 
 describe('TLS-3: TLS 1.3 is preferred', () => {
-  it('TLS-3: a client offering TLS 1.2 and 1.3 negotiates TLSv1.3', async () => {
+  it('CONF-3 / TLS-3: a client offering TLS 1.2 and 1.3 negotiates TLSv1.3', async () => {
     const r = await probeGateway({ minVersion: 'TLSv1.2', maxVersion: 'TLSv1.3' });
     expect(r).toMatchObject({ ok: true, protocol: 'TLSv1.3' });
   });
@@ -98,14 +98,14 @@ describe('TLS-4 / TLS-5: TLS 1.2 cipher suites', () => {
     ['AES256-GCM-SHA384', 'RSA key exchange'],
     ['ECDHE-RSA-CHACHA20-POLY1305', 'not in the BCP195 recommended list (TLS-4)'],
   ] as const) {
-    it(`TLS-4: TLS 1.2 offering only ${cipher} (${why}) fails`, async () => {
+    it(`CONF-3 / TLS-4: TLS 1.2 offering only ${cipher} (${why}) fails`, async () => {
       const ctl = await probeControl(tls12(cipher));
       expect(ctl, 'control accepts the offer').toMatchObject({ ok: true, cipher });
       expect((await probeGateway(tls12(cipher))).ok).toBe(false);
     });
   }
   for (const cipher of ['ECDHE-RSA-AES128-GCM-SHA256', 'ECDHE-RSA-AES256-GCM-SHA384']) {
-    it(`TLS-4: TLS 1.2 with ${cipher} succeeds`, async () => {
+    it(`CONF-3 / TLS-4: TLS 1.2 with ${cipher} succeeds`, async () => {
       expect(await probeGateway(tls12(cipher))).toMatchObject({ ok: true, protocol: 'TLSv1.2', cipher });
     });
   }
@@ -113,7 +113,7 @@ describe('TLS-4 / TLS-5: TLS 1.2 cipher suites', () => {
     const r = await probeGateway(tls12('AES128-SHA:ECDHE-RSA-AES128-SHA256:AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384'));
     expect(r).toMatchObject({ ok: true, cipher: 'ECDHE-RSA-AES256-GCM-SHA384' });
   });
-  it('TLS-5: DHE-RSA-AES128-GCM-SHA256 is refused with the default fapi2 profile', async () => {
+  it('CONF-3 / TLS-5: DHE-RSA-AES128-GCM-SHA256 is refused with the default fapi2 profile', async () => {
     for (const cipher of ['DHE-RSA-AES128-GCM-SHA256', 'DHE-RSA-AES256-GCM-SHA384']) {
       expect(await probeControl(tls12(cipher)), 'control accepts DHE').toMatchObject({ ok: true, cipher });
       expect((await probeGateway(tls12(cipher))).ok).toBe(false);
