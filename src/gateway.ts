@@ -95,6 +95,8 @@ interface Outcome {
   served?: 'RESOURCE_METADATA' | 'CORS_PREFLIGHT';
   /** HDR-15: the request's Origin, when the route's CORS policy allows it. */
   corsOrigin?: string;
+  /** HDR-15: the CORS policy of a route found only for a refusal made before routing. */
+  corsPolicy?: CorsPolicy;
   /** Pipelined and never given its turn: its connection closed first, or it was over the limit. */
   unserved?: 'NOT_SERVED_CONNECTION_CLOSED' | 'PIPELINE_LIMIT';
 }
@@ -138,7 +140,7 @@ function gatewayResponseHeaders(id: string, binding: Binding, route: Route, cors
 
 /** HDR-15 on a refusal: an allowed origin's script must read the challenge and the nonce (DPOP-27). */
 function refusalCorsHeaders(o: Outcome): string[] | undefined {
-  const policy = o.route?.cors;
+  const policy = o.route?.cors ?? o.corsPolicy;
   if (policy === undefined) return undefined;
   return o.corsOrigin === undefined ? ['vary', 'Origin'] : [...corsResponseHeaders(policy, o.corsOrigin), 'vary', 'Origin'];
 }
@@ -199,7 +201,7 @@ export class Gateway {
     if (r.res.writableEnded) return { id: r.id, answered: true, res: r.res };
     r.outcome.error ??= new GatewayError(code, `request body refused by the parser: ${detail}`);
     if (r.outcome.forwarded) this.pipeline.forwarder.abort(r.req);
-    return { id: r.id, answered: false, res: r.res };
+    return { id: r.id, answered: false, res: r.res, headers: refusalCorsHeaders(r.outcome) };
   };
 
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
@@ -288,12 +290,27 @@ export class Gateway {
       dpopAlgs: p.settings.dpopAlgs,
       resourceMetadata: o.route === undefined ? undefined : p.metadata?.urlFor(o.route.audience),
     };
+    // A refusal before routing (strict x-fapi headers, Expect) to a browser: its route's CORS still applies.
+    if (o.route === undefined && req.headers.origin !== undefined) this.corsBeforeRouting(req, p, o);
     try {
       renderError(res, err, ctx, id, refusalCorsHeaders(o));
     } catch (e2) {
       // Rendering must never take the process down: cut this connection instead.
       this.logger.error({ interaction_id: id, detail: (e2 as Error).message }, 'error response failed');
       res.destroy();
+    }
+  }
+
+  /** HDR-15: the route's CORS policy for a refusal made before routing; the log still says no route. */
+  private corsBeforeRouting(req: IncomingMessage, p: Pipeline, o: Outcome): void {
+    try {
+      const f = requestFacts(req, '', undefined, p.settings.maxHeaders, p.settings.clientTrust, p.settings.forwardedCert);
+      const route = p.routes.match(f.method, f.path, f.host);
+      if (route?.cors === undefined) return;
+      o.corsOrigin = allowedOrigin(route.cors, req.headers.origin);
+      o.corsPolicy = route.cors;
+    } catch {
+      // The request itself is malformed (path, Host, header count): no route, so no CORS.
     }
   }
 

@@ -165,7 +165,10 @@ const authorizationDetails = z
 const origin = z
   .string()
   .regex(/^https?:\/\/([a-z0-9.-]+|\[[0-9a-f:.]+\])(:[0-9]{1,5})?$/, 'an origin as browsers send it: https://host[:port], lower-case, no path or trailing /')
-  .refine((o) => !/^https:\/\/[^/]*:443$|^http:\/\/[^/]*:80$/.test(o), 'leave out the default port: browsers do');
+  .refine((o) => !/^https:\/\/[^/]*:443$|^http:\/\/[^/]*:80$/.test(o), 'leave out the default port: browsers do')
+  // What a browser would send for it: no port above 65535, no leading zeros, IPv6 and IPv4 in their
+  // canonical forms, host names in punycode (the WHATWG URL serialisation browsers use).
+  .refine((o) => URL.parse(o)?.origin === o, 'not an origin a browser sends: write it as new URL(origin).origin prints it (punycode host, canonical IP, valid port)');
 const cors = z.strictObject({
   allowed_origins: z.array(origin).min(1),
   /** Request headers allowed besides authorization, dpop, content-type and the x-fapi-* headers. */

@@ -35,7 +35,7 @@ export type BodyRefused = (
   socket: Duplex,
   code: ErrorCode,
   detail: string,
-) => { readonly id: string; readonly answered: boolean; readonly res: ServerResponse } | undefined;
+) => { readonly id: string; readonly answered: boolean; readonly res: ServerResponse; readonly headers?: readonly string[] } | undefined;
 
 const REASON_PHRASES: Readonly<Record<number, string>> = { 400: 'Bad Request', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' };
 
@@ -171,7 +171,7 @@ export function createApiServer(
       }
       // The refused request answers in its turn, once every response before it is done (requests in
       // between are served); keep-alive stays on, or Node would end the socket before that turn.
-      refusal.res.once('socket', () => endSoon(socket, cannedAnswer(code, interactionId)));
+      refusal.res.once('socket', () => endSoon(socket, cannedAnswer(code, interactionId, refusal.headers)));
       return;
     }
     // The upstream already started answering the request whose body is bad: a 400 now would be read as
@@ -180,7 +180,7 @@ export function createApiServer(
       socket.destroy();
       return;
     }
-    endSoon(socket, cannedAnswer(code, interactionId));
+    endSoon(socket, cannedAnswer(code, interactionId, refusal?.headers));
   });
   // CONNECT (authority-form): never tunnelled. Without a listener Node destroys the socket at once, with
   // no answer, no log line, and cutting a response still being written to an earlier request.
@@ -215,15 +215,19 @@ function endSoon(socket: Duplex, answer: string): void {
 }
 
 /** A contract-shaped answer written to the socket directly, for requests the pipeline never sees. */
-function cannedAnswer(code: ErrorCode, interactionId: string): string {
+/** `extra`: name/value pairs of the refused request's route (its CORS headers, HDR-15). */
+function cannedAnswer(code: ErrorCode, interactionId: string, extra: readonly string[] = []): string {
   const entry = CATALOG[code];
   const body = JSON.stringify({ error: entry.error, error_description: entry.description });
+  let more = '';
+  for (let i = 0; i + 1 < extra.length; i += 2) more += `${extra[i] as string}: ${extra[i + 1] as string}\r\n`;
   return (
     `HTTP/1.1 ${entry.status} ${REASON_PHRASES[entry.status] ?? 'Bad Request'}\r\n` +
     `Date: ${new Date().toUTCString()}\r\n` +
     'Content-Type: application/json\r\n' +
     'Cache-Control: no-store\r\n' +
     `x-fapi-interaction-id: ${interactionId}\r\n` +
+    more +
     'Connection: close\r\n' +
     `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
   );
