@@ -127,6 +127,8 @@ const issuer = z.strictObject({
   algorithms: z.array(z.enum(JWT_ALGS)).min(1).default([...FAPI_ALGS]),
   /** Q-10: extra `typ` values this issuer puts on access tokens (besides at+jwt). */
   extra_token_types: z.array(z.string().min(1)).default([]),
+  /** JWT-1, Q-10: accept access tokens without `typ` from this issuer (PingFederate's default); aud is still checked. */
+  allow_missing_token_type: z.boolean().default(false),
   clock_leeway_s: z.int().min(0).max(60).default(10),
   /** Q-3: refuse tokens whose exp - iat is larger. */
   max_token_age_s: z.int().min(1).optional(),

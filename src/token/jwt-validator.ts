@@ -51,13 +51,20 @@ function checkCompactJws(token: string): [Record<string, unknown>, Record<string
   }
 }
 
-/** JWT-1, Q-10: `typ` is at+jwt (media-type compare), or an explicit per-issuer extra. */
+/**
+ * JWT-1, Q-10: `typ` is at+jwt (media-type compare), or an explicit per-issuer extra; absent only where
+ * the issuer is known to leave it out (allow_missing_token_type), never a non-string.
+ */
 function checkType(header: Record<string, unknown>, issuer: IssuerConfig): void {
+  if (header.typ === undefined) {
+    if (issuer.allow_missing_token_type) return;
+    throw new GatewayError('GW_TOKEN_INVALID', 'JWT-1 typ missing');
+  }
   const typ = typeof header.typ === 'string' ? header.typ.toLowerCase().replace(/^application\//, '') : undefined;
   if (typ === 'at+jwt') return;
   const extras = issuer.extra_token_types.map((t) => t.toLowerCase().replace(/^application\//, ''));
   if (typ !== undefined && extras.includes(typ)) return;
-  throw new GatewayError('GW_TOKEN_INVALID', `JWT-1 typ ${typ === undefined ? 'missing' : 'not at+jwt'}`);
+  throw new GatewayError('GW_TOKEN_INVALID', `JWT-1 typ ${typ === undefined ? 'not a string' : 'not at+jwt'}`);
 }
 
 /** JWT-2: the allow-list comes from config, never from the token. */
