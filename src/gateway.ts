@@ -386,8 +386,13 @@ export class Gateway {
       const max = route.upstream.maxBodyBytes;
       limitStreamedBody(req, max, (seen) => {
         res.shouldKeepAlive = false;
-        fail(new GatewayError('GW_BODY_TOO_LARGE', `streamed body over max_body_bytes ${max} (${seen} bytes so far)`));
         p.forwarder.abort(req);
+        const detail = `streamed body over max_body_bytes ${max} (${seen} bytes so far)`;
+        if (!res.writableFinished) return fail(new GatewayError('GW_BODY_TOO_LARGE', detail));
+        // The upstream answered before reading it all, and that answer is complete (its log line written):
+        // nothing to tell the client but a cut connection, so nothing more is read or served on it.
+        this.logger.warn({ interaction_id: iid.id, route: route.id, reason: 'GW_BODY_TOO_LARGE', remote: facts.remoteAddress, detail }, 'request body passed the limit after the answer; connection cut');
+        req.socket.destroy();
       });
     }
   }

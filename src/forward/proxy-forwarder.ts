@@ -47,6 +47,8 @@ const kUpstreamReq = Symbol('fapi.upstreamRequest');
 const kResent = Symbol('fapi.resent');
 const kTimeoutMs = Symbol('fapi.upstreamTimeoutMs');
 const kTimedOut = Symbol('fapi.upstreamTimedOut');
+// Set by abort() only (a refused request; rare, so the extra property costs the hot path nothing).
+const kRefused = Symbol('fapi.refused');
 type Forwarding = IncomingMessage & {
   [kFail]?: (e: GatewayError) => void;
   [kOwn]?: GatewayResponseHeaders | RuledHeaders;
@@ -54,6 +56,7 @@ type Forwarding = IncomingMessage & {
   [kResent]?: true;
   [kTimeoutMs]?: number;
   [kTimedOut]?: true;
+  [kRefused]?: true;
 };
 // The client request of an upstream request, for the shared upgrade listener below.
 const kClientReq = Symbol('fapi.clientReq');
@@ -149,7 +152,9 @@ export function responseHeaders(raw: readonly string[], own: GatewayResponseHead
   let listed: string[] | undefined;
   const cors = rules?.cors === true;
   const json = rules?.json === true && status >= 200 && status < 300 && status !== 204 && status !== 205 && status !== 206;
-  let jsonType: string | undefined;
+  // json: the upstream's Content-Type values, decided once the whole head is read.
+  let types: string[] | undefined;
+  let bodiless = false;
   for (let i = 0; i < raw.length; i += 2) {
     const name = lowerName(raw[i] as string);
     const value = raw[i + 1] as string;
@@ -157,9 +162,11 @@ export function responseHeaders(raw: readonly string[], own: GatewayResponseHead
       // Usually just `keep-alive`, already dropped: only other names cost a second pass.
       for (const token of connectionListed(value)) if (!NOT_FORWARDED.has(token)) (listed ??= []).push(token);
     } else if (!NOT_FORWARDED.has(name) && !owns(own, name) && !(cors && name.startsWith('access-control-'))) {
-      if (json && name === 'content-type') {
-        if (jsonType === undefined && isJsonMediaType(value)) jsonType = value;
-      } else out.push(name, value);
+      if (json && name === 'content-type') (types ??= []).push(value);
+      else {
+        if (json && name === 'content-length' && value.trim() === '0') bodiless = true;
+        out.push(name, value);
+      }
     }
   }
   if (listed !== undefined) {
@@ -167,9 +174,15 @@ export function responseHeaders(raw: readonly string[], own: GatewayResponseHead
     const kept: string[] = [];
     for (let i = 0; i < out.length; i += 2) if (!names.includes(out[i] as string)) kept.push(out[i] as string, out[i + 1] as string);
     out = kept;
+    // Hop-by-hop (HDR-12): dropped as it would be without the rule.
+    if (names.includes('content-type')) types = undefined;
   }
   for (const v of own) out.push(v);
-  if (json) out.push('content-type', jsonType ?? 'application/json');
+  if (json) {
+    // No body (Content-Length: 0): nothing to label; what the upstream sent passes as sent.
+    if (bodiless) for (const t of types ?? []) out.push('content-type', t);
+    else out.push('content-type', types?.find(isJsonMediaType) ?? 'application/json');
+  }
   if (cors) out.push('vary', 'Origin');
   return out;
 }
@@ -314,6 +327,7 @@ export class ProxyForwarder implements Forwarder {
     const f = req as Forwarding;
     // Never sent again: the request is refused, not failed.
     f[kResent] = true;
+    f[kRefused] = true;
     const upstream = f[kUpstreamReq];
     if (upstream !== undefined && !upstream.destroyed) upstream.destroy();
   }
@@ -337,6 +351,8 @@ export class ProxyForwarder implements Forwarder {
   private web(req: Forwarding, res: ServerResponse, route: Route, fail: (e: GatewayError) => void): void {
     const upstream = route.upstream;
     this.proxy.web(req, res, this.webOptions(upstream), (err: Error & { code?: string }) => {
+      // Our own abort: the gateway's refusal (a 400 or 413 perhaps still being written) is the answer.
+      if (req[kRefused] === true) return;
       if (res.headersSent) {
         // Bytes after a complete response (a body on a 204, 304 or HEAD answer): Node's parser fails on
         // them, but the client has its whole answer; only the upstream connection is dropped.
