@@ -105,6 +105,11 @@ const introspection = z.strictObject({
   key_file: z.string().min(1).optional(),
   /** client_secret_basic: env var holding the client secret. */
   client_secret_env: envName.optional(),
+  /**
+   * INT-3: refuse active answers without `aud`. false only for an AS that never returns one: its tokens
+   * are then accepted on every route that lists this issuer (an `aud` it does return is still checked).
+   */
+  require_audience: z.boolean().default(true),
   /** RFC 9701: ask for and require a signed (JWT) introspection response (INT-7). */
   signed_response: z.boolean().default(false),
   timeout_ms: z.int().min(100).max(30000).default(2000),

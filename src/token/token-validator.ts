@@ -100,7 +100,7 @@ export class CompositeTokenValidator implements TokenValidator {
         continue;
       }
       checkRouteIssuer(claims, route);
-      checkIntrospectedAudience(claims, route);
+      checkIntrospectedAudience(claims, route, issuer.config.introspection?.require_audience !== false);
       return claims;
     }
     throw failed ?? inactive ?? new GatewayError('GW_TOKEN_INACTIVE', 'INT-2 no issuer on this route knows the token');
@@ -120,9 +120,15 @@ function namesJwtIssuer(token: string, onRoute: readonly ComposedIssuer[]): bool
   return typeof iss === 'string' && onRoute.some((i) => i.config.token_format === 'jwt' && i.config.issuer === iss);
 }
 
-/** TOK-5, INT-3: an introspection answer must name an audience at all, then the route's (checkAudience). */
-function checkIntrospectedAudience(c: TokenClaims, route: Route): void {
-  if (c.audience.length === 0) throw new GatewayError('GW_TOKEN_AUDIENCE', 'INT-3 introspection answer has no aud');
+/**
+ * TOK-5, INT-3: an introspection answer names the route's audience (checkAudience). An answer without
+ * `aud` is refused unless the issuer says its AS never sends one (require_audience: false).
+ */
+function checkIntrospectedAudience(c: TokenClaims, route: Route, required: boolean): void {
+  if (c.audience.length === 0) {
+    if (required) throw new GatewayError('GW_TOKEN_AUDIENCE', 'INT-3 introspection answer has no aud');
+    return;
+  }
   checkAudience(c, route);
 }
 

@@ -51,6 +51,7 @@ beforeAll(async () => {
       ...defaultRoutes(),
       { id: 'op', match: { methods: ['GET'], path_prefix: '/op' }, auth: { issuers: ['op-pkjwt'], scopes: { all_of: ['accounts'] } } },
       { id: 'op-mtls', match: { methods: ['GET'], path_prefix: '/opm' }, auth: { issuers: ['op-mtls'] } },
+      { id: 'op-noaud', match: { methods: ['GET'], path_prefix: '/opn' }, auth: { issuers: ['op-noaud'] } },
       { id: 'op-basic', profile: 'non-fapi', match: { methods: ['GET'], path_prefix: '/opb' }, auth: { issuers: ['op-basic'] } },
       { id: 'op-signed', match: { methods: ['GET'], path_prefix: '/ops' }, auth: { issuers: ['op-signed'] } },
       { id: 'op-wrong-key', match: { methods: ['GET'], path_prefix: '/opw' }, auth: { issuers: ['op-wrong-key'] } },
@@ -67,6 +68,8 @@ beforeAll(async () => {
         token_format: 'opaque',
         introspection: { client_id: 'gw-mtls', auth: 'tls_client_auth', cert_file: files.client1CertFile, key_file: files.client1KeyFile },
       };
+      // The same AS as op-mtls, declared as one that never returns aud (INT-3's per-issuer setting).
+      c.issuers['op-noaud'] = { ...c.issuers['op-mtls'], introspection: { ...c.issuers['op-mtls'].introspection, require_audience: false } };
       c.issuers['op-basic'] = {
         issuer: basic.issuer,
         ca_file,
@@ -184,6 +187,13 @@ describe('INT-1..INT-4: opaque sender-constrained tokens', () => {
     await expect401(await callMtls('/op/x', certBound(pkjwt, { aud: 'https://other.test' })), 'GW_TOKEN_AUDIENCE');
     await expect401(await callMtls('/op/x', certBound(pkjwt, { aud: undefined })), 'GW_TOKEN_AUDIENCE');
     expect((await callMtls('/op/x', certBound(pkjwt, { aud: ['https://other.test', AUDIENCE] }))).status).toBe(200);
+  });
+  it('INT-3 require_audience: false: an answer without aud is accepted; one with another aud is still refused', async () => {
+    expect((await callMtls('/opn/x', certBound(mtls, { aud: undefined }))).status).toBe(200);
+    await expect401(await callMtls('/opn/x', certBound(mtls, { aud: 'https://other.test' })), 'GW_TOKEN_AUDIENCE');
+    expect((await callMtls('/opn/x', certBound(mtls))).status).toBe(200);
+    // The default still requires it, for the same AS.
+    await expect401(await callMtls('/opm/x', certBound(mtls, { aud: undefined })), 'GW_TOKEN_AUDIENCE');
   });
   it('INT-3: expired, or another iss -> 401', async () => {
     const now = Math.floor(Date.now() / 1000);

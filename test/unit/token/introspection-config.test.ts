@@ -27,6 +27,7 @@ describe('issuer token_format / revocation / introspection', () => {
     expect(l.config.issuers.as).toMatchObject({ token_format: 'jwt', revocation: 'none' });
     expect(l.config.issuers.as?.introspection).toEqual({
       ...pkjwt,
+      require_audience: true,
       signed_response: false,
       timeout_ms: 2000,
       cache_max_s: 60,
