@@ -43,11 +43,16 @@ describe('RedisReplayStore topologies', () => {
 
   it('DPOP-21 Cluster: keys spread over three masters, each claimed once', async () => {
     const ports = await Promise.all([freePort(), freePort(), freePort()]);
+    // Each node ready before the cluster is created: a fixed pause lost that race on a loaded machine.
+    const ready: Promise<boolean>[] = [];
     for (const p of ports) {
-      const node = spawn('redis-server', ['--port', String(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${p}.conf`)], { stdio: 'ignore' });
+      const node = spawn('redis-server', ['--port', String(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${p}.conf`)], { stdio: ['ignore', 'pipe', 'ignore'] });
       extra.push(node);
+      let out = '';
+      node.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+      ready.push(until(async () => out.includes('Ready to accept connections'), 10_000, 20));
     }
-    await new Promise((r) => setTimeout(r, 500));
+    expect(await Promise.all(ready)).toEqual([true, true, true]);
     const create = spawnSync('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-yes'], { encoding: 'utf8', timeout: 20_000 });
     expect(create.status, create.stdout + create.stderr).toBe(0);
     const store = new RedisReplayStore({ mode: 'cluster', nodes: ports.map((port) => ({ host: '127.0.0.1', port })) });
