@@ -100,6 +100,9 @@ export interface Route {
   /** HDR-15: undefined when the route has no CORS policy (the upstream's CORS headers pass as sent). */
   readonly cors: CorsPolicy | undefined;
   readonly responseRules: ResponseRules | undefined;
+  /** DPOP-10: `public_origin` when the route sets its own (else server.public_origin), and its host. */
+  readonly publicOrigin: string | undefined;
+  readonly publicHost: string | undefined;
 }
 
 export interface UpstreamTarget {

@@ -55,7 +55,7 @@ export class SenderConstraintVerifier implements BindingVerifier {
     const r = this.dpop.verifyNow({
       proofs: creds.proofs,
       method: facts.method,
-      htu: this.expectedHtu(facts.path),
+      htu: this.expectedHtu(facts.path, route.publicOrigin),
       accessToken: creds.token,
       accessTokenSha256: claims.tokenHash,
       expectedJkt,
@@ -66,13 +66,17 @@ export class SenderConstraintVerifier implements BindingVerifier {
     return route.dpop.nonce && this.nonces !== undefined ? { ...binding, responseHeaders: { 'dpop-nonce': this.nonces.issue() } } : binding;
   }
 
-  /** expectedHtu parses a URL; the same few paths come back all the time. Bounded: cleared when full. */
-  private expectedHtu(path: string): string {
-    let htu = this.htus.get(path);
+  /**
+   * expectedHtu parses a URL; the same few paths come back all the time. Bounded: cleared when full.
+   * `origin`: the route's own public_origin (DPOP-10), keyed apart from the server's.
+   */
+  private expectedHtu(path: string, origin: string | undefined): string {
+    const key = origin === undefined ? path : `${origin}${path}`;
+    let htu = this.htus.get(key);
     if (htu === undefined) {
-      htu = expectedHtu(this.publicOrigin, path);
+      htu = expectedHtu(origin ?? this.publicOrigin, path);
       if (this.htus.size >= HTU_CACHE_MAX) this.htus.clear();
-      this.htus.set(path, htu);
+      this.htus.set(key, htu);
     }
     return htu;
   }

@@ -73,6 +73,7 @@ export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv
     throw new ConfigError(source, issues.map((i) => ({ path: formatPath(i.path), message: i.message, line: lineOf(i.path) })));
   }
   config.server.public_origin = new URL(config.server.public_origin).origin;
+  for (const r of config.routes) if (r.public_origin !== undefined) r.public_origin = new URL(r.public_origin).origin;
   return deepFreeze({ config, secrets, baseDir: source === '<inline>' ? process.cwd() : dirname(resolve(source)), source });
 }
 

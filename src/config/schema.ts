@@ -21,6 +21,12 @@ const path = z
   .regex(/^\/[A-Za-z0-9\-._~!$&'()*+,;=:@%/]*$/, 'an absolute path without query')
   .refine((p) => !/(^|\/)\.{1,2}(\/|$)/.test(p), 'no dot-segments');
 
+// DPOP-10: the https origin clients call, the base of every expected DPoP `htu`.
+const publicOrigin = httpsUrl.refine((u) => {
+  const x = new URL(u);
+  return x.pathname === '/' && x.search === '' && x.hash === '' && x.username === '' && x.password === '';
+}, 'public_origin is an origin: scheme, host and optional port only');
+
 const tls = z.strictObject({
   cert_file: z.string().min(1),
   key_file: z.string().min(1),
@@ -57,10 +63,7 @@ const server = z.strictObject({
   /** Processes sharing the listener (node:cluster). More than one needs the Redis replay store. */
   workers: z.union([z.int().min(1).max(64), z.literal('auto')]).default(1),
   /** The origin clients use; DPoP `htu` is checked against it, never against Host or X-Forwarded-*. */
-  public_origin: httpsUrl.refine((u) => {
-    const x = new URL(u);
-    return x.pathname === '/' && x.search === '' && x.hash === '' && x.username === '' && x.password === '';
-  }, 'public_origin is an origin: scheme, host and optional port only'),
+  public_origin: publicOrigin,
   realm: z.string().regex(/^[\x20\x21\x23-\x5B\x5D-\x7E]+$/).optional(),
   tls,
   limits: limits.prefault({}),
@@ -242,6 +245,8 @@ const route = z.strictObject({
     /** PEM CA(s) that an https:// upstream's certificate must chain to, instead of Node's bundle. */
     ca_file: z.string().min(1).optional(),
   }).refine((u) => u.ca_file === undefined || u.url.startsWith('https:'), { message: 'ca_file needs an https:// url', path: ['ca_file'] }),
+  /** DPOP-10: the origin clients call this route at, when not server.public_origin (a second host name). */
+  public_origin: publicOrigin.optional(),
   /** HDR-15: answer CORS preflights and let these browser origins read responses; off unless set. */
   cors: cors.optional(),
 });

@@ -116,5 +116,5 @@ export function prepareUpstreamHeaders(facts: RequestFacts, route: Route, princi
   // Rewritten, never appended to client values.
   h['x-forwarded-for'] = facts.remoteAddress;
   h['x-forwarded-proto'] = 'https';
-  h['x-forwarded-host'] = ctx.publicHost;
+  h['x-forwarded-host'] = route.publicHost ?? ctx.publicHost;
 }

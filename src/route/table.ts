@@ -74,6 +74,8 @@ export function compileRoute(r: RouteConfig, leewayS = 0, upstreamCa?: string, m
     }),
     schemes: Object.freeze(schemesFor(r.auth.binding)),
     cors: compileCors(r.cors, r.match.methods),
+    publicOrigin: r.public_origin,
+    publicHost: r.public_origin === undefined ? undefined : new URL(r.public_origin).host,
     responseRules: r.cors === undefined && !r.upstream.json_content_type ? undefined : Object.freeze({ cors: r.cors !== undefined, json: r.upstream.json_content_type }),
   });
 }
