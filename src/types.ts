@@ -147,6 +147,8 @@ export interface TokenClaims {
   readonly tokenType?: string;
   readonly acr?: string;
   readonly authTime?: number;
+  /** JWT-14: `amr` when it is an array of strings. */
+  readonly amr?: readonly string[] | undefined;
   /** RFC 9396 `authorization_details` as parsed, when it is an array (TOK-7). */
   readonly authorizationDetails?: readonly unknown[] | undefined;
   /** base64url of its JSON for the upstream (Q-9); undefined when there are no entries. */

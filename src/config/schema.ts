@@ -268,6 +268,10 @@ const identityHeaders = z
     key_thumbprint: headerName.default('x-authenticated-key-thumbprint'),
     /** base64url of the token's `authorization_details` JSON (RFC 9396), when it has any (Q-9). */
     authorization_details: headerName.default('x-authenticated-authorization-details'),
+    /** HDR-10, JWT-14: the user authentication, for an upstream that judges it itself (sent when present). */
+    acr: headerName.default('x-authenticated-acr'),
+    auth_time: headerName.default('x-authenticated-auth-time'),
+    amr: headerName.default('x-authenticated-amr'),
   })
   .superRefine((h, ctx) => {
     const seen = new Map<string, string>();

@@ -103,6 +103,10 @@ export function prepareUpstreamHeaders(facts: RequestFacts, route: Route, princi
   h[n.issuer] = headerSafe(claims.issuer);
   h[n.binding] = binding.kind;
   if (binding.thumbprint !== undefined) h[n.key_thumbprint] = binding.thumbprint;
+  // HDR-10, JWT-14: how the user authenticated, when the token says (client-credentials tokens do not).
+  if (claims.acr !== undefined) h[n.acr] = headerSafe(claims.acr);
+  if (claims.authTime !== undefined) h[n.auth_time] = String(claims.authTime);
+  if (claims.amr !== undefined && claims.amr.length > 0) h[n.amr] = headerSafe(claims.amr.join(' '));
   // the upstream decides consent ownership from these; base64url so any JSON fits a header value.
   // Never cut or left out: an upstream could read a partial or absent list as "no restriction".
   const details = claims.authorizationDetailsHeader;

@@ -10,7 +10,7 @@ import type { ClientAuthentication } from './client-auth.js';
 import { httpsRequest, type HttpClientOptions, type OutboundResponse } from './http-client.js';
 import { IntrospectionCache, type CacheLoad } from './introspection-cache.js';
 import type { IssuerKeys } from './issuer-keys.js';
-import { detailsOf, parseConfirmation } from './jwt-validator.js';
+import { amrOf, detailsOf, parseConfirmation } from './jwt-validator.js';
 import { verifyJwtWithKeys } from './verify-jws.js';
 
 export const JWT_RESPONSE_TYPE = 'application/token-introspection+jwt';
@@ -207,6 +207,7 @@ function claimsOf(r: Json, issuer: IntrospectionIssuer, tokenHash: string, nowS:
     tokenType: r.token_type as string | undefined,
     acr: r.acr as string | undefined,
     authTime: r.auth_time as number | undefined,
+    amr: amrOf(r.amr),
     ...detailsOf(r.authorization_details),
     tokenHash,
   });

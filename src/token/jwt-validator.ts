@@ -106,6 +106,11 @@ function checkIssuedAt(p: JWTPayload, issuer: IssuerConfig, nowS: number): void 
   }
 }
 
+/** JWT-14: `amr` is an array of strings (RFC 8176); anything else is not read. */
+export function amrOf(v: unknown): readonly string[] | undefined {
+  return Array.isArray(v) && v.every((x) => typeof x === 'string') ? Object.freeze([...(v as string[])]) : undefined;
+}
+
 /** Deeper than this, `authorization_details` is refused: JSON.stringify overflows V8's stack near 4,500. */
 const MAX_DETAILS_DEPTH = 32;
 
@@ -313,6 +318,7 @@ export class JwtValidator implements TokenValidator {
         cnf,
         acr: typeof p.acr === 'string' ? p.acr : undefined,
         authTime: typeof p.auth_time === 'number' ? p.auth_time : undefined,
+        amr: amrOf(p.amr),
         ...detailsOf(p.authorization_details),
         tokenHash,
       }),

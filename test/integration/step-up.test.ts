@@ -39,6 +39,20 @@ describe('step-up (STEP-1..STEP-5)', () => {
     expect(h.upstream.received.length).toBe(before + 1);
   });
 
+  it('HDR-10 / JWT-14 the upstream is told acr, auth_time and amr as the token has them, never what the client sent', async () => {
+    const t = now() - 60;
+    const r = await mtlsCall({ acr: 'urn:bank:high', auth_time: t, amr: ['pwd', 'otp'] });
+    expect(r.status).toBe(200);
+    const got = h.upstream.received.at(-1)?.headers ?? {};
+    expect([got['x-authenticated-acr'], got['x-authenticated-auth-time'], got['x-authenticated-amr']]).toEqual(['urn:bank:high', String(t), 'pwd otp']);
+    // A token without them (client credentials on a route without step-up): none sent, spoofed ones stripped.
+    const token = await h.issuer.mint({ cnf: cnfX5t(h.pki.client1.x5tS256), sub: 'client-1', client_id: 'client-1' });
+    const spoofed: [string, string][] = [['x-authenticated-acr', 'urn:bank:high'], ['x-authenticated-auth-time', String(now())], ['x-authenticated-amr', 'hwk']];
+    expect((await h.call('/accounts/1', { cert: h.pki.client1, headers: [['Authorization', `Bearer ${token}`], ...spoofed] })).status).toBe(200);
+    const plain = h.upstream.received.at(-1)?.headers ?? {};
+    expect([plain['x-authenticated-acr'], plain['x-authenticated-auth-time'], plain['x-authenticated-amr']]).toEqual([undefined, undefined, undefined]);
+  });
+
   it('STEP-2 / STEP-3 acr missing or not accepted -> 401 insufficient_user_authentication, acr_values and max_age on the Bearer challenge', async () => {
     const before = h.upstream.received.length;
     for (const claims of [{ auth_time: now() }, { acr: 'urn:bank:low', auth_time: now() }]) {

@@ -25,6 +25,9 @@ const DEFAULT_NAMES: IdentityHeaderNames = {
   binding: 'x-authenticated-binding',
   key_thumbprint: 'x-authenticated-key-thumbprint',
   authorization_details: 'x-authenticated-authorization-details',
+  acr: 'x-authenticated-acr',
+  auth_time: 'x-authenticated-auth-time',
+  amr: 'x-authenticated-amr',
 };
 const CUSTOM_NAMES: IdentityHeaderNames = {
   subject: 'x-user',
@@ -34,6 +37,9 @@ const CUSTOM_NAMES: IdentityHeaderNames = {
   binding: 'x-binding',
   key_thumbprint: 'x-key',
   authorization_details: 'x-rar',
+  acr: 'x-acr',
+  auth_time: 'x-auth-time',
+  amr: 'x-amr',
 };
 // Names that matter, as Node delivers them (lower-case), plus CGI-style underscore spellings.
 const INTERESTING = [
@@ -78,6 +84,9 @@ const claimsArb = fc.record({
   scopes: fc.array(claimText, { maxLength: 3 }),
   issuer: claimText,
   // TOK-7 / Q-9: any JSON the AS put there, forwarded as base64url so the value is always valid.
+  acr: fc.option(claimText, { nil: undefined }),
+  authTime: fc.option(fc.integer({ min: 0, max: 2 ** 40 }), { nil: undefined }),
+  amr: fc.option(fc.array(claimText, { maxLength: 3 }), { nil: undefined }),
   authorizationDetails: fc.option(fc.array(fc.jsonValue({ maxDepth: 3 }), { maxLength: 3 }), { nil: undefined }),
 });
 const bindingArb: fc.Arbitrary<Binding> = fc.oneof(
@@ -119,6 +128,9 @@ function run(input: IncomingHttpHeaders, names: IdentityHeaderNames, keepCredent
   if (c.subject !== undefined) ours.set(names.subject, headerSafe(c.subject));
   if (c.clientId !== undefined) ours.set(names.client_id, headerSafe(c.clientId));
   if (binding.thumbprint !== undefined) ours.set(names.key_thumbprint, binding.thumbprint);
+  if (c.acr !== undefined) ours.set(names.acr, headerSafe(c.acr));
+  if (c.authTime !== undefined) ours.set(names.auth_time, String(c.authTime));
+  if (c.amr !== undefined && c.amr.length > 0) ours.set(names.amr, headerSafe(c.amr.join(' ')));
   const details = c.authorizationDetails;
   if (details !== undefined && details.length > 0) ours.set(names.authorization_details, Buffer.from(JSON.stringify(details)).toString('base64url'));
   return { input, output: req.headers, ours, names, keepCredentials };
