@@ -1,13 +1,16 @@
 // fapi-gateway [run] --config <file> | check --config <file> | schema
 import cluster from 'node:cluster';
+import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { runPrimary, runWorker, workerCount } from './cluster.js';
 import { ConfigError, loadConfigFile, referencedFiles, type LoadedConfig } from './config/load.js';
 import { configSchema } from './config/schema.js';
 import { watchFiles } from './config/watch.js';
+import { tlsOptions } from './listen/tls-options.js';
 import { startGateway } from './main.js';
 import { compileRouteTable } from './route/table.js';
+import { clientAuthFor } from './token/token-validator.js';
 import type { Route } from './types.js';
 
 const USAGE = `usage:
@@ -15,6 +18,19 @@ const USAGE = `usage:
   fapi-gateway check --config <file>   validate a config and print the compiled route table (exit 0/1)
   fapi-gateway schema                  print the config JSON Schema
 `;
+
+/**
+ * `check`: the TLS and introspection files, read and checked as the start reads them (a key that does
+ * not belong to its certificate, a weak key, an unreadable client key). A file that is not on this
+ * machine is a note, not a failure: a CI job checks the config without the Secrets mounted.
+ */
+function checkFiles(loaded: LoadedConfig): string[] {
+  const missing = referencedFiles(loaded).filter((f) => !existsSync(f));
+  if (missing.length > 0) return [`not found here, so not checked (the gateway will not start without them): ${missing.join(', ')}`];
+  tlsOptions(loaded);
+  for (const [name, cfg] of Object.entries(loaded.config.issuers)) if (cfg.introspection !== undefined) clientAuthFor(name, cfg, loaded);
+  return [];
+}
 
 export function formatRouteTable(routes: readonly Route[]): string {
   const rows = routes.map((r) => [
@@ -80,7 +96,8 @@ async function main(argv: string[]): Promise<number> {
     const loaded = loadConfigFile(values.config);
     const table = compileRouteTable(loaded);
     if (command === 'check') {
-      process.stdout.write(`config ${values.config} is valid\n\n${formatRouteTable(table.routes)}\n`);
+      const notes = checkFiles(loaded);
+      process.stdout.write(`config ${values.config} is valid\n\n${formatRouteTable(table.routes)}\n${notes.map((n) => `\nnote: ${n}`).join('')}${notes.length > 0 ? '\n' : ''}`);
       return 0;
     }
     const file = values.config;

@@ -39,6 +39,8 @@ export interface LoadedConfig {
   /** Where relative file paths in the config are resolved from. */
   readonly baseDir: string;
   readonly source: string;
+  /** The config file's line of a key path, for problems found after loading (route compilation). */
+  readonly lineOf?: (path: readonly (string | number)[]) => number | undefined;
 }
 
 type Path = readonly (string | number)[];
@@ -74,7 +76,7 @@ export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv
   }
   config.server.public_origin = new URL(config.server.public_origin).origin;
   for (const r of config.routes) if (r.public_origin !== undefined) r.public_origin = new URL(r.public_origin).origin;
-  return deepFreeze({ config, secrets, baseDir: source === '<inline>' ? process.cwd() : dirname(resolve(source)), source });
+  return deepFreeze({ config, secrets, baseDir: source === '<inline>' ? process.cwd() : dirname(resolve(source)), source, lineOf });
 }
 
 export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {

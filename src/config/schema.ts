@@ -172,13 +172,14 @@ const authorizationDetails = z
 
 // HDR-15: an origin exactly as a browser sends it in `Origin` (RFC 6454 serialisation): lower-case
 // scheme and host, the port only when it is not the scheme's default, no path, never `*` or `null`.
+// What a browser would send: the WHATWG URL serialisation (no port above 65535 or default port, no
+// leading zeros, canonical IPv4/IPv6, punycode host names). One check, one message per origin.
 const origin = z
   .string()
-  .regex(/^https?:\/\/([a-z0-9.-]+|\[[0-9a-f:.]+\])(:[0-9]{1,5})?$/, 'an origin as browsers send it: https://host[:port], lower-case, no path or trailing /')
-  .refine((o) => !/^https:\/\/[^/]*:443$|^http:\/\/[^/]*:80$/.test(o), 'leave out the default port: browsers do')
-  // What a browser would send for it: no port above 65535, no leading zeros, IPv6 and IPv4 in their
-  // canonical forms, host names in punycode (the WHATWG URL serialisation browsers use).
-  .refine((o) => URL.parse(o)?.origin === o, 'not an origin a browser sends: write it as new URL(origin).origin prints it (punycode host, canonical IP, valid port)');
+  .refine(
+    (o) => /^https?:\/\/[^/?#@]+$/.test(o) && URL.parse(o)?.origin === o,
+    'not an origin as browsers send it: http(s)://host[:port] as new URL(o).origin prints it (lower-case, punycode, canonical IP, no default port, no path or trailing /, never * or null)',
+  );
 const cors = z.strictObject({
   allowed_origins: z.array(origin).min(1),
   /** Request headers allowed besides authorization, dpop, content-type and the x-fapi-* headers. */

@@ -35,7 +35,13 @@ export function clientCertificatePolicy(loaded: LoadedConfig): { readonly reject
 
 export function tlsOptions(loaded: LoadedConfig): TlsOptions {
   const t = loaded.config.server.tls;
-  const file = (p: string): Buffer => readFileSync(resolve(loaded.baseDir, p));
+  const file = (p: string): Buffer => {
+    try {
+      return readFileSync(resolve(loaded.baseDir, p));
+    } catch (e) {
+      throw new Error(`server.tls: cannot read ${p}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  };
   const ca = t.client_ca_file === undefined ? undefined : file(t.client_ca_file);
   const cert = file(t.cert_file);
   const key = file(t.key_file);

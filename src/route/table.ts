@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import { compileCors } from './cors.js';
 import { fixedQueryNames } from './query.js';
 import { normaliseTarget } from './normalize-path.js';
-import { ConfigError, type LoadedConfig } from '../config/load.js';
+import { ConfigError, formatPath, type LoadedConfig } from '../config/load.js';
 import type { RouteConfig } from '../config/schema.js';
 import type { AuthScheme, DetailRule, DetailsRule, Route } from '../types.js';
 
@@ -98,20 +98,26 @@ const overlaps = (a: Route, b: Route): boolean =>
 export function compileRouteTable(loaded: LoadedConfig): RouteTable {
   const { issuers } = loaded.config;
   const leewayOf = (r: RouteConfig): number => Math.max(0, ...r.auth.issuers.map((n) => issuers[n]?.clock_leeway_s ?? 0));
+  // Problems found here carry the line of their key, like the loader's.
+  const issue = (path: (string | number)[], message: string): { path: string; message: string; line: number | undefined } => ({
+    path: formatPath(path),
+    message,
+    line: loaded.lineOf?.(path),
+  });
   const caOf = (r: RouteConfig, i: number): string | undefined => {
     if (r.upstream.ca_file === undefined) return undefined;
-    const path = `routes[${i}].upstream.ca_file`;
+    const path = ['routes', i, 'upstream', 'ca_file'];
     let pem: string;
     try {
       pem = readFileSync(resolve(loaded.baseDir, r.upstream.ca_file), 'utf8');
     } catch (e) {
-      throw new ConfigError(loaded.source, [{ path, message: `cannot read: ${(e as Error).message}` }]);
+      throw new ConfigError(loaded.source, [issue(path, `cannot read: ${(e as Error).message}`)]);
     }
     try {
       // Refused here, not per request: a CA Node cannot load would fail every TLS connection to the upstream.
       new X509Certificate(pem);
     } catch {
-      throw new ConfigError(loaded.source, [{ path, message: 'not a PEM certificate' }]);
+      throw new ConfigError(loaded.source, [issue(path, 'not a PEM certificate')]);
     }
     return pem;
   };
@@ -124,7 +130,7 @@ export function compileRouteTable(loaded: LoadedConfig): RouteTable {
       const p = r.match[key];
       if (p === undefined) continue;
       const n = normaliseTarget(p);
-      if (!n.ok || n.path !== p) issues.push({ path: `routes[${i}].match.${key}`, message: n.ok ? `not in normal form: write ${n.path}` : n.reason });
+      if (!n.ok || n.path !== p) issues.push(issue(['routes', i, 'match', key], n.ok ? `not in normal form: write ${n.path}` : n.reason));
     }
   });
   for (let i = 0; i < routes.length; i++) {
@@ -132,7 +138,7 @@ export function compileRouteTable(loaded: LoadedConfig): RouteTable {
       const a = routes[i] as Route;
       const b = routes[j] as Route;
       if (overlaps(a, b)) {
-        issues.push({ path: `routes[${i}].match`, message: `overlaps route ${b.id} (routes[${j}]): a request could match both` });
+        issues.push(issue(['routes', i, 'match'], `overlaps route ${b.id} (routes[${j}]): a request could match both`));
       }
     }
   }

@@ -670,11 +670,11 @@ describe('TLS-11: an HTTPS upstream and upstream.ca_file', () => {
       writeFileSync(join(dir, 'garbage.pem'), 'not a certificate');
       expect(() =>
         h2.reload((c) => c.routes.push({ ...c.routes[0], id: 'garbage', match: { methods: ['GET'], path_prefix: '/garbage' }, upstream: { url, ca_file: join(dir, 'garbage.pem') } })),
-      ).toThrow(/routes\[3\]\.upstream\.ca_file: not a PEM certificate/);
+      ).toThrow(/routes\[3\]\.upstream\.ca_file \(line \d+\): not a PEM certificate/);
       // A missing file: the same config error, with the route's place and the path that was tried.
       expect(() =>
         h2.reload((c) => c.routes.push({ ...c.routes[0], id: 'missing', match: { methods: ['GET'], path_prefix: '/missing' }, upstream: { url, ca_file: join(dir, 'missing.pem') } })),
-      ).toThrow(/routes\[3\]\.upstream\.ca_file: cannot read: ENOENT[^\n]*missing\.pem/);
+      ).toThrow(/routes\[3\]\.upstream\.ca_file \(line \d+\): cannot read: ENOENT[^\n]*missing\.pem/);
       expect((await call('/trusted/3')).status).toBe(200);
     } finally {
       await h2.close();
