@@ -13,7 +13,8 @@ import { EXPECTS_CONTINUE, UNMET_EXPECTATION, type BodyRefused } from './listen/
 import { checkFapiHeaders } from './listen/fapi-headers.js';
 import type { ClientTrust } from './listen/client-chain.js';
 import type { ForwardedCertPolicy } from './listen/forwarded-cert.js';
-import { interactionIdOf, requestFacts } from './listen/request-facts.js';
+import { hostOf, interactionIdOf, requestFacts } from './listen/request-facts.js';
+import { normaliseTarget } from './route/normalize-path.js';
 import type { ProtectedResourceMetadata } from './metadata/protected-resource.js';
 import type { Logger } from './observe/logger.js';
 import type { HistogramSeries } from './observe/hot-metrics.js';
@@ -291,7 +292,8 @@ export class Gateway {
       resourceMetadata: o.route === undefined ? undefined : p.metadata?.urlFor(o.route.audience),
     };
     // A refusal before routing (strict x-fapi headers, Expect) to a browser: its route's CORS still applies.
-    if (o.route === undefined && req.headers.origin !== undefined) this.corsBeforeRouting(req, p, o);
+    // (o.path set: the route lookup itself ran, and found nothing.)
+    if (o.route === undefined && o.path === undefined && req.headers.origin !== undefined) this.corsBeforeRouting(req, p, o);
     try {
       renderError(res, err, ctx, id, refusalCorsHeaders(o));
     } catch (e2) {
@@ -301,17 +303,17 @@ export class Gateway {
     }
   }
 
-  /** HDR-15: the route's CORS policy for a refusal made before routing; the log still says no route. */
+  /**
+   * HDR-15: the route's CORS policy for a refusal made before routing (strict x-fapi-* checks, too many
+   * header fields); only the method, path and Host are read. The log still says no route.
+   */
   private corsBeforeRouting(req: IncomingMessage, p: Pipeline, o: Outcome): void {
-    try {
-      const f = requestFacts(req, '', undefined, p.settings.maxHeaders, p.settings.clientTrust, p.settings.forwardedCert);
-      const route = p.routes.match(f.method, f.path, f.host);
-      if (route?.cors === undefined) return;
-      o.corsOrigin = allowedOrigin(route.cors, req.headers.origin);
-      o.corsPolicy = route.cors;
-    } catch {
-      // The request itself is malformed (path, Host, header count): no route, so no CORS.
-    }
+    const target = normaliseTarget(req.url ?? '');
+    if (!target.ok) return;
+    const route = p.routes.match(req.method ?? '', target.path, hostOf(req));
+    if (route?.cors === undefined) return;
+    o.corsOrigin = allowedOrigin(route.cors, req.headers.origin);
+    o.corsPolicy = route.cors;
   }
 
   private async run(

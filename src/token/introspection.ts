@@ -171,6 +171,8 @@ function checkMemberTypes(r: Json): void {
   if (aud !== undefined && typeof aud !== 'string' && !(Array.isArray(aud) && aud.every((a) => typeof a === 'string'))) {
     throw new GatewayError('GW_TOKEN_INVALID', 'INT-3 aud is not a string or an array of strings');
   }
+  // Present but naming no one is not "absent" (require_audience: false lets only absent through).
+  if (Array.isArray(aud) && aud.length === 0) throw new GatewayError('GW_TOKEN_AUDIENCE', 'INT-3 aud is an empty array');
 }
 
 /** INT-3, JWT-8: not expired, with the issuer's leeway. */

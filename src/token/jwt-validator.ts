@@ -106,9 +106,12 @@ function checkIssuedAt(p: JWTPayload, issuer: IssuerConfig, nowS: number): void 
   }
 }
 
-/** JWT-14: `amr` is an array of strings (RFC 8176); anything else is not read. */
+/**
+ * JWT-14: `amr` is an array of method names (RFC 8176: tokens, no spaces); anything else is not read,
+ * since upstream it is one space-separated header (`["pwd mfa"]` must not read as two methods).
+ */
 export function amrOf(v: unknown): readonly string[] | undefined {
-  return Array.isArray(v) && v.every((x) => typeof x === 'string') ? Object.freeze([...(v as string[])]) : undefined;
+  return Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string' && /^[\x21-\x7E]+$/.test(x)) ? Object.freeze([...(v as string[])]) : undefined;
 }
 
 /** Deeper than this, `authorization_details` is refused: JSON.stringify overflows V8's stack near 4,500. */
@@ -317,7 +320,8 @@ export class JwtValidator implements TokenValidator {
         expiresAt: p.exp as number,
         cnf,
         acr: typeof p.acr === 'string' ? p.acr : undefined,
-        authTime: typeof p.auth_time === 'number' ? p.auth_time : undefined,
+        // 1e400 parses as Infinity: "authenticated just now" forever. Not read, like any other bad type.
+        authTime: typeof p.auth_time === 'number' && Number.isFinite(p.auth_time) ? p.auth_time : undefined,
         amr: amrOf(p.amr),
         ...detailsOf(p.authorization_details),
         tokenHash,
