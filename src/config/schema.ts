@@ -170,10 +170,9 @@ const authorizationDetails = z
   })
   .refine((r) => r.all_of.length + r.any_of.length > 0, 'set all_of, any_of or both');
 
-// HDR-15: an origin exactly as a browser sends it in `Origin` (RFC 6454 serialisation): lower-case
-// scheme and host, the port only when it is not the scheme's default, no path, never `*` or `null`.
-// What a browser would send: the WHATWG URL serialisation (no port above 65535 or default port, no
-// leading zeros, canonical IPv4/IPv6, punycode host names). One check, one message per origin.
+// HDR-15: an origin exactly as a browser sends it in `Origin`, i.e. its WHATWG URL serialisation:
+// lower-case, no default port, no leading zeros, canonical IPv4/IPv6, punycode host names, no path,
+// never `*` or `null`. One check, one message per origin.
 const origin = z
   .string()
   .refine(

@@ -11,6 +11,7 @@ import { startIntrospectionAs, type IntrospectionAs } from '../support/introspec
 import { challenges, expectErrorContract } from '../support/contract.js';
 import { testPki, writePki } from '../support/pki.js';
 import { parseConfig } from '../../src/config/load.js';
+import { oneRouteConfig } from '../support/config.js';
 
 const PAYMENT = { type: 'payment_initiation', actions: ['initiate', 'status'], locations: ['https://api.test/payments'], instructedAmount: { currency: 'EUR', amount: '12.00' } };
 const ACCOUNTS = { type: 'account_information', actions: ['read'], datatypes: ['balances', 'transactions'], accounts: ['DE02100100109307118603'] };
@@ -153,15 +154,7 @@ describe('authorization_details route rules (TOK-7, RFC 9396)', () => {
 });
 
 describe('authorization_details config (TOK-7)', () => {
-  const yaml = (details: string): string => `
-server: { listen: "127.0.0.1:0", public_origin: "https://api.test", tls: { cert_file: a, key_file: b } }
-issuers: { main: { issuer: "https://as.test", jwks_uri: "https://as.test/jwks" } }
-routes:
-  - id: r
-    match: { methods: [GET], path_prefix: /x }
-    auth: { issuers: [main], audience: "https://api.test", authorization_details: ${details} }
-    upstream: { url: "http://127.0.0.1:1" }
-`;
+  const yaml = (details: string): string => oneRouteConfig({ auth: `authorization_details: ${details}` });
   it.each([
     ['{}', /set all_of, any_of or both/],
     ['{ all_of: [{ actions: [read] }] }', /type/],

@@ -8,6 +8,7 @@ import { parseConfig } from '../../src/config/load.js';
 import { expectErrorContract } from '../support/contract.js';
 import { logFor, startHarness, type Harness } from '../support/gateway.js';
 import { cnfX5t } from '../support/issuer.js';
+import { oneRouteConfig } from '../support/config.js';
 
 const LIMIT = 1024;
 let h: Harness;
@@ -90,19 +91,11 @@ describe('request body limit', () => {
 });
 
 describe('body limit config', () => {
-  const yaml = (limits: string, route = ''): string => `
-server: { listen: "127.0.0.1:0", public_origin: "https://api.test", tls: { cert_file: a, key_file: b }, limits: ${limits} }
-issuers: { main: { issuer: "https://as.test", jwks_uri: "https://as.test/jwks" } }
-routes:
-  - id: r
-    match: { methods: [POST], path_prefix: /x }
-    auth: { issuers: [main], audience: "https://api.test" }
-    upstream: { url: "http://127.0.0.1:1"${route} }
-`;
+  const yaml = (limits: string, upstream?: string): string => oneRouteConfig({ methods: 'POST', server: `limits: ${limits}`, upstream });
   it('negative, fractional or absurd limits are refused at load with their path', () => {
     expect(() => parseConfig(yaml('{ max_body_bytes: -1 }'), 'b.yaml', {})).toThrow(/max_body_bytes/);
     expect(() => parseConfig(yaml('{ max_body_bytes: 1.5 }'), 'b.yaml', {})).toThrow(/max_body_bytes/);
-    expect(() => parseConfig(yaml('{}', ', max_body_bytes: 2000000000000'), 'b.yaml', {})).toThrow(/max_body_bytes/);
-    expect(() => parseConfig(yaml('{ max_body_bytes: 0 }', ', max_body_bytes: 1048576'), 'b.yaml', {})).not.toThrow();
+    expect(() => parseConfig(yaml('{}', 'max_body_bytes: 2000000000000'), 'b.yaml', {})).toThrow(/max_body_bytes/);
+    expect(() => parseConfig(yaml('{ max_body_bytes: 0 }', 'max_body_bytes: 1048576'), 'b.yaml', {})).not.toThrow();
   });
 });

@@ -11,6 +11,7 @@ import { expectErrorContract } from '../support/contract.js';
 import { dpopKey, proof, type DpopKey } from '../support/dpop.js';
 import { logFor, PUBLIC_ORIGIN, startHarness, type Harness } from '../support/gateway.js';
 import { cnfJkt, cnfX5t } from '../support/issuer.js';
+import { oneRouteConfig } from '../support/config.js';
 
 const APP = 'https://app.bank.example';
 const DEV = 'http://localhost:3000';
@@ -180,16 +181,7 @@ describe('CORS on answers (HDR-15, DPOP-27)', () => {
 });
 
 describe('CORS config (HDR-15)', () => {
-  const yaml = (cors: string): string => `
-server: { listen: "127.0.0.1:0", public_origin: "https://api.test", tls: { cert_file: a, key_file: b } }
-issuers: { main: { issuer: "https://as.test", jwks_uri: "https://as.test/jwks" } }
-routes:
-  - id: r
-    match: { methods: [GET], path_prefix: /x }
-    auth: { issuers: [main], audience: "https://api.test" }
-    upstream: { url: "http://127.0.0.1:1" }
-    cors: ${cors}
-`;
+  const yaml = (cors: string): string => oneRouteConfig({ route: `cors: ${cors}` });
   it.each([
     ['{ allowed_origins: ["*"] }', /origin as browsers send it/],
     ['{ allowed_origins: ["null"] }', /origin as browsers send it/],

@@ -8,6 +8,7 @@ import { expectErrorContract } from '../support/contract.js';
 import { dpopKey, proof, type DpopKey } from '../support/dpop.js';
 import { logFor, PUBLIC_ORIGIN, startHarness, type Harness } from '../support/gateway.js';
 import { cnfJkt } from '../support/issuer.js';
+import { oneRouteConfig } from '../support/config.js';
 
 const SECOND = 'https://api2.test';
 let h: Harness;
@@ -59,12 +60,7 @@ describe('routes[].public_origin (DPOP-10)', () => {
   });
 
   it('DPOP-10 a route public_origin that is not an https origin is refused at load', () => {
-    const yaml = (o: string): string => `
-server: { listen: "127.0.0.1:0", public_origin: "https://api.test", tls: { cert_file: a, key_file: b } }
-issuers: { main: { issuer: "https://as.test", jwks_uri: "https://as.test/jwks" } }
-routes:
-  - { id: r, match: { methods: [GET], path_prefix: /x }, auth: { issuers: [main], audience: "https://api.test" }, upstream: { url: "http://127.0.0.1:1" }, public_origin: "${o}" }
-`;
+    const yaml = (o: string): string => oneRouteConfig({ route: `public_origin: "${o}"` });
     for (const o of ['http://api2.test', 'https://api2.test/base', 'https://user@api2.test']) expect(() => parseConfig(yaml(o), 'o.yaml', {})).toThrow(/public_origin/);
   });
 });

@@ -4,17 +4,9 @@
 // Such an entry loads silently and never matches: the operator believes the SPA is allowed.
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
+import { oneRouteConfig } from '../support/config.js';
 
-const yaml = (origin: string): string => `
-server: { listen: "127.0.0.1:0", public_origin: "https://api.test", tls: { cert_file: a, key_file: b } }
-issuers: { main: { issuer: "https://as.test", jwks_uri: "https://as.test/jwks" } }
-routes:
-  - id: r
-    match: { methods: [GET], path_prefix: /x }
-    auth: { issuers: [main], audience: "https://api.test" }
-    upstream: { url: "http://127.0.0.1:1" }
-    cors: { allowed_origins: ["${origin}"] }
-`;
+const yaml = (origin: string): string => oneRouteConfig({ route: `cors: { allowed_origins: ["${origin}"] }` });
 
 describe('HDR-15 cors.allowed_origins a browser can never send are refused at load', () => {
   it.each([
