@@ -1,12 +1,15 @@
 // fapi-gateway [run] --config <file> | check --config <file> | schema
 import cluster from 'node:cluster';
 import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { createSecureContext } from 'node:tls';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { runPrimary, runWorker, workerCount } from './cluster.js';
-import { ConfigError, loadConfigFile, referencedFiles, type LoadedConfig } from './config/load.js';
+import { ConfigError, loadConfigFile, readConfigFile, referencedFiles, type LoadedConfig } from './config/load.js';
 import { configSchema } from './config/schema.js';
 import { watchFiles } from './config/watch.js';
+import { clientTrust } from './listen/client-chain.js';
 import { tlsOptions } from './listen/tls-options.js';
 import { startGateway } from './main.js';
 import { compileRouteTable } from './route/table.js';
@@ -25,11 +28,28 @@ const USAGE = `usage:
  * machine is a note, not a failure: a CI job checks the config without the Secrets mounted.
  */
 function checkFiles(loaded: LoadedConfig): string[] {
+  const here = (p: string | undefined): boolean => p === undefined || existsSync(resolve(loaded.baseDir, p));
+  const t = loaded.config.server.tls;
+  if (here(t.cert_file) && here(t.key_file) && here(t.client_ca_file)) {
+    // As the listener loads them: every certificate of the chain, and the client CAs one by one.
+    createSecureContext(tlsOptions(loaded));
+    clientTrust(loaded);
+  }
+  for (const [name, cfg] of Object.entries(loaded.config.issuers)) {
+    if (cfg.ca_file !== undefined && here(cfg.ca_file)) {
+      const setting = `issuers.${name}.ca_file`;
+      const pem = readConfigFile(loaded, cfg.ca_file, setting);
+      try {
+        createSecureContext({ ca: pem });
+      } catch (e) {
+        throw new Error(`${setting} ${cfg.ca_file}: not PEM certificates (${(e as Error).message})`);
+      }
+    }
+    const i = cfg.introspection;
+    if (i !== undefined && here(i.private_key_file) && here(i.cert_file) && here(i.key_file)) clientAuthFor(name, cfg, loaded);
+  }
   const missing = referencedFiles(loaded).filter((f) => !existsSync(f));
-  if (missing.length > 0) return [`not found here, so not checked (the gateway will not start without them): ${missing.join(', ')}`];
-  tlsOptions(loaded);
-  for (const [name, cfg] of Object.entries(loaded.config.issuers)) if (cfg.introspection !== undefined) clientAuthFor(name, cfg, loaded);
-  return [];
+  return missing.length === 0 ? [] : [`not found here, so not checked (the gateway will not start without them): ${missing.join(', ')}`];
 }
 
 export function formatRouteTable(routes: readonly Route[]): string {
@@ -94,7 +114,8 @@ async function main(argv: string[]): Promise<number> {
   }
   try {
     const loaded = loadConfigFile(values.config);
-    const table = compileRouteTable(loaded);
+    // check: an upstream.ca_file that is not on this machine is a note (below), as for every file.
+    const table = compileRouteTable(loaded, { missingFilesOk: command === 'check' });
     if (command === 'check') {
       const notes = checkFiles(loaded);
       process.stdout.write(`config ${values.config} is valid\n\n${formatRouteTable(table.routes)}\n${notes.map((n) => `\nnote: ${n}`).join('')}${notes.length > 0 ? '\n' : ''}`);

@@ -14,7 +14,9 @@ import { checkFapiHeaders } from './listen/fapi-headers.js';
 import type { ClientTrust } from './listen/client-chain.js';
 import type { ForwardedCertPolicy } from './listen/forwarded-cert.js';
 import { hostOf, interactionIdOf, requestFacts } from './listen/request-facts.js';
+import { fieldValues } from './listen/header-fields.js';
 import { normaliseTarget } from './route/normalize-path.js';
+import { HOST_FIELD_RE } from './uri-host.js';
 import type { ProtectedResourceMetadata } from './metadata/protected-resource.js';
 import type { Logger } from './observe/logger.js';
 import type { HistogramSeries } from './observe/hot-metrics.js';
@@ -308,6 +310,9 @@ export class Gateway {
    * header fields); only the method, path and Host are read. The log still says no route.
    */
   private corsBeforeRouting(req: IncomingMessage, p: Pipeline, o: Outcome): void {
+    // The Host as routing would accept it (exactly one, uri-host[:port]), or no route at all.
+    const hosts = fieldValues(req, 'host');
+    if (hosts?.length !== 1 || !HOST_FIELD_RE.test(hosts[0] as string)) return;
     const target = normaliseTarget(req.url ?? '');
     if (!target.ok) return;
     const route = p.routes.match(req.method ?? '', target.path, hostOf(req));

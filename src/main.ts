@@ -7,7 +7,7 @@ import type { DestinationStream } from 'pino';
 import { DpopNonces } from './binding/dpop-nonce.js';
 import { DpopVerifier } from './binding/dpop-proof.js';
 import { SenderConstraintVerifier } from './binding/sender-constraint.js';
-import type { LoadedConfig } from './config/load.js';
+import { readConfigFile, type LoadedConfig } from './config/load.js';
 import { ownedHeaderNames } from './forward/headers.js';
 import { ProxyForwarder } from './forward/proxy-forwarder.js';
 import { Gateway, type Pipeline } from './gateway.js';
@@ -101,7 +101,7 @@ function build(loaded: LoadedConfig, logger: Logger, metrics: Metrics, shared: S
   const issuerKeys: IssuerKeys[] = [];
   const keyCacheKeys = new Set<string>();
   const issuers = Object.entries(c.issuers).map(([name, cfg]) => {
-    const ca = cfg.ca_file === undefined ? [] : [readFileSync(resolve(loaded.baseDir, cfg.ca_file), 'utf8')];
+    const ca = cfg.ca_file === undefined ? [] : [readConfigFile(loaded, cfg.ca_file, `issuers.${name}.ca_file`)];
     // Only what IssuerKeys reads: a reload changing leeway, algorithms or introspection keeps the keys
     // (a refetch would turn readiness to 503 and, with the AS unreachable, refuse every token).
     const cacheKey = JSON.stringify([name, cfg.issuer, cfg.jwks_uri, cfg.http_timeout_ms, cfg.jwks_refresh_s, cfg.jwks_refetch_cooldown_s, ca]);

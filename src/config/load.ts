@@ -220,6 +220,12 @@ function resolveSecrets(c: GatewayConfig, env: NodeJS.ProcessEnv, issues: RawIss
   const r = c.replay.redis;
   const redisUrl = read(r?.url_env, ['replay', 'redis', 'url_env']);
   const redisPassword = read(r?.password_env, ['replay', 'redis', 'password_env']);
+  // What ioredis needs; its own error ("Invalid URL") would come at start, without the setting's name.
+  // The value is a secret (it may hold a password): never in the message.
+  const u = redisUrl === undefined || redisUrl === '' ? undefined : URL.parse(redisUrl);
+  if (redisUrl !== undefined && redisUrl !== '' && (u === null || (u?.protocol !== 'redis:' && u?.protocol !== 'rediss:'))) {
+    issues.push({ path: ['replay', 'redis', 'url_env'], message: `${r?.url_env ?? 'the url_env variable'} is not a redis:// or rediss:// URL` });
+  }
   if (r !== undefined && r.mode === 'standalone' && r.url_env === undefined) {
     issues.push({ path: ['replay', 'redis', 'url_env'], message: 'standalone redis needs url_env' });
   }
@@ -246,6 +252,15 @@ function deepFreeze<T>(value: T): T {
 }
 
 /** Every file the config names (`*_file`: certificates, keys, CAs), resolved: reloads re-read them, so they are watched too. */
+/** The text of a file the config names (relative to the config), or an error naming the setting. */
+export function readConfigFile(loaded: Pick<LoadedConfig, 'baseDir'>, file: string, setting: string): string {
+  try {
+    return readFileSync(resolve(loaded.baseDir, file), 'utf8');
+  } catch (e) {
+    throw new Error(`${setting} ${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+}
+
 export function referencedFiles(loaded: LoadedConfig): string[] {
   const out: string[] = [];
   const walk = (v: unknown): void => {

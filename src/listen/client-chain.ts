@@ -21,8 +21,12 @@ export function pemBundle(text: string): X509Certificate[] {
 export function clientTrust(loaded: LoadedConfig): ClientTrust {
   const file = loaded.config.server.tls.client_ca_file;
   if (file === undefined) return { id: 'none', cas: undefined };
-  const text = readFileSync(resolve(loaded.baseDir, file), 'utf8');
-  return { id: createHash('sha256').update(text).digest('base64url'), cas: pemBundle(text) };
+  try {
+    const text = readFileSync(resolve(loaded.baseDir, file), 'utf8');
+    return { id: createHash('sha256').update(text).digest('base64url'), cas: pemBundle(text) };
+  } catch (e) {
+    throw new Error(`server.tls.client_ca_file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
 }
 
 const EKU_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';

@@ -33,6 +33,15 @@ export function clientCertificatePolicy(loaded: LoadedConfig): { readonly reject
   return { rejectUnauthorized: required && t.client_ca_file !== undefined, requiredWithoutCa: required && t.client_ca_file === undefined };
 }
 
+/** `make()`, or an error that names the setting instead of OpenSSL's decoder message alone. */
+function parsed<T>(make: () => T, what: string): T {
+  try {
+    return make();
+  } catch (e) {
+    throw new Error(`server.tls: ${what} (${(e as Error).message})`);
+  }
+}
+
 export function tlsOptions(loaded: LoadedConfig): TlsOptions {
   const t = loaded.config.server.tls;
   const file = (p: string): Buffer => {
@@ -47,8 +56,9 @@ export function tlsOptions(loaded: LoadedConfig): TlsOptions {
   const key = file(t.key_file);
   // OpenSSL takes a key of another type than the certificate's without a word (it fills another slot)
   // and every handshake then fails: refuse it here, at start and on reload (mid-rotation files).
-  const x509 = new X509Certificate(cert);
-  if (!x509.checkPrivateKey(createPrivateKey(key))) {
+  const x509 = parsed(() => new X509Certificate(cert), `cert_file ${t.cert_file} is not a PEM certificate`);
+  const privateKey = parsed(() => createPrivateKey(key), `key_file ${t.key_file} is not a PEM private key`);
+  if (!x509.checkPrivateKey(privateKey)) {
     throw new Error(`server.tls: key_file ${t.key_file} does not belong to the certificate in cert_file ${t.cert_file}`);
   }
   // TLS-6: RSA >= 2048 or EC P-256 or stronger (the same rule as for client certificates).

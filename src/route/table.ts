@@ -1,6 +1,6 @@
 // The compiled route table: exactly one route matches, or none. Overlaps are refused at load.
 import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { compileCors } from './cors.js';
 import { fixedQueryNames } from './query.js';
@@ -95,7 +95,8 @@ const overlaps = (a: Route, b: Route): boolean =>
   (a.host === undefined || b.host === undefined || a.host === b.host) &&
   pathsOverlap(a, b);
 
-export function compileRouteTable(loaded: LoadedConfig): RouteTable {
+/** `missingFilesOk` (check): an upstream.ca_file not on this machine compiles without its CA. */
+export function compileRouteTable(loaded: LoadedConfig, opts: { readonly missingFilesOk?: boolean } = {}): RouteTable {
   const { issuers } = loaded.config;
   const leewayOf = (r: RouteConfig): number => Math.max(0, ...r.auth.issuers.map((n) => issuers[n]?.clock_leeway_s ?? 0));
   // Problems found here carry the line of their key, like the loader's.
@@ -106,6 +107,7 @@ export function compileRouteTable(loaded: LoadedConfig): RouteTable {
   });
   const caOf = (r: RouteConfig, i: number): string | undefined => {
     if (r.upstream.ca_file === undefined) return undefined;
+    if (opts.missingFilesOk === true && !existsSync(resolve(loaded.baseDir, r.upstream.ca_file))) return undefined;
     const path = ['routes', i, 'upstream', 'ca_file'];
     let pem: string;
     try {

@@ -1,7 +1,7 @@
 // How the gateway authenticates itself to an AS when it introspects (INT-1, FAPI2-SP §5.3.2.1 (6)):
 // private_key_jwt (RFC 7523, a fresh assertion per call), tls_client_auth (RFC 8705 §2, the client
 // certificate on the TLS connection) or client_secret_basic (RFC 6749 §2.3.1, non-FAPI only).
-import { createPrivateKey, randomUUID, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { createPrivateKey, randomUUID, X509Certificate, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import { SignJWT } from 'jose';
 
@@ -49,8 +49,10 @@ export function privateKeyJwt(clientId: string, signingKey: SigningKey, audience
 
 /** RFC 8705 §2: the certificate authenticates; client_id names the client in the body. */
 export function tlsClientAuth(clientId: string, cert: string, key: string): ClientAuthentication {
-  // Fail at start, not on the first request, when the key does not belong to the certificate.
+  // Fail at start, not on the first request, when the key does not belong to the certificate. OpenSSL
+  // takes a key of another type than the certificate's without a word (createSecureContext alone passes).
   createSecureContext({ cert, key });
+  if (!new X509Certificate(cert).checkPrivateKey(createPrivateKey(key))) throw new Error('tls_client_auth: key_file does not belong to the certificate in cert_file');
   const credentials: ClientCredentials = { form: { client_id: clientId }, headers: {} };
   return { method: 'tls_client_auth', clientId, tls: { cert, key }, credentials: async () => credentials };
 }

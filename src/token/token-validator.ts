@@ -6,7 +6,7 @@
 // - Otherwise: local JWT validation, which refuses what is not a JWT of a route issuer.
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { LoadedConfig } from '../config/load.js';
+import { readConfigFile, type LoadedConfig } from '../config/load.js';
 import type { IssuerConfig } from '../config/schema.js';
 import { GatewayError, isGatewayError } from '../errors/gateway-error.js';
 import type { Route, TokenClaims } from '../types.js';
@@ -180,7 +180,7 @@ export function createTokenValidator(
   const composed = issuers.map((issuer): ComposedIssuer => {
     const cfg = issuer.config;
     if (cfg.introspection === undefined) return { name: issuer.name, config: cfg };
-    const ca = cfg.ca_file === undefined ? [] : [readFileSync(resolve(loaded.baseDir, cfg.ca_file), 'utf8')];
+    const ca = cfg.ca_file === undefined ? [] : [readConfigFile(loaded, cfg.ca_file, `issuers.${issuer.name}.ca_file`)];
     const target: IntrospectionIssuer = { name: issuer.name, config: cfg, keys: issuer.keys };
     const introspector = new Introspector(target, {
       auth: clientAuthFor(issuer.name, cfg, loaded),
