@@ -5,7 +5,6 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BindingVerifier } from './binding/sender-constraint.js';
 import type { ChallengeContext } from './errors/challenge.js';
 import { GatewayError, isGatewayError } from './errors/gateway-error.js';
-import type { ErrorCode } from './errors/catalog.js';
 import { renderError } from './errors/render.js';
 import { prepareUpstreamHeaders, type ForwardContext } from './forward/headers.js';
 import type { Forwarder } from './forward/proxy-forwarder.js';

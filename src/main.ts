@@ -1,8 +1,6 @@
 // Composition root: load config -> build stages -> listen -> shut down. The only file that picks implementations.
-import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { resolve } from 'node:path';
 import type { DestinationStream } from 'pino';
 import { DpopNonces } from './binding/dpop-nonce.js';
 import { DpopVerifier } from './binding/dpop-proof.js';
