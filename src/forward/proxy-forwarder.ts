@@ -164,7 +164,7 @@ export function responseHeaders(raw: readonly string[], own: GatewayResponseHead
     } else if (!NOT_FORWARDED.has(name) && !owns(own, name) && !(cors && name.startsWith('access-control-'))) {
       if (json && name === 'content-type') (types ??= []).push(value);
       else {
-        if (json && name === 'content-length' && value.trim() === '0') bodiless = true;
+        if (json && name === 'content-length' && /^\s*0+\s*$/.test(value)) bodiless = true;
         out.push(name, value);
       }
     }

@@ -54,6 +54,10 @@ describe('responseHeaders', () => {
     expect(label(['Content-Type', 'multipart/byteranges; boundary=x'], 206)).toEqual([['content-type', 'multipart/byteranges; boundary=x']]);
     expect(label([], 204)).toEqual([]);
     expect(label([], 304)).toEqual([]);
+    // No body: nothing to label, whatever the zeros (RFC 9110 Content-Length is 1*DIGIT).
+    expect(label(['Content-Length', '0'])).toEqual([]);
+    expect(label(['Content-Length', '00', 'Content-Type', 'text/plain'])).toEqual([['content-type', 'text/plain']]);
+    expect(label(['Content-Length', '10'])).toEqual([['content-type', 'application/json']]);
     // Off by default.
     expect(pairs(responseHeaders(['Content-Type', 'text/plain'], own))).toEqual([['content-type', 'text/plain'], ['x-fapi-interaction-id', 'id-1']]);
   });
