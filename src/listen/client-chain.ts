@@ -3,9 +3,7 @@
 // another CA than the one in force now (a reload) or whose verification is older than the certificate's
 // validity (a resumed TLS session keeps its original result).
 import { createHash, X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
-import type { LoadedConfig } from '../config/load.js';
+import { readConfigFile, type LoadedConfig } from '../config/load.js';
 
 /** The client CAs in force, and an id that changes when they do. */
 export interface ClientTrust {
@@ -21,11 +19,11 @@ export function pemBundle(text: string): X509Certificate[] {
 export function clientTrust(loaded: LoadedConfig): ClientTrust {
   const file = loaded.config.server.tls.client_ca_file;
   if (file === undefined) return { id: 'none', cas: undefined };
+  const text = readConfigFile(loaded, file, 'server.tls.client_ca_file');
   try {
-    const text = readFileSync(resolve(loaded.baseDir, file), 'utf8');
     return { id: createHash('sha256').update(text).digest('base64url'), cas: pemBundle(text) };
   } catch (e) {
-    throw new Error(`server.tls.client_ca_file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new Error(`server.tls.client_ca_file ${file}: not PEM certificates (${(e as Error).message})`);
   }
 }
 

@@ -1,10 +1,8 @@
 // TLS-1..TLS-10: TLS 1.2+ (1.3 preferred by OpenSSL's version negotiation), FAPI cipher lists,
 // a client certificate requested at the handshake and verified only as policy.
 import { constants, createPrivateKey, X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import type { TlsOptions } from 'node:tls';
-import type { LoadedConfig } from '../config/load.js';
+import { readConfigFile, type LoadedConfig } from '../config/load.js';
 import { weakKeyOf } from './cert-key.js';
 
 const TLS13 = ['TLS_AES_128_GCM_SHA256', 'TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256'];
@@ -44,16 +42,9 @@ function parsed<T>(make: () => T, what: string): T {
 
 export function tlsOptions(loaded: LoadedConfig): TlsOptions {
   const t = loaded.config.server.tls;
-  const file = (p: string): Buffer => {
-    try {
-      return readFileSync(resolve(loaded.baseDir, p));
-    } catch (e) {
-      throw new Error(`server.tls: cannot read ${p}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-    }
-  };
-  const ca = t.client_ca_file === undefined ? undefined : file(t.client_ca_file);
-  const cert = file(t.cert_file);
-  const key = file(t.key_file);
+  const ca = t.client_ca_file === undefined ? undefined : readConfigFile(loaded, t.client_ca_file, 'server.tls.client_ca_file');
+  const cert = readConfigFile(loaded, t.cert_file, 'server.tls.cert_file');
+  const key = readConfigFile(loaded, t.key_file, 'server.tls.key_file');
   // OpenSSL takes a key of another type than the certificate's without a word (it fills another slot)
   // and every handshake then fails: refuse it here, at start and on reload (mid-rotation files).
   const x509 = parsed(() => new X509Certificate(cert), `cert_file ${t.cert_file} is not a PEM certificate`);

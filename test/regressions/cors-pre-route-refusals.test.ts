@@ -15,6 +15,7 @@ beforeAll(async () => {
     patch: (c) => {
       c.server.interaction_id = 'strict';
       c.server.fapi_headers = 'strict';
+      c.server.limits = { max_headers: 16 };
       c.routes.push({
         id: 'spa',
         match: { methods: ['GET'], path_prefix: '/spa' },
@@ -46,5 +47,16 @@ describe('HDR-15 refusals made before routing, to an allowed origin on a cors ro
     expect(r.headers['access-control-allow-origin']).toBe(APP);
     expect(String(r.headers['access-control-expose-headers'])).toContain('x-fapi-interaction-id');
     expect(varies(r)).toContain('origin');
+  });
+
+  // Review of b349a56: the pipeline's own HDR-16 refusal of too many header fields is made before
+  // routing too, and the route is known (method, path and Host are fine); the lookup re-ran the whole
+  // request parse, which threw on the same count, so the 431 carried no CORS headers.
+  it('HDR-15 / HDR-16 the 431 for too many header fields on a cors route is readable by the allowed origin', async () => {
+    const extra: [string, string][] = Array.from({ length: 20 }, (_, i) => [`x-extra-${i}`, 'v']);
+    const r = await h.call('/spa/1', { headers: [['Origin', APP], ['x-fapi-interaction-id', randomUUID()], ...extra] });
+    expect(r.status).toBe(431);
+    expect(r.headers['access-control-allow-origin']).toBe(APP);
+    expect(String(r.headers['access-control-expose-headers'])).toContain('x-fapi-interaction-id');
   });
 });
