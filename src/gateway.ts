@@ -8,7 +8,7 @@ import { GatewayError, isGatewayError } from './errors/gateway-error.js';
 import { renderError } from './errors/render.js';
 import { prepareUpstreamHeaders, type ForwardContext } from './forward/headers.js';
 import type { Forwarder } from './forward/proxy-forwarder.js';
-import { EXPECTS_CONTINUE, UNMET_EXPECTATION, type BodyRefused } from './listen/api-server.js';
+import { EXPECTS_CONTINUE, SEND_TIMED_OUT, UNMET_EXPECTATION, type BodyRefused, type SendTimedOut } from './listen/api-server.js';
 import { checkFapiHeaders } from './listen/fapi-headers.js';
 import type { ClientTrust } from './listen/client-chain.js';
 import type { ForwardedCertPolicy } from './listen/forwarded-cert.js';
@@ -411,7 +411,10 @@ export class Gateway {
     const status = res.headersSent ? res.statusCode : (o.error?.status ?? 0);
     const decision = o.error === undefined ? (o.forwarded || o.served !== undefined ? 'allow' : 'aborted') : o.error.status >= 500 ? 'error' : 'deny';
     // Forwarded (allowed) but the client left before the upstream's answer: it still reached the upstream.
-    const reason = o.error?.code ?? (o.forwarded ? (res.headersSent ? 'OK' : 'CLIENT_ABORTED') : (o.served ?? o.unserved ?? 'CLIENT_ABORTED'));
+    // Set only on the rare response whose client stopped reading (cut by the listener).
+    const cut = (res as SendTimedOut)[SEND_TIMED_OUT];
+    const reason =
+      o.error?.code ?? (cut !== undefined ? 'CLIENT_SEND_TIMEOUT' : o.forwarded ? (res.headersSent ? 'OK' : 'CLIENT_ABORTED') : (o.served ?? o.unserved ?? 'CLIENT_ABORTED'));
     const routeId = o.route?.id ?? '-';
     this.metrics.requests.inc({ route: routeId, decision, reason, status: String(status) });
     this.metrics.duration.observe({ route: routeId, decision }, latencyMs / 1000);
@@ -437,9 +440,10 @@ export class Gateway {
       key_thumbprint: o.binding?.thumbprint,
       token_hash: (o.claims?.tokenHash ?? (o.token === undefined ? undefined : sha256Hex(o.token)))?.slice(0, 16),
       remote: req.socket.remoteAddress,
-      detail: o.error?.message,
+      detail: o.error?.message ?? cut,
     };
     if (o.error?.code === 'GW_INTERNAL') this.writeLine('error', line, 'request failed');
+    else if (cut !== undefined) this.writeLine('warn', line, 'client stopped reading the response; connection cut');
     else if (o.binding?.kind === 'none' && o.error === undefined) this.writeLine('warn', line, 'unbound token accepted (binding: none)');
     else this.writeLine('info', line, decision);
   }

@@ -49,6 +49,8 @@ const limits = z.strictObject({
   headers_timeout_ms: z.int().min(100).max(120000).default(10000),
   request_timeout_ms: z.int().min(100).max(600000).default(30000),
   keep_alive_timeout_ms: z.int().min(100).max(600000).default(5000),
+  /** A client that reads nothing of a response for this long is cut (nginx's send_timeout). */
+  send_timeout_ms: z.int().min(100).max(600000).default(60000),
   handshake_timeout_ms: z.int().min(100).max(120000).default(10000),
   /** Requests one connection may have waiting behind the one being answered (HTTP/1.1 pipelining). */
   max_pipelined_requests: z.int().min(1).max(1024).default(32),

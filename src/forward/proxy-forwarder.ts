@@ -76,7 +76,7 @@ function onUnsolicitedUpgrade(this: UpstreamRequest, _res: IncomingMessage, sock
  */
 function onUpstreamTimeout(this: UpstreamRequest): void {
   // The client reads slowly and backpressure paused the upstream response: not the upstream's stall.
-  // Armed again (the listener was a once) when the client has drained.
+  // Armed again (the listener was a once) when the client has drained; send_timeout_ms bounds the wait.
   const waiting = backpressuredClient((this as UpstreamRequest & { res?: UpstreamResponse }).res);
   const ms = this[kClientReq]?.[kTimeoutMs];
   if (waiting !== undefined && ms !== undefined) {

@@ -24,6 +24,9 @@ export interface ClientErrorInfo {
 export const UNMET_EXPECTATION = Symbol('fapi.unmetExpectation');
 /** Marks a request with `Expect: 100-continue`: the gateway sends the 100 only once it will forward. */
 export const EXPECTS_CONTINUE = Symbol('fapi.expectsContinue');
+/** Set on a response whose client stopped reading it (send_timeout_ms): what its log line says. */
+export const SEND_TIMED_OUT = Symbol('fapi.sendTimedOut');
+export type SendTimedOut = ServerResponse & { [SEND_TIMED_OUT]?: string };
 
 /**
  * The gateway's answer when the parser refuses a request body on a connection: if that body belongs
@@ -70,14 +73,31 @@ export function applyClientCertificatePolicy(server: Server, loaded: LoadedConfi
 }
 
 /** The `server.limits` Node reads from the server per connection or per check (maxHeaderSize is untyped). */
-function serverLimits(loaded: LoadedConfig): { maxHeaderSize: number; requestTimeout: number; headersTimeout: number; keepAliveTimeout: number } {
+function serverLimits(loaded: LoadedConfig): { maxHeaderSize: number; requestTimeout: number; headersTimeout: number; keepAliveTimeout: number; timeout: number } {
   const limits = loaded.config.server.limits;
   return {
     maxHeaderSize: limits.max_header_bytes,
     requestTimeout: limits.request_timeout_ms,
     headersTimeout: limits.headers_timeout_ms,
     keepAliveTimeout: limits.keep_alive_timeout_ms,
+    // The sockets' inactivity timer, read by onInactive (Node sets it on each new connection).
+    timeout: limits.send_timeout_ms,
   };
+}
+
+/**
+ * A connection without a byte moved for `server.timeout` (send_timeout_ms, or keep_alive_timeout_ms
+ * between requests). Node's timer already ignores a socket whose writes progress, however slowly. With
+ * bytes waiting for the client, it stopped reading (nginx's send_timeout): cut, and the response's log
+ * line says so. Without a response, an idle keep-alive connection: closed, as Node would. Otherwise the
+ * gateway waits on the upstream or the request body, which have their own timeouts.
+ */
+function onInactive(socket: Socket & { _httpMessage?: ServerResponse | null }): void {
+  const res = socket._httpMessage;
+  if (res == null) return void socket.destroy();
+  if (socket.writableLength === 0) return;
+  (res as SendTimedOut)[SEND_TIMED_OUT] = `client read none of ${socket.writableLength} pending bytes for send_timeout_ms ${socket.timeout ?? '?'}`;
+  socket.destroy();
 }
 
 /**
@@ -108,6 +128,9 @@ export function createApiServer(
   );
   // Counted in the pipeline instead: Node would silently drop fields past its limit.
   server.maxHeadersCount = 0;
+  // Not a createServer option: set as on reload. A listener replaces Node's own destroy-on-timeout.
+  server.timeout = loaded.config.server.limits.send_timeout_ms;
+  server.on('timeout', onInactive);
   // An Expect other than 100-continue: Node's own 417 has no interaction id and no log line.
   server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
     (req as IncomingMessage & { [UNMET_EXPECTATION]?: true })[UNMET_EXPECTATION] = true;
