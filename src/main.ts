@@ -223,7 +223,11 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
     // Requests Node's parser refused never reach the pipeline: counted and logged here.
     metrics.requests.inc({ route: '-', decision: 'deny', reason: info.reason, status: String(info.status) });
     logger.info({ interaction_id: info.interactionId, decision: 'deny', reason: info.reason, status: info.status, detail: info.detail, remote: info.remote }, 'deny');
-  }, gateway.bodyRefused);
+  }, gateway.bodyRefused, (info) => {
+    // No HTTP request, so no interaction id: the connection's line.
+    metrics.tlsRefusals.inc({ reason: info.reason });
+    logger.info({ reason: info.reason, detail: info.detail, remote: info.remote }, 'tls handshake refused');
+  });
   const apiAddress = await listen(api, c.server.listen);
   let draining = false;
   // The replay store gates readiness until it has taken a write once (a wrong URL stops a rollout), not

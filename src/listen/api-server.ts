@@ -20,6 +20,23 @@ export interface ClientErrorInfo {
   readonly remote: string | undefined;
 }
 
+/** A TLS handshake the listener refused or that failed: one log line and a count each. */
+export interface TlsRefusal {
+  readonly reason: TlsRefusalReason;
+  readonly detail: string;
+  readonly remote: string | undefined;
+}
+export type TlsRefusalReason = 'TLS_CLIENT_CERT_MISSING' | 'TLS_CLIENT_CERT_UNTRUSTED' | 'TLS_PROTOCOL' | 'TLS_HANDSHAKE_TIMEOUT' | 'TLS_HANDSHAKE_FAILED';
+
+/** OpenSSL's codes (Node's `ERR_SSL_*`) grouped into the reasons operators act on; a bounded label set. */
+function tlsReasonFor(code: string | undefined): TlsRefusalReason {
+  if (code === 'ERR_TLS_HANDSHAKE_TIMEOUT') return 'TLS_HANDSHAKE_TIMEOUT';
+  if (code === 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE') return 'TLS_CLIENT_CERT_MISSING';
+  if (code !== undefined && /CERTIFICATE|_CA$|ISSUER|SIGNATURE|CA_MD|EE_KEY/.test(code)) return 'TLS_CLIENT_CERT_UNTRUSTED';
+  if (code !== undefined && /VERSION|PROTOCOL|CIPHER|HTTP|SIGALG|GROUP|CURVE/.test(code)) return 'TLS_PROTOCOL';
+  return 'TLS_HANDSHAKE_FAILED';
+}
+
 /** Marks a request Node routed through 'checkExpectation': the gateway answers it with 417. */
 export const UNMET_EXPECTATION = Symbol('fapi.unmetExpectation');
 /** Marks a request with `Expect: 100-continue`: the gateway sends the 100 only once it will forward. */
@@ -56,6 +73,7 @@ function codeFor(err: Error & { code?: string }): ErrorCode {
 const kRequiredWithoutCa = Symbol('fapi.clientCertificateRequiredWithoutCa');
 const kTrustId = Symbol('fapi.clientTrustId');
 const kAcceptTrust = Symbol('fapi.acceptTrust');
+const kAcceptRemote = Symbol('fapi.acceptRemote');
 type PolicyServer = Server & { rejectUnauthorized: boolean; [kRequiredWithoutCa]?: boolean; [kTrustId]?: string };
 
 /**
@@ -113,6 +131,7 @@ export function createApiServer(
   handler: (req: IncomingMessage, res: ServerResponse) => void,
   onClientError: (info: ClientErrorInfo) => void,
   bodyRefused: BodyRefused,
+  onTlsRefused: (info: TlsRefusal) => void,
 ): Server {
   const server = createServer(
     {
@@ -146,15 +165,34 @@ export function createApiServer(
   applyClientCertificatePolicy(server, loaded);
   // The CAs a handshake is verified against are the server's when the TCP connection was accepted (Node
   // gives the new TLS socket the secure context of that moment), not when the handshake completes.
-  server.on('connection', (raw: Socket & { [kAcceptTrust]?: string }) => {
+  server.on('connection', (raw: Socket & { [kAcceptTrust]?: string; [kAcceptRemote]?: string }) => {
     raw[kAcceptTrust] = (server as PolicyServer)[kTrustId];
+    // For the log line of a refused handshake: by then the socket may be gone, and its address with it.
+    raw[kAcceptRemote] = raw.remoteAddress;
   });
-  server.on('secureConnection', (socket: TLSSocket) => {
+  // Before Node's HTTP listener: a request sent in the same flight as the handshake must not be parsed
+  // on a connection refused here.
+  server.prependListener('secureConnection', (socket: TLSSocket) => {
     // Unknown (no parent): undefined, which makes request-facts check the chain itself.
     const raw = (socket as TLSSocket & { _parent?: { [kAcceptTrust]?: string } })._parent;
     (socket as TLSSocket & { [kHandshakeTrust]?: string })[kHandshakeTrust] = raw?.[kAcceptTrust];
     // Required without a CA: OpenSSL cannot demand a certificate it will not verify, so enforce it here.
-    if ((server as PolicyServer)[kRequiredWithoutCa] === true && !socket.getPeerCertificate()?.raw) socket.destroy();
+    if ((server as PolicyServer)[kRequiredWithoutCa] === true && !socket.getPeerCertificate()?.raw) {
+      onTlsRefused({ reason: 'TLS_CLIENT_CERT_MISSING', detail: 'tls.client_certificate: required, and the client sent none', remote: socket.remoteAddress });
+      socket.destroy();
+    }
+  });
+  // Refused handshakes (no or an untrusted certificate, an old protocol, plain HTTP, a timeout): a TPP
+  // told "your gateway drops us" must find itself in the log. Not a client that closed or reset
+  // before finishing the handshake (TCP health checks, scanners).
+  server.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket & { _parent?: { [kAcceptRemote]?: string } }) => {
+    const remote = socket._parent?.[kAcceptRemote];
+    // A certificate that does not verify: Node itself destroys the socket after the handshake, and what
+    // reaches here is the "socket hang up" that follows, with the verification error on the socket.
+    const unverified = socket.authorizationError;
+    if (unverified != null) return onTlsRefused({ reason: 'TLS_CLIENT_CERT_UNTRUSTED', detail: String(unverified), remote });
+    if (err.code === 'ECONNRESET' || err.code === 'EPIPE') return;
+    onTlsRefused({ reason: tlsReasonFor(err.code), detail: err.code ?? err.message, remote });
   });
   server.on('clientError', (err: Error & { code?: string }, socket: Duplex) => {
     const code = codeFor(err);

@@ -13,6 +13,7 @@ export interface Metrics {
   readonly configReloads: Counter<'result'>;
   readonly replayStoreErrors: Counter;
   readonly upstreamResends: Counter<'route'>;
+  readonly tlsRefusals: Counter<'reason'>;
   readonly introspectionLookups: Counter<'issuer' | 'cache'>;
   readonly introspectionCalls: Counter<'issuer' | 'result'>;
 }
@@ -59,6 +60,12 @@ export function createMetrics(): Metrics {
       name: 'fapi_gateway_introspection_calls_total',
       help: 'Introspection calls to the AS by issuer and result (active, refused, error)',
       labelNames: ['issuer', 'result'],
+      registers: [registry],
+    }),
+    tlsRefusals: new Counter({
+      name: 'fapi_gateway_tls_handshake_refusals_total',
+      help: 'TLS handshakes refused or failed, by reason (no or untrusted client certificate, protocol, timeout)',
+      labelNames: ['reason'],
       registers: [registry],
     }),
     upstreamResends: new Counter({
