@@ -234,10 +234,19 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
   // after: every replica shares it, so an outage would make them all unready at once and take the
   // mTLS routes down with the DPoP ones, which fail closed by themselves (503).
   let storeReached: ReplayStore | undefined;
+  // The issuers' keys gate readiness until the first time it is ready, not after: a reload that adds an
+  // issuer whose JWKS is not reachable yet would otherwise take every replica (one ConfigMap) out of the
+  // Service at once, though only that issuer's routes fail (503 by themselves).
+  let keysReached = false;
   const notReady = async (): Promise<string | undefined> => {
     if (draining) return 'draining';
-    const missing = current.built.issuerKeys.filter((k) => !k.ready).length;
-    if (missing > 0) return `${missing} issuer(s) without keys`;
+    if (!keysReached) {
+      const missing = current.built.issuerKeys.filter((k) => !k.ready);
+      // A pod that is not ready gets no API traffic, which was what retried the fetch: the probe does.
+      for (const k of missing) k.retryIfMissing();
+      if (missing.length > 0) return `issuer(s) without keys: ${missing.map((k) => k.issuer).join(', ')}`;
+      keysReached = true;
+    }
     const store = current.built.pipeline.replay;
     if (store !== storeReached) {
       if (!(await store.ping())) return 'replay store not reached yet';

@@ -72,6 +72,10 @@ export class IssuerKeys {
     this.http = { ca, timeoutMs: cfg.http_timeout_ms };
   }
 
+  get issuer(): string {
+    return this.cfg.issuer;
+  }
+
   /** True once keys were fetched at least once (readiness). */
   get ready(): boolean {
     return this.local !== undefined;
@@ -115,23 +119,31 @@ export class IssuerKeys {
 
   /**
    * A token without kid failed its signature: the key may have just been rotated in (JWT-4). Waits for a
-   * fetch under way, or makes one unless within the cooldown; true if the keys may have changed.
+   * fetch under way, or makes one unless within the cooldown; true if the keys may have changed. Throws
+   * GW_JWKS_UNAVAILABLE when that fetch, or the last one, failed: an outage, not a bad token (as missError).
    */
   async refetchAllowed(): Promise<boolean> {
     if (this.inflight !== undefined) {
       await this.inflight.catch(() => undefined);
+      if (this.lastFetchFailed) throw this.missError(undefined);
       return true;
     }
-    if (this.coolingDown()) return false;
-    return this.refresh().then(
-      () => true,
-      () => false,
-    );
+    if (this.coolingDown()) {
+      if (this.lastFetchFailed) throw this.missError(undefined);
+      return false;
+    }
+    await this.refresh();
+    return true;
   }
 
-  /** An unknown kid with no fetch due: a bad token (401), or an outage (503) if the last fetch failed. */
+  /** An unknown key with no fetch due: a bad token (401), or an outage (503) if the last fetch failed. */
   private missError(miss: unknown): unknown {
-    return this.lastFetchFailed ? new GatewayError('GW_JWKS_UNAVAILABLE', `JWKS for ${this.cfg.issuer}: unknown kid while the last fetch failed`, { retryAfterS: 5 }) : miss;
+    return this.lastFetchFailed ? new GatewayError('GW_JWKS_UNAVAILABLE', `JWKS for ${this.cfg.issuer}: unknown key while the last fetch failed`, { retryAfterS: 5 }) : miss;
+  }
+
+  /** Readiness: no keys yet, so fetch again if the first-fetch back-off allows (probes drive recovery). */
+  retryIfMissing(): void {
+    if (this.local === undefined) this.firstFetch().catch(() => undefined);
   }
 
   /** No keys yet: join the fetch under way, or start one unless the last one failed less than the back-off ago. */
@@ -174,6 +186,8 @@ export class IssuerKeys {
     } catch (e) {
       this.lastFetchFailed = true;
       this.failedAt = this.now();
+      // A discovered jwks_uri is looked up again next time: the AS may have moved it.
+      if (this.cfg.jwks_uri === undefined) this.jwksUri = undefined;
       const detail = `JWKS for ${this.cfg.issuer}: ${(e as Error).message}`;
       this.events.onFetch?.(this.cfg.issuer, false, detail);
       throw new GatewayError('GW_JWKS_UNAVAILABLE', detail, { retryAfterS: 5, cause: e });
