@@ -61,6 +61,15 @@ export interface Pipeline {
 }
 
 const STAGES = ['token', 'binding', 'replay', 'upstream'] as const;
+
+/** A refusal before the path was parsed: the target as sent, without the query (it may hold a token), bounded. */
+const PATH_AS_SENT_MAX = 256;
+function pathAsSent(url: string | undefined): string | undefined {
+  if (url === undefined) return undefined;
+  const q = url.indexOf('?');
+  const path = q === -1 ? url : url.slice(0, q);
+  return path.length > PATH_AS_SENT_MAX ? `${path.slice(0, PATH_AS_SENT_MAX)}...` : path;
+}
 type Stage = (typeof STAGES)[number];
 
 /** Stage latencies of one request, measured inline and recorded once with the log line. */
@@ -429,7 +438,7 @@ export class Gateway {
       replaced_interaction_id: replaced,
       route: routeId,
       method: req.method,
-      path: o.path,
+      path: o.path ?? (o.error === undefined ? undefined : pathAsSent(req.url)),
       decision,
       reason,
       status,
@@ -443,6 +452,8 @@ export class Gateway {
       detail: o.error?.message ?? cut,
     };
     if (o.error?.code === 'GW_INTERNAL') this.writeLine('error', line, 'request failed');
+    // A dependency failed (upstream, JWKS, introspection, replay store): what level-based alerting watches.
+    else if (decision === 'error') this.writeLine('warn', line, decision);
     else if (cut !== undefined) this.writeLine('warn', line, 'client stopped reading the response; connection cut');
     else if (o.binding?.kind === 'none' && o.error === undefined) this.writeLine('warn', line, 'unbound token accepted (binding: none)');
     else this.writeLine('info', line, decision);

@@ -200,7 +200,7 @@ export function createApiServer(
     const pending = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
     // An error in the body of a request the gateway was handed: that request's own interaction id and
     // log line (HDR-1), not a second, unrelated one.
-    const detail = err.code ?? err.message;
+    const detail = code === 'GW_HEADERS_TOO_LARGE' ? headOverflowDetail(socket, server) : (err.code ?? err.message);
     // A socket error (a client resetting mid-upload) is no refusal: the request's own line says aborted.
     if (!refusedByParser(err)) {
       socket.destroy();
@@ -273,6 +273,15 @@ function endSoon(socket: Duplex, answer: string): void {
   socket.end(answer);
   const t = setTimeout(() => socket.destroy(), LINGER_MS).unref();
   socket.once('close', () => clearTimeout(t));
+}
+
+/**
+ * HDR-16 "log the size": the limit in force, and the bytes read on the connection (the head is not read
+ * to its end, so its own size is unknown; on a first request, this is its size so far).
+ */
+function headOverflowDetail(socket: Duplex, server: Server): string {
+  const limit = (server as Server & { maxHeaderSize?: number }).maxHeaderSize;
+  return `HPE_HEADER_OVERFLOW: request head over max_header_bytes ${limit ?? '?'} (${(socket as TLSSocket).bytesRead} bytes read on the connection)`;
 }
 
 /** A contract-shaped answer written to the socket directly, for requests the pipeline never sees. */
