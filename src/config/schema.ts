@@ -123,6 +123,11 @@ const introspection = z.strictObject({
   /** INT-6: an inactive answer is cached this long (at most 10 s); 0 disables. */
   negative_cache_s: z.int().min(0).max(10).default(10),
   cache_max_entries: z.int().min(1).max(10_000_000).default(10000),
+  /**
+   * INT-8: calls to this AS (discovery included) under way at once. A new token beyond it gets 503 at
+   * once rather than piling onto a slow or hanging AS; identical tokens share one call.
+   */
+  max_in_flight: z.int().min(1).max(10_000).default(64),
 });
 
 const issuer = z.strictObject({

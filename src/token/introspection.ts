@@ -17,9 +17,9 @@ export const JWT_RESPONSE_TYPE = 'application/token-introspection+jwt';
 /** Retry-After on a failed introspection (E9). */
 const RETRY_AFTER_S = 2;
 /**
- * INT-8: after this many consecutive failures, fail fast for BREAKER_OPEN_MS, then let one call through
- * (half-open): the others keep failing fast until it succeeds, so a recovering AS is not hit by every
- * waiting token at once.
+ * INT-8: after this many consecutive outages (see AsRefusedRequest for what is not one), fail fast for
+ * BREAKER_OPEN_MS, then let one call through (half-open): the others keep failing fast until it
+ * succeeds, so a recovering AS is not hit by every waiting token at once.
  */
 const BREAKER_THRESHOLD = 5;
 const BREAKER_OPEN_MS = 2000;
@@ -79,6 +79,15 @@ type Json = Record<string, unknown>;
 const unavailable = (detail: string, cause?: unknown): GatewayError =>
   new GatewayError('GW_INTROSPECTION_UNAVAILABLE', detail.slice(0, 300), { retryAfterS: RETRY_AFTER_S, cause });
 
+/**
+ * INT-2, INT-8: a definite 4xx about this one request (some ASes answer 400 invalid_request for a junk
+ * token). Still a 503, but the AS is up: not counted by the breaker, or anyone could open it for everyone.
+ */
+class AsRefusedRequest extends GatewayError {}
+
+/** INT-8: what is left of the one timeout_ms deadline of a lookup (discovery and call). */
+const remainingMs = (deadline: number, nowMs: number): number => Math.max(0, Math.floor(deadline - nowMs));
+
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 // ---- the checks, in order ------------------------------------------------------------------
@@ -97,8 +106,15 @@ function refusesTokenType(res: OutboundResponse): boolean {
   }
 }
 
+/** INT-1: a 404 or 5xx says the endpoint itself is gone or down, not anything about the token. */
+const endpointFailed = (status: number): boolean => status === 404 || status >= 500;
+
+/** INT-2: only a 200 is an answer. INT-8: a 4xx other than 404 and 429 is about this request only. */
 function checkHttpStatus(res: OutboundResponse): void {
-  if (res.status !== 200) throw unavailable(`INT-2 introspection answered HTTP ${res.status}`);
+  if (res.status === 200) return;
+  const detail = `INT-2 introspection answered HTTP ${res.status}`;
+  const outage = endpointFailed(res.status) || res.status === 429 || res.status < 400;
+  throw outage ? unavailable(detail) : new AsRefusedRequest('GW_INTROSPECTION_UNAVAILABLE', detail, { retryAfterS: RETRY_AFTER_S });
 }
 
 /** INT-7: a signed answer must say so; a plain JSON answer is refused when signing is required. */
@@ -157,21 +173,27 @@ function checkActive(r: Json): void {
   if (r.active !== true) throw new GatewayError('GW_TOKEN_INACTIVE', 'INT-2 the AS says the token is not active');
 }
 
-/** INT-3: members, when present, have their RFC 7662 §2.2 types. */
-function checkMemberTypes(r: Json): void {
+/**
+ * INT-2, INT-3: an active answer's members, when present, have their RFC 7662 §2.2 types. A wrong type
+ * is the AS misbehaving, like `active: "true"`: 503, not a verdict on the token.
+ */
+function checkMemberTypes(r: Json): Json {
+  if (r.active !== true) return r;
   for (const m of ['exp', 'nbf', 'iat', 'auth_time'] as const) {
-    if (r[m] !== undefined && (typeof r[m] !== 'number' || !Number.isFinite(r[m]))) {
-      throw new GatewayError('GW_TOKEN_INVALID', `INT-3 ${m} is not a number`);
-    }
+    if (r[m] !== undefined && (typeof r[m] !== 'number' || !Number.isFinite(r[m]))) throw unavailable(`INT-3 ${m} is not a number`);
   }
   for (const m of ['iss', 'sub', 'client_id', 'scope', 'token_type', 'acr'] as const) {
-    if (r[m] !== undefined && typeof r[m] !== 'string') throw new GatewayError('GW_TOKEN_INVALID', `INT-3 ${m} is not a string`);
+    if (r[m] !== undefined && typeof r[m] !== 'string') throw unavailable(`INT-3 ${m} is not a string`);
   }
   const aud = r.aud;
   if (aud !== undefined && typeof aud !== 'string' && !(Array.isArray(aud) && aud.every((a) => typeof a === 'string'))) {
-    throw new GatewayError('GW_TOKEN_INVALID', 'INT-3 aud is not a string or an array of strings');
+    throw unavailable('INT-3 aud is not a string or an array of strings');
   }
-  // Present but naming no one is not "absent" (require_audience: false lets only absent through).
+  return r;
+}
+
+/** INT-3: present but naming no one is not "absent" (require_audience: false lets only absent through). */
+function checkAudienceNotEmpty(aud: unknown): void {
   if (Array.isArray(aud) && aud.length === 0) throw new GatewayError('GW_TOKEN_AUDIENCE', 'INT-3 aud is an empty array');
 }
 
@@ -230,6 +252,8 @@ function settingsOf(cfg: IssuerConfig): unknown {
   delete rest.cert_file;
   delete rest.key_file;
   delete rest.client_secret_env;
+  // How many calls may be under way changes how often the AS is asked, not what it says.
+  delete rest.max_in_flight;
   return { ...cfg, introspection: rest };
 }
 
@@ -246,6 +270,8 @@ export class Introspector {
   private openUntil = 0;
   /** Half-open: the one call under way that decides whether the breaker closes. */
   private probing = false;
+  /** Calls (discovery included) under way, bounded by max_in_flight (INT-8). */
+  private inFlight = 0;
 
   private readonly opts: IntrospectorOptions;
 
@@ -291,21 +317,27 @@ export class Introspector {
   private async load(token: string, tokenHash: string): Promise<CacheLoad<Answer>> {
     const nowMs = this.now();
     const nowS = Math.floor(nowMs / 1000);
+    // In-flight first: a refusal here must not leave the breaker thinking a probe is under way.
+    this.checkInFlight();
     this.checkBreaker(nowMs);
     let r: Json;
+    this.inFlight++;
     try {
-      r = await this.fetchAnswer(token, nowS);
+      // INT-8: one deadline for the whole lookup, discovery included.
+      r = await this.fetchAnswer(token, nowS, nowMs + this.icfg.timeout_ms);
     } catch (e) {
-      // Not an answer: shared by the waiting requests, never cached (INT-6), counted by the breaker (INT-8).
-      this.recordFailure(this.now());
+      // Not an answer: shared by the waiting requests, never cached (INT-6), an outage counted by the breaker (INT-8).
+      if (e instanceof AsRefusedRequest) this.recordAnswer();
+      else this.recordFailure(this.now());
       this.opts.events?.onCall?.(this.name, 'error');
       throw isGatewayError(e) ? e : unavailable(`INT-8 introspection failed: ${(e as Error).message}`, e);
+    } finally {
+      this.inFlight--;
     }
-    this.failures = 0;
-    this.probing = false;
+    this.recordAnswer();
     try {
       checkActive(r);
-      checkMemberTypes(r);
+      checkAudienceNotEmpty(r.aud);
       const exp = r.exp as number | undefined;
       const nbf = r.nbf as number | undefined;
       checkExpiry(exp, this.cfg.clock_leeway_s, nowS);
@@ -324,19 +356,21 @@ export class Introspector {
     }
   }
 
-  /** INT-1: POST token + token_type_hint, client authentication, bounded by timeout_ms (INT-8). */
-  private async fetchAnswer(token: string, nowS: number): Promise<Json> {
-    const endpoint = await this.resolveEndpoint();
+  /** INT-1: POST token + token_type_hint, client authentication, bounded by the deadline (INT-8). */
+  private async fetchAnswer(token: string, nowS: number, deadline: number): Promise<Json> {
+    const endpoint = await this.resolveEndpoint(deadline);
     const signed = this.icfg.signed_response;
     const creds = await this.opts.auth.credentials(nowS);
     const body = new URLSearchParams({ token, token_type_hint: 'access_token', ...creds.form }).toString();
     const tls = this.opts.auth.tls;
+    const timeoutMs = remainingMs(deadline, this.now());
+    if (timeoutMs <= 0) throw unavailable(`INT-8 timeout_ms ${this.icfg.timeout_ms} spent before the introspection call`);
     let res: OutboundResponse;
     try {
       res = await this.transport(endpoint, {
         method: 'POST',
         ca: this.opts.ca ?? [],
-        timeoutMs: this.icfg.timeout_ms,
+        timeoutMs,
         maxBytes: MAX_RESPONSE_BYTES,
         ...(tls !== undefined && { cert: tls.cert, key: tls.key }),
         headers: {
@@ -347,13 +381,22 @@ export class Introspector {
         body,
       });
     } catch (e) {
+      this.forgetEndpoint(endpoint);
       throw unavailable(`INT-8 introspection at ${new URL(endpoint).origin} failed: ${(e as Error).message}`, e);
     }
     if (refusesTokenType(res)) return { active: false };
+    if (endpointFailed(res.status)) this.forgetEndpoint(endpoint);
     checkHttpStatus(res);
     checkContentType(res, signed);
     const r = signed ? await verifySignedAnswer(res.body.toString('utf8').trim(), this.issuer, this.icfg.client_id, nowS) : parseJsonObject(res.body);
-    return checkActiveIsBoolean(r);
+    return checkMemberTypes(checkActiveIsBoolean(r));
+  }
+
+  /** INT-8: a bulkhead, so a hanging AS holds at most max_in_flight calls; the excess fails closed at once. */
+  private checkInFlight(): void {
+    if (this.inFlight >= this.icfg.max_in_flight) {
+      throw unavailable(`INT-8 ${this.inFlight} introspection calls to ${this.cfg.issuer} already under way (max_in_flight)`);
+    }
   }
 
   /** INT-8: fail fast while the AS keeps failing, so requests do not pile up behind timeouts. */
@@ -371,22 +414,42 @@ export class Introspector {
     if (++this.failures >= BREAKER_THRESHOLD) this.openUntil = nowMs + BREAKER_OPEN_MS;
   }
 
+  /** The AS answered (even a 4xx about one request): it is up, the breaker closes. */
+  private recordAnswer(): void {
+    this.failures = 0;
+    this.probing = false;
+  }
+
+  /**
+   * INT-1: a discovered endpoint that fails is looked up again on the next attempt, so a corrected
+   * or moved endpoint is found without a restart; the breaker paces those attempts (INT-8).
+   */
+  private forgetEndpoint(used: string): void {
+    if (this.icfg.endpoint === undefined && this.endpoint === used) this.endpoint = undefined;
+  }
+
   /** INT-1: the configured endpoint, or the one in the metadata (the mTLS alias for tls_client_auth). */
-  private resolveEndpoint(): Promise<string> {
+  private resolveEndpoint(deadline: number): Promise<string> {
     if (this.endpoint !== undefined) return Promise.resolve(this.endpoint);
-    this.discovering ??= this.discover()
+    // Joiners started later, so their own deadlines are no earlier than this one.
+    this.discovering ??= this.discover(deadline)
       .then((url) => (this.endpoint = url))
       .finally(() => (this.discovering = undefined));
     return this.discovering;
   }
 
   /** RFC 8414 §3 (well-known inserted before the issuer path), then OIDC Discovery; metadata issuer must match. */
-  private async discover(): Promise<string> {
+  private async discover(deadline: number): Promise<string> {
     const candidates = metadataUrls(this.cfg.issuer);
     const problems: string[] = [];
     for (const url of candidates) {
+      const timeoutMs = remainingMs(deadline, this.now());
+      if (timeoutMs <= 0) {
+        problems.push(`${new URL(url).pathname}: not tried, timeout_ms ${this.icfg.timeout_ms} spent`);
+        continue;
+      }
       try {
-        const res = await this.transport(url, { ca: this.opts.ca ?? [], timeoutMs: this.icfg.timeout_ms });
+        const res = await this.transport(url, { ca: this.opts.ca ?? [], timeoutMs });
         if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
         const meta = JSON.parse(res.body.toString('utf8')) as Json;
         if (meta.issuer !== this.cfg.issuer) throw new Error(`metadata issuer ${String(meta.issuer).slice(0, 100)} does not match`);

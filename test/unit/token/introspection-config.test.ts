@@ -33,6 +33,7 @@ describe('issuer token_format / revocation / introspection', () => {
       cache_max_s: 60,
       negative_cache_s: 10,
       cache_max_entries: 10000,
+      max_in_flight: 64,
     });
   });
   it('TOK-9 token_format: opaque and Q-3 revocation: introspect need an introspection section', () => {

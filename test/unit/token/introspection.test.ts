@@ -163,9 +163,9 @@ describe('INT-3 / INT-4 / INT-5: the members of an active answer', () => {
     expect(await check({ iss: `${ISSUER}/` })).toBe('401 GW_TOKEN_ISSUER');
     expect(await check({ iss: undefined })).toBe('ok');
   });
-  it('INT-3 members with the wrong type -> 401 invalid', async () => {
+  it('INT-2 / INT-3 members with the wrong type: the AS misbehaving -> 503, not 401', async () => {
     for (const extra of [{ exp: '123' }, { scope: ['a'] }, { client_id: 1 }, { aud: [1] }, { token_type: {} }, { sub: false }]) {
-      expect(await check(extra), JSON.stringify(extra)).toBe('401 GW_TOKEN_INVALID');
+      expect(await check(extra), JSON.stringify(extra)).toBe('503 GW_INTROSPECTION_UNAVAILABLE');
     }
   });
   it('INT-4 / TOK-2 cnf with both methods, or not an object -> 401', async () => {
