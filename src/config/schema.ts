@@ -58,6 +58,11 @@ const limits = z.strictObject({
   // Node refuses a server whose head timeout exceeds its request timeout (ERR_OUT_OF_RANGE at start).
   message: 'headers_timeout_ms (default 10000) must not exceed request_timeout_ms: set both',
   path: ['headers_timeout_ms'],
+}).refine((l) => l.send_timeout_ms >= l.headers_timeout_ms + 1000, {
+  // A connection quiet for send_timeout_ms with no response under way is closed: a head still arriving
+  // must get its 408 first (Node checks headers_timeout_ms once a second).
+  message: 'send_timeout_ms (default 60000) must be at least headers_timeout_ms (default 10000) + 1000',
+  path: ['send_timeout_ms'],
 });
 
 const server = z.strictObject({

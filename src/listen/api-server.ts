@@ -28,12 +28,16 @@ export interface TlsRefusal {
 }
 export type TlsRefusalReason = 'TLS_CLIENT_CERT_MISSING' | 'TLS_CLIENT_CERT_UNTRUSTED' | 'TLS_PROTOCOL' | 'TLS_HANDSHAKE_TIMEOUT' | 'TLS_HANDSHAKE_FAILED';
 
-/** OpenSSL's codes (Node's `ERR_SSL_*`) grouped into the reasons operators act on; a bounded label set. */
+/**
+ * OpenSSL's codes (Node's `ERR_SSL_*`) grouped into the reasons operators act on; a bounded label set.
+ * Negotiation first: `NO_SUITABLE_SIGNATURE_ALGORITHM` is about the client's offer, not a certificate.
+ */
 function tlsReasonFor(code: string | undefined): TlsRefusalReason {
+  if (code === undefined) return 'TLS_HANDSHAKE_FAILED';
   if (code === 'ERR_TLS_HANDSHAKE_TIMEOUT') return 'TLS_HANDSHAKE_TIMEOUT';
   if (code === 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE') return 'TLS_CLIENT_CERT_MISSING';
-  if (code !== undefined && /CERTIFICATE|_CA$|ISSUER|SIGNATURE|CA_MD|EE_KEY/.test(code)) return 'TLS_CLIENT_CERT_UNTRUSTED';
-  if (code !== undefined && /VERSION|PROTOCOL|CIPHER|HTTP|SIGALG|GROUP|CURVE/.test(code)) return 'TLS_PROTOCOL';
+  if (/VERSION|PROTOCOL|CIPHER|HTTP_REQUEST|SIGNATURE_ALGORITHM|SIGALG|KEY_SHARE|GROUP|CURVE/.test(code)) return 'TLS_PROTOCOL';
+  if (/CERTIFICATE|UNKNOWN_CA|ISSUER|CA_MD|EE_KEY/.test(code)) return 'TLS_CLIENT_CERT_UNTRUSTED';
   return 'TLS_HANDSHAKE_FAILED';
 }
 
@@ -104,11 +108,13 @@ function serverLimits(loaded: LoadedConfig): { maxHeaderSize: number; requestTim
 }
 
 /**
- * A connection without a byte moved for `server.timeout` (send_timeout_ms, or keep_alive_timeout_ms
- * between requests). Node's timer already ignores a socket whose writes progress, however slowly. With
- * bytes waiting for the client, it stopped reading (nginx's send_timeout): cut, and the response's log
- * line says so. Without a response, an idle keep-alive connection: closed, as Node would. Otherwise the
- * gateway waits on the upstream or the request body, which have their own timeouts.
+ * A connection quiet for `server.timeout` (send_timeout_ms, or keep_alive_timeout_ms between requests).
+ * Node's timer restarts on every write the kernel accepts, however slowly. With bytes still waiting for
+ * the client, the kernel took none of them for that long: the client stopped reading (nginx's
+ * send_timeout, same granularity). Cut, and its response's log line says so. Without a response, an
+ * idle connection: closed, as Node would (send_timeout_ms >= headers_timeout_ms + 1 s: a head still
+ * arriving gets its 408 first). Otherwise the gateway waits on the upstream or the request body, which
+ * have their own timeouts.
  */
 function onInactive(socket: Socket & { _httpMessage?: ServerResponse | null }): void {
   const res = socket._httpMessage;

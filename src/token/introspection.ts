@@ -109,12 +109,14 @@ function refusesTokenType(res: OutboundResponse): boolean {
 /** INT-1: a 404 or 5xx says the endpoint itself is gone or down, not anything about the token. */
 const endpointFailed = (status: number): boolean => status === 404 || status >= 500;
 
-/** INT-2: only a 200 is an answer. INT-8: a 4xx other than 404 and 429 is about this request only. */
+/**
+ * INT-2: only a 200 is an answer. INT-8: a 400 is about this request (its token) only; anything else,
+ * 401/403 included (the AS refusing the gateway's own credentials fails every call), is an outage.
+ */
 function checkHttpStatus(res: OutboundResponse): void {
   if (res.status === 200) return;
   const detail = `INT-2 introspection answered HTTP ${res.status}`;
-  const outage = endpointFailed(res.status) || res.status === 429 || res.status < 400;
-  throw outage ? unavailable(detail) : new AsRefusedRequest('GW_INTROSPECTION_UNAVAILABLE', detail, { retryAfterS: RETRY_AFTER_S });
+  throw res.status === 400 ? new AsRefusedRequest('GW_INTROSPECTION_UNAVAILABLE', detail, { retryAfterS: RETRY_AFTER_S }) : unavailable(detail);
 }
 
 /** INT-7: a signed answer must say so; a plain JSON answer is refused when signing is required. */

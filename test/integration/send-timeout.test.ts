@@ -17,7 +17,7 @@ let upstreamClosedEarly = 0;
 beforeAll(async () => {
   h = await startHarness({
     patch: (c) => {
-      c.server.limits = { send_timeout_ms: 1000, keep_alive_timeout_ms: 600 };
+      c.server.limits = { send_timeout_ms: 1200, headers_timeout_ms: 200, keep_alive_timeout_ms: 600 };
       c.routes.forEach((r: { upstream: { timeout_ms: number } }) => (r.upstream.timeout_ms = 5000));
     },
   });
@@ -67,9 +67,9 @@ describe('server.limits.send_timeout_ms', () => {
     try {
       const [line] = await logsFor(h, id, 6000);
       // Not before the client had a second to read.
-      expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(1200);
       expect(line).toMatchObject({ reason: 'CLIENT_SEND_TIMEOUT', decision: 'allow', status: 200, level: 'warn' });
-      expect(line?.detail).toMatch(/send_timeout_ms 1000/);
+      expect(line?.detail).toMatch(/send_timeout_ms 1200/);
       // The client, reading at last, finds a cut response (what the kernels held), then the close.
       socket.on('data', (d: Buffer) => (received += d.length));
       socket.resume();

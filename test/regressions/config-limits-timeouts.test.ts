@@ -18,6 +18,17 @@ describe('HDR-16 / config: server.limits that Node would refuse at start', () =>
     expect(() => parseConfig(config({ headers_timeout_ms: 60000 }), '<inline>', {})).toThrow(/server\.limits\.headers_timeout_ms \(line \d+\): headers_timeout_ms \(default 10000\) must not exceed request_timeout_ms: set both/);
     // Only a short request timeout: the default head timeout is above it, and the message says so.
     expect(() => parseConfig(config({ request_timeout_ms: 5000 }), '<inline>', {})).toThrow(/headers_timeout_ms \(default 10000\) must not exceed/);
-    expect(() => parseConfig(config({ headers_timeout_ms: 60000, request_timeout_ms: 60000 }), '<inline>', {})).not.toThrow();
+    expect(() => parseConfig(config({ headers_timeout_ms: 60000, request_timeout_ms: 60000, send_timeout_ms: 61000 }), '<inline>', {})).not.toThrow();
+  });
+
+  // Found in review: with send_timeout_ms below headers_timeout_ms, a connection quiet in the middle of
+  // its request head was closed at send_timeout_ms (no response under way: an idle connection to the
+  // listener) without the head's 408 and without a log line.
+  it('send_timeout_ms must leave the head its 408: at least headers_timeout_ms + 1000', () => {
+    expect(() => parseConfig(config({ send_timeout_ms: 1000 }), '<inline>', {})).toThrow(
+      /server\.limits\.send_timeout_ms \(line \d+\): send_timeout_ms \(default 60000\) must be at least headers_timeout_ms \(default 10000\) \+ 1000/,
+    );
+    expect(() => parseConfig(config({ headers_timeout_ms: 60000, request_timeout_ms: 60000 }), '<inline>', {})).toThrow(/send_timeout_ms/);
+    expect(() => parseConfig(config({ send_timeout_ms: 11000 }), '<inline>', {})).not.toThrow();
   });
 });
