@@ -1,4 +1,5 @@
 // Composition root: load config -> build stages -> listen -> shut down. The only file that picks implementations.
+import cluster from 'node:cluster';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { DestinationStream } from 'pino';
@@ -296,6 +297,11 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
         if (JSON.stringify(next.config.admin) !== JSON.stringify(started.admin)) restartOnly.push('admin' as never);
         if (next.config.server.limits.handshake_timeout_ms !== started.server.limits.handshake_timeout_ms) {
           restartOnly.push('limits.handshake_timeout_ms' as never);
+        }
+        // DPOP-21: the workers of a cluster share the Redis store; one of their own each would let a proof
+        // used at one worker be used again at another (the start refuses it; `workers` needs a restart).
+        if (cluster.isWorker && next.config.replay.store === 'memory') {
+          throw new Error('replay.store: memory while this process is one of several workers: each would keep its own store; restart to change it');
         }
         const previousStore = current.built.pipeline.replay;
         const built = build(next, logger, metrics, shared, current.built);

@@ -11,7 +11,15 @@ const listen = z
   .string()
   .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port, e.g. 0.0.0.0:8443')
   .refine((v) => Number(v.slice(v.lastIndexOf(':') + 1)) <= 65535, 'port must be 0..65535');
-const httpsUrl = z.url({ protocol: /^https$/, error: 'expected an https:// URL' });
+// WHATWG URLs accept `${HOST}` as a host name: a reference someone expected to be expanded (config values
+// never are), which would only fail at the first request.
+const PLAIN_HOST = /^(\[[0-9a-f:.]+\]|[a-z0-9_.-]+)$/i;
+const plainHost = (u: string): boolean => {
+  const x = URL.parse(u);
+  return x !== null && PLAIN_HOST.test(x.hostname);
+};
+const HOST_MESSAGE = 'the host is not a DNS name or IP address (config values are not expanded: write the host itself)';
+const httpsUrl = z.url({ protocol: /^https$/, error: 'expected an https:// URL' }).refine(plainHost, HOST_MESSAGE);
 const envName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'expected an environment variable name');
 // RFC 6749 scope-token (NQCHAR without space); also safe inside a quoted challenge value (ERR-6).
 const scopeToken = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'scope tokens are printable ASCII without " or \\');
@@ -245,7 +253,7 @@ const route = z.strictObject({
     url: z.url({ protocol: /^https?$/ }).refine((u) => {
       const x = URL.parse(u);
       return x !== null && x.username === '' && x.password === '' && !/^https?:\/\/[^/?#]*@/i.test(u);
-    }, 'no user:password@ in the url'),
+    }, 'no user:password@ in the url').refine(plainHost, HOST_MESSAGE),
     timeout_ms: z.int().min(100).max(600000).default(30000),
     connect_timeout_ms: z.int().min(50).max(60000).default(5000),
     /** Send the client's Host upstream instead of the upstream's own host. */
