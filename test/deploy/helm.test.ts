@@ -345,6 +345,10 @@ describe('helm chart: templates (stand-in render, see the comment above)', () =>
     expect(t).toMatch(/path: \/livez\s+port: admin/);
     expect(t).toMatch(/path: \/readyz\s+port: admin/);
     expect(t).toContain('mountPath: /etc/fapi-gateway/tls');
+    // The config as a directory (a subPath mount is never updated: no hot reload), and the args find it.
+    expect(t).toMatch(/- name: config\s+mountPath: \/etc\/fapi-gateway\/config\s+readOnly: true/);
+    expect(t).not.toMatch(/^\s*subPath:/m);
+    expect(t).toContain('args: ["--config", "/etc/fapi-gateway/config/config.yaml"]');
     expect(t).toContain('secretName: {{ required');
     expect(t).toContain('terminationGracePeriodSeconds: {{ .Values.terminationGracePeriodSeconds }}');
   });
@@ -507,8 +511,11 @@ describe('helm chart: the gateway accepts the config it would be given', () => {
   it('README sidecar pod snippet mounts the config and TLS where the image looks, and probes the admin port', () => {
     const pod = (block('sidecar-pod') as any).spec.template.spec;
     const gw = pod.containers.find((c: { name: string }) => c.name === 'fapi-gateway');
-    expect(gw.args).toEqual(['--config', '/etc/fapi-gateway/config.yaml']);
-    expect(gw.volumeMounts).toContainEqual(expect.objectContaining({ mountPath: '/etc/fapi-gateway/config.yaml', subPath: 'config.yaml' }));
+    expect(gw.args).toEqual(['--config', '/etc/fapi-gateway/config/config.yaml']);
+    // A directory: the kubelet never updates a subPath mount, so the ConfigMap would never hot-reload.
+    const config = gw.volumeMounts.find((m: { name: string }) => m.name === 'fapi-gateway-config');
+    expect(config).toMatchObject({ mountPath: '/etc/fapi-gateway/config' });
+    expect(config.subPath).toBeUndefined();
     expect(gw.volumeMounts).toContainEqual(expect.objectContaining({ mountPath: '/etc/fapi-gateway/tls' }));
     expect(gw.livenessProbe.httpGet).toEqual({ path: '/livez', port: 'admin' });
     expect(gw.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'admin' });
