@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { runPrimary, runWorker, workerCount } from './cluster.js';
+import { runPrimary, runWorker, withPrimarySettings, workerCount } from './cluster.js';
 import { ConfigError, loadConfigFile, readConfigFile, referencedFiles, type LoadedConfig } from './config/load.js';
 import { configSchema } from './config/schema.js';
 import { watchFiles } from './config/watch.js';
@@ -113,7 +113,8 @@ async function main(argv: string[]): Promise<number> {
     return 1;
   }
   try {
-    const loaded = loadConfigFile(values.config);
+    // A worker (a replacement, maybe after the file was edited): the primary's restart-only settings.
+    const { loaded, differs } = cluster.isWorker ? withPrimarySettings(loadConfigFile(values.config)) : { loaded: loadConfigFile(values.config), differs: [] };
     // check: an upstream.ca_file that is not on this machine is a note (below), as for every file.
     const table = compileRouteTable(loaded, { missingFilesOk: command === 'check' });
     if (command === 'check') {
@@ -142,13 +143,15 @@ async function main(argv: string[]): Promise<number> {
         stopping = true;
         stopWatching();
         log('draining', { signal });
-        primary.stop().then(() => process.exit(0));
+        // 1: a worker did not stop by the deadline and was killed (its requests may have been cut).
+        primary.stop().then((clean) => process.exit(clean ? 0 : 1));
       };
       process.on('SIGTERM', () => stop('SIGTERM'));
       process.on('SIGINT', () => stop('SIGINT'));
       return -1;
     }
     const running = cluster.isWorker ? await runWorker(loaded) : await startGateway(loaded);
+    if (differs.length > 0) running.logger.info({ needs_restart: differs }, 'config file differs from the running cluster; started with its settings');
     const reload = (why: string): void => {
       running.logger.info({ why }, 'reloading config');
       let next;

@@ -1,9 +1,11 @@
 // server.workers > 1: N processes share the API listener (node:cluster). The primary passes a stop on
-// to the workers, serves the admin endpoints for all workers (metrics aggregated, ready only when every
-// worker reports ready) and replaces a worker that dies after it started; one that cannot start stops all.
+// to the workers (killing one that does not exit by a deadline), serves the admin endpoints for all
+// workers (metrics aggregated, ready only when every worker reports ready) and replaces a worker that
+// dies or stops reporting after it started; one that cannot start stops all.
 import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import type { LoadedConfig } from './config/load.js';
+import type { GatewayConfig } from './config/schema.js';
 import { createAdminServer } from './listen/admin-server.js';
 import { startGateway, type RunningGateway } from './main.js';
 import { ClusterMetrics, metricsAnswer, type MetricsAnswer, type MetricsRequest, type Peer } from './observe/cluster-metrics.js';
@@ -12,6 +14,48 @@ type Message = { type: 'ready'; why: string | undefined } | { type: 'reload' } |
 
 /** Workers report every second; a report older than this is a worker that stopped answering. */
 const REPORT_STALE_MS = 3000;
+/** Silent this long, a worker is hung (not slow: the report goes on while a readiness check waits) and is killed. */
+const WORKER_SILENT_MS = 10_000;
+/** A worker's drain deadline (RunningGateway.close(), 10 s) plus time to close Redis and flush its log. */
+const STOP_DEADLINE_MS = 15_000;
+/** The primary's restart-only settings, passed to every worker it forks. */
+const PRIMARY_SETTINGS_ENV = 'FAPI_GATEWAY_PRIMARY_SETTINGS';
+
+/** What a reload cannot change (main.ts reload() names them in needs_restart). */
+interface RestartOnly {
+  readonly listen: string;
+  readonly workers: GatewayConfig['server']['workers'];
+  readonly admin: GatewayConfig['admin'];
+  readonly handshake_timeout_ms: number;
+}
+
+const restartOnlySettings = ({ config: c }: LoadedConfig): RestartOnly => ({
+  listen: c.server.listen,
+  workers: c.server.workers,
+  admin: c.admin,
+  handshake_timeout_ms: c.server.limits.handshake_timeout_ms,
+});
+
+/**
+ * In a worker: the config file as it is now, with the restart-only settings its primary started with,
+ * so a replacement serves what the running workers serve (not a second port after an edited
+ * `server.listen`). `differs`: the settings the file has changed, in needs_restart's words.
+ */
+export function withPrimarySettings(loaded: LoadedConfig, env: NodeJS.ProcessEnv = process.env): { loaded: LoadedConfig; differs: string[] } {
+  const text = env[PRIMARY_SETTINGS_ENV];
+  if (text === undefined) return { loaded, differs: [] };
+  const p = JSON.parse(text) as RestartOnly;
+  const c = loaded.config;
+  // DPOP-21, as a reload refuses it: each worker would keep its own store.
+  if (c.replay.store === 'memory') throw new Error('replay.store: memory while this process is one of several workers: each would keep its own store; restart to change it');
+  const file = restartOnlySettings(loaded);
+  const differs = (['listen', 'workers', 'admin', 'handshake_timeout_ms'] as const)
+    .filter((k) => JSON.stringify(file[k]) !== JSON.stringify(p[k]))
+    .map((k) => (k === 'handshake_timeout_ms' ? 'limits.handshake_timeout_ms' : k));
+  const limits = Object.freeze({ ...c.server.limits, handshake_timeout_ms: p.handshake_timeout_ms });
+  const server = Object.freeze({ ...c.server, listen: p.listen, workers: p.workers, limits });
+  return { loaded: Object.freeze({ ...loaded, config: Object.freeze({ ...c, server, admin: p.admin }) }), differs };
+}
 
 export const workerCount = (loaded: LoadedConfig): number => {
   const w = loaded.config.server.workers;
@@ -21,25 +65,43 @@ export const workerCount = (loaded: LoadedConfig): number => {
 /** In a worker: start the gateway without an admin listener and report readiness to the primary. */
 export async function runWorker(loaded: LoadedConfig): Promise<RunningGateway> {
   const running = await startGateway(loaded, { admin: false });
+  // The callbacks: a primary gone meanwhile is no uncaught 'error' (EPIPE).
+  const send = (m: Message): void => void process.send?.(m, undefined, undefined, () => undefined);
   // Installed before the first readiness report: the primary asks only workers that have reported.
   process.on('message', (m: Message) => {
     if (m.type !== 'metrics-request') return;
-    // The callback: a primary gone meanwhile is no uncaught 'error'.
-    void metricsAnswer(running.metrics.registry, m.id).then((a) => process.send?.(a satisfies Message, undefined, undefined, () => undefined));
+    void metricsAnswer(running.metrics.registry, m.id).then(send);
   });
-  const report = (): void => {
-    running.notReady().then((why) => process.send?.({ type: 'ready', why } satisfies Message), () => undefined);
+  // The report is also the heartbeat the primary's watchdog watches: while a readiness check is slow
+  // (a Redis command timing out), the last result goes again, so a slow dependency is no hung worker.
+  let latest: { why: string | undefined } | undefined;
+  let checking = false;
+  const check = (): void => {
+    checking = true;
+    running
+      .notReady()
+      .then((why) => {
+        latest = { why };
+        send({ type: 'ready', why });
+      }, () => undefined)
+      .finally(() => (checking = false));
   };
-  report();
-  setInterval(report, 1000).unref();
+  check();
+  setInterval(() => {
+    if (!checking) check();
+    else if (latest !== undefined) send({ type: 'ready', why: latest.why });
+  }, 1000).unref();
   return running;
 }
 
 export interface Primary {
   /** Ask every worker to reload its config file. */
   reload(): void;
-  /** Forward a graceful stop and resolve when every worker has exited. */
-  stop(): Promise<void>;
+  /**
+   * Forward a graceful stop and resolve when every worker has exited: true, or false when one had to
+   * be killed because it had not exited by the stop deadline.
+   */
+  stop(): Promise<boolean>;
 }
 
 /**
@@ -52,14 +114,28 @@ export async function runPrimary(loaded: LoadedConfig, log: (msg: string, extra?
   const ready = new Map<number, { why: string | undefined; at: number } | undefined>();
   let stopping = false;
   const scrape = new ClusterMetrics(() => peers(ready), log);
+  const live = (): Worker[] => Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && !w.isDead());
+  // Before any worker exists: a taken admin port is the start's one error line, with no worker
+  // booting behind it (one that loses its primary mid-start dies with an EPIPE stack trace).
+  if (loaded.config.admin !== undefined) await listenAdmin(loaded.config.admin.listen, ready, n, () => stopping, scrape);
   const primary: Primary = {
     reload() {
       // A worker between 'disconnect' and 'exit' would make send() emit an unhandled 'error' (the primary dies).
-      for (const w of Object.values(cluster.workers ?? {})) if (w?.isConnected() === true) w.send({ type: 'reload' } satisfies Message, undefined, () => undefined);
+      for (const w of live()) if (w.isConnected()) w.send({ type: 'reload' } satisfies Message, undefined, () => undefined);
     },
     stop() {
       stopping = true;
-      const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined);
+      const workers = live();
+      // A worker that does not exit (hung, or stuck closing) must not keep the primary, and the
+      // listening socket it holds, alive until an outside SIGKILL.
+      let killed = false;
+      const deadline = setTimeout(() => {
+        for (const w of workers.filter((x) => !x.isDead())) {
+          killed = true;
+          log('worker did not stop by the deadline; killing it', { worker: w.id, pid: w.process.pid, deadline_ms: STOP_DEADLINE_MS });
+          w.process.kill('SIGKILL');
+        }
+      }, STOP_DEADLINE_MS).unref();
       return Promise.all(
         workers.map(
           (w) =>
@@ -72,11 +148,17 @@ export async function runPrimary(loaded: LoadedConfig, log: (msg: string, extra?
               else w.process.kill('SIGTERM');
             }),
         ),
-      ).then(() => undefined);
+      ).then(() => {
+        clearTimeout(deadline);
+        return !killed;
+      });
     },
   };
+  // A replacement reads the config file as it is now: the restart-only settings stay those this
+  // cluster started with (see withPrimarySettings).
+  const env = { [PRIMARY_SETTINGS_ENV]: JSON.stringify(restartOnlySettings(loaded)) };
   const fork = (): Worker => {
-    const w = cluster.fork();
+    const w = cluster.fork(env);
     ready.set(w.id, undefined);
     w.on('message', (m: Message) => {
       if (m.type === 'metrics') return scrape.answer(w.id, m);
@@ -92,6 +174,7 @@ export async function runPrimary(loaded: LoadedConfig, log: (msg: string, extra?
   cluster.on('exit', (w, code, signal) => {
     const reported = ready.get(w.id) !== undefined;
     ready.delete(w.id);
+    // What it counted stays in the aggregate: counters must not go down when a worker is replaced.
     scrape.gone(w.id);
     if (stopping) return;
     if (!reported && !started) {
@@ -107,34 +190,60 @@ export async function runPrimary(loaded: LoadedConfig, log: (msg: string, extra?
       if (!stopping) fork();
     }, retryMs).unref();
   });
+  setInterval(() => {
+    if (!stopping) killSilent(ready, log);
+  }, 1000).unref();
   for (let i = 0; i < n; i++) fork();
-  if (loaded.config.admin !== undefined) {
-    const admin = createAdminServer({
-      metrics: scrape,
-      notReady: async () => {
-        if (stopping) return 'draining';
-        if (ready.size < n) return `${ready.size}/${n} workers running`;
-        const now = Date.now();
-        for (const [id, r] of ready) {
-          if (r === undefined) return `worker ${id} starting`;
-          if (now - r.at > REPORT_STALE_MS) return `worker ${id} not reporting for ${now - r.at} ms`;
-          if (r.why !== undefined) return r.why;
-        }
-        return undefined;
-      },
-    });
-    const i = loaded.config.admin.listen.lastIndexOf(':');
-    const host = loaded.config.admin.listen.slice(0, i).replace(/^\[|\]$/g, '');
-    await new Promise<void>((ok, fail) => {
-      admin.once('error', fail);
-      admin.listen(Number(loaded.config.admin!.listen.slice(i + 1)), host, () => {
-        admin.off('error', fail);
-        ok();
-      });
-    });
-  }
   log('primary started workers', { workers: n });
   return primary;
+}
+
+/**
+ * The watchdog: a worker that has reported but then fell silent (a synchronous loop, a wedged event
+ * loop) would keep the pod unready for good while /livez stays 200. SIGKILL it; the 'exit' handler
+ * forks its replacement. One still starting has never reported and is left alone.
+ */
+function killSilent(ready: ReadonlyMap<number, { at: number } | undefined>, log: (msg: string, extra?: object) => void): void {
+  const now = Date.now();
+  for (const [id, r] of ready) {
+    const w = cluster.workers?.[id];
+    if (r === undefined || now - r.at <= WORKER_SILENT_MS || w === undefined || w.isDead() || w.process.killed) continue;
+    log('worker not reporting; killing it', { worker: id, pid: w.process.pid, silent_ms: now - r.at, limit_ms: WORKER_SILENT_MS });
+    w.process.kill('SIGKILL');
+  }
+}
+
+/** The admin endpoints for all workers: metrics aggregated, ready only when every worker reports ready. */
+async function listenAdmin(
+  listen: string,
+  ready: ReadonlyMap<number, { why: string | undefined; at: number } | undefined>,
+  n: number,
+  stopping: () => boolean,
+  metrics: ClusterMetrics,
+): Promise<void> {
+  const admin = createAdminServer({
+    metrics,
+    notReady: async () => {
+      if (stopping()) return 'draining';
+      if (ready.size < n) return `${ready.size}/${n} workers running`;
+      const now = Date.now();
+      for (const [id, r] of ready) {
+        if (r === undefined) return `worker ${id} starting`;
+        if (now - r.at > REPORT_STALE_MS) return `worker ${id} not reporting for ${now - r.at} ms`;
+        if (r.why !== undefined) return r.why;
+      }
+      return undefined;
+    },
+  });
+  const i = listen.lastIndexOf(':');
+  const host = listen.slice(0, i).replace(/^\[|\]$/g, '');
+  await new Promise<void>((ok, fail) => {
+    admin.once('error', fail);
+    admin.listen(Number(listen.slice(i + 1)), host, () => {
+      admin.off('error', fail);
+      ok();
+    });
+  });
 }
 
 /** The live workers, as the metrics scrape sees them: one that has not reported yet is still starting. */

@@ -2,6 +2,8 @@
 // prom-client's clusterMetrics(): there one worker that does not answer (frozen, starting, just replaced)
 // fails the whole scrape after 5 s, and a timed-out request stays in its map (for good if that worker
 // exited). Here a scrape ends after a bound with the workers that did answer, and says how many did not.
+// What an exited worker had counted stays in the aggregate: a counter that went down when a worker is
+// replaced would read as a reset to Prometheus (a spike of phantom requests in rate()).
 import { AggregatorRegistry, Gauge, Registry } from 'prom-client';
 
 export type WorkerMetrics = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
@@ -25,7 +27,8 @@ export interface Peer {
 interface Scrape {
   /** Workers asked that have not answered yet. */
   readonly waiting: Map<number, Peer>;
-  readonly answers: WorkerMetrics[];
+  /** By worker: one that exits mid-scrape leaves its answer to the retired snapshot. */
+  readonly answers: Map<number, WorkerMetrics>;
   readonly missing: { worker: number; pid: number | undefined; why: string }[];
   readonly timer: NodeJS.Timeout;
   readonly done: (text: Promise<string>) => void;
@@ -34,6 +37,10 @@ interface Scrape {
 export class ClusterMetrics {
   readonly contentType = Registry.PROMETHEUS_CONTENT_TYPE;
   private readonly scrapes = new Map<number, Scrape>();
+  /** Each live worker's last answer: what it had counted when last asked. */
+  private readonly lastAnswers = new Map<number, WorkerMetrics>();
+  /** The counters and histograms of every exited worker, summed into one snapshot (bounded memory). */
+  private retired: WorkerMetrics = [];
   private nextId = 0;
 
   constructor(
@@ -51,7 +58,7 @@ export class ClusterMetrics {
     const id = this.nextId++;
     return new Promise<string>((resolve) => {
       const timer = setTimeout(() => this.finish(id), this.timeoutMs).unref();
-      const scrape: Scrape = { waiting: new Map(), answers: [], missing: [], timer, done: resolve };
+      const scrape: Scrape = { waiting: new Map(), answers: new Map(), missing: [], timer, done: resolve };
       this.scrapes.set(id, scrape);
       for (const p of this.peers()) {
         if (!p.answers) scrape.missing.push({ worker: p.id, pid: p.pid, why: 'starting' });
@@ -68,13 +75,21 @@ export class ClusterMetrics {
     if (scrape === undefined || !scrape.waiting.has(worker)) return;
     if ('error' in m) return this.drop(m.id, worker, m.error);
     scrape.waiting.delete(worker);
-    scrape.answers.push(m.metrics);
+    scrape.answers.set(worker, m.metrics);
+    this.lastAnswers.set(worker, m.metrics);
     if (scrape.waiting.size === 0) this.finish(m.id);
   }
 
-  /** A worker exited: no scrape waits for it any longer. */
+  /** A worker exited: no scrape waits for it any longer, and its last answer joins the retired snapshot. */
   gone(worker: number): void {
-    for (const id of [...this.scrapes.keys()]) this.drop(id, worker, 'exited');
+    const last = this.lastAnswers.get(worker);
+    this.lastAnswers.delete(worker);
+    if (last !== undefined) this.retired = sumCumulative([this.retired, last]);
+    for (const [id, scrape] of [...this.scrapes]) {
+      // Counted once: a scrape it answered adds it through the retired snapshot.
+      scrape.answers.delete(worker);
+      this.drop(id, worker, 'exited');
+    }
   }
 
   private drop(id: number, worker: number, why: string): void {
@@ -94,7 +109,7 @@ export class ClusterMetrics {
     clearTimeout(scrape.timer);
     for (const p of scrape.waiting.values()) scrape.missing.push({ worker: p.id, pid: p.pid, why: 'no answer in time' });
     if (scrape.missing.length > 0) this.log('workers missing from the metrics scrape', { workers: scrape.missing, timeout_ms: this.timeoutMs });
-    scrape.done(render(scrape.answers, scrape.missing.length));
+    scrape.done(render([...scrape.answers.values(), this.retired], scrape.missing.length));
   }
 }
 
@@ -107,6 +122,26 @@ async function render(answers: WorkerMetrics[], missing: number): Promise<string
     registers: [registry],
   }).set(missing);
   return registry.metrics();
+}
+
+/**
+ * Counters and histograms summed by series. Not gauges (the state of a process, gone with it), nor
+ * anything aggregated otherwise than by sum. Called from the exit handler: it never throws.
+ */
+function sumCumulative(snapshots: WorkerMetrics[]): WorkerMetrics {
+  const byName = new Map<string, { metric: WorkerMetrics[number]; values: Map<string, WorkerMetrics[number]['values'][number]> }>();
+  for (const m of snapshots.flat()) {
+    const type = String(m.type); // prom-client types it as an enum it does not export
+    if ((type !== 'counter' && type !== 'histogram') || m.aggregator !== 'sum') continue;
+    const entry = byName.get(m.name) ?? { metric: m, values: new Map() };
+    byName.set(m.name, entry);
+    for (const v of m.values) {
+      const key = JSON.stringify([(v as { metricName?: string }).metricName, Object.entries(v.labels).sort(([a], [b]) => (a < b ? -1 : 1))]);
+      const sum = entry.values.get(key);
+      entry.values.set(key, { ...v, value: (sum?.value ?? 0) + v.value });
+    }
+  }
+  return [...byName.values()].map(({ metric, values }) => ({ ...metric, values: [...values.values()] }));
 }
 
 /** In a worker: the answer to one request (an error is an answer too: the scrape need not wait for it). */
