@@ -46,15 +46,16 @@ function signedBy(cert: X509Certificate, issuer: X509Certificate): boolean {
 }
 
 /**
- * What OpenSSL checks on a direct TLS connection: issuer, signature, validity (both ends) and, when the
- * certificate restricts its use, that TLS client authentication is among them. Any certificate of the
- * file may be the issuer. Intermediates are not looked for: a forwarded certificate comes alone, and
+ * What OpenSSL checks on a direct TLS connection: issuer, signature, validity (both ends), that the
+ * issuer is a CA (basicConstraints cA) and, when the certificate restricts its use, that TLS client
+ * authentication is among them. Any certificate of the file may be the issuer. Intermediates are not looked for: a forwarded certificate comes alone, and
  * Node does not expose the chain a TLS client sent to a server.
  */
 export function chainsTo(leaf: X509Certificate, cas: readonly X509Certificate[] | undefined, nowMs: number): boolean {
   if (cas === undefined) return false;
   try {
-    return currentlyValid(leaf, nowMs) && clientAuthAllowed(leaf) && cas.some((ca) => signedBy(leaf, ca));
+    // The certificate itself in the file (a pinned self-signed client) is an anchor OpenSSL accepts without cA.
+    return currentlyValid(leaf, nowMs) && clientAuthAllowed(leaf) && cas.some((ca) => (ca.ca || ca.raw.equals(leaf.raw)) && currentlyValid(ca, nowMs) && signedBy(leaf, ca));
   } catch {
     return false;
   }
