@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { runPrimary, runWorker, withPrimarySettings, workerCount } from './cluster.js';
+import { runPrimary, runWorker, withPrimarySettings, workerCount, type PrimaryLog } from './cluster.js';
 import { ConfigError, loadConfigFile, readConfigFile, referencedFiles, type LoadedConfig } from './config/load.js';
 import { configSchema } from './config/schema.js';
 import { watchFiles } from './config/watch.js';
@@ -124,7 +124,8 @@ async function main(argv: string[]): Promise<number> {
     }
     const file = values.config;
     if (cluster.isPrimary && workerCount(loaded) > 1) {
-      const log = (msg: string, extra: object = {}): void => void process.stdout.write(`${JSON.stringify({ level: 'info', time: new Date().toISOString(), service: 'fapi-gateway', role: 'primary', ...extra, msg })}\n`);
+      const log: PrimaryLog = (msg, extra = {}, level = 'info') =>
+        void process.stdout.write(`${JSON.stringify({ level, time: new Date().toISOString(), service: 'fapi-gateway', role: 'primary', ...extra, msg })}\n`);
       // A worker that cannot start: the others are stopped, and the start failed (as in one process).
       const primary = await runPrimary(loaded, log, () => process.exit(1));
       const watching = watchConfigAndFiles(file, loaded, () => {

@@ -108,7 +108,10 @@ export interface Primary {
  * `failedStart`: a worker exited before it ever reported (a port taken, a file missing): forking
  * again would fail the same way, forever, so the caller stops the others and exits non-zero.
  */
-export async function runPrimary(loaded: LoadedConfig, log: (msg: string, extra?: object) => void, failedStart: () => void): Promise<Primary> {
+/** The primary's log line writer; `warn` for what an operator should be alerted to (a worker killed or lost). */
+export type PrimaryLog = (msg: string, extra?: object, level?: 'info' | 'warn') => void;
+
+export async function runPrimary(loaded: LoadedConfig, log: PrimaryLog, failedStart: () => void): Promise<Primary> {
   const n = workerCount(loaded);
   /** Each worker's last readiness report and when it came (undefined: none yet). */
   const ready = new Map<number, { why: string | undefined; at: number } | undefined>();
@@ -132,7 +135,7 @@ export async function runPrimary(loaded: LoadedConfig, log: (msg: string, extra?
       const deadline = setTimeout(() => {
         for (const w of workers.filter((x) => !x.isDead())) {
           killed = true;
-          log('worker did not stop by the deadline; killing it', { worker: w.id, pid: w.process.pid, deadline_ms: STOP_DEADLINE_MS });
+          log('worker did not stop by the deadline; killing it', { worker: w.id, pid: w.process.pid, deadline_ms: STOP_DEADLINE_MS }, 'warn');
           w.process.kill('SIGKILL');
         }
       }, STOP_DEADLINE_MS).unref();
@@ -178,14 +181,14 @@ export async function runPrimary(loaded: LoadedConfig, log: (msg: string, extra?
     scrape.gone(w.id);
     if (stopping) return;
     if (!reported && !started) {
-      log('worker failed to start; stopping', { worker: w.id, code, signal });
+      log('worker failed to start; stopping', { worker: w.id, code, signal }, 'warn');
       void primary.stop().then(failedStart);
       return;
     }
     // A replacement that cannot start (a config file edited into one that does not load) must not stop
     // the workers still serving: retry with a growing delay.
     retryMs = reported ? 0 : Math.min(Math.max(1000, retryMs * 2), 30_000);
-    log(reported ? 'worker died; starting a new one' : 'replacement worker failed to start; retrying', { worker: w.id, code, signal, retry_ms: retryMs });
+    log(reported ? 'worker died; starting a new one' : 'replacement worker failed to start; retrying', { worker: w.id, code, signal, retry_ms: retryMs }, 'warn');
     setTimeout(() => {
       if (!stopping) fork();
     }, retryMs).unref();
@@ -203,12 +206,12 @@ export async function runPrimary(loaded: LoadedConfig, log: (msg: string, extra?
  * loop) would keep the pod unready for good while /livez stays 200. SIGKILL it; the 'exit' handler
  * forks its replacement. One still starting has never reported and is left alone.
  */
-function killSilent(ready: ReadonlyMap<number, { at: number } | undefined>, log: (msg: string, extra?: object) => void): void {
+function killSilent(ready: ReadonlyMap<number, { at: number } | undefined>, log: PrimaryLog): void {
   const now = Date.now();
   for (const [id, r] of ready) {
     const w = cluster.workers?.[id];
     if (r === undefined || now - r.at <= WORKER_SILENT_MS || w === undefined || w.isDead() || w.process.killed) continue;
-    log('worker not reporting; killing it', { worker: id, pid: w.process.pid, silent_ms: now - r.at, limit_ms: WORKER_SILENT_MS });
+    log('worker not reporting; killing it', { worker: id, pid: w.process.pid, silent_ms: now - r.at, limit_ms: WORKER_SILENT_MS }, 'warn');
     w.process.kill('SIGKILL');
   }
 }

@@ -45,7 +45,7 @@ export class ClusterMetrics {
 
   constructor(
     private readonly peers: () => Peer[],
-    private readonly log: (msg: string, extra?: object) => void,
+    private readonly log: (msg: string, extra?: object, level?: 'info' | 'warn') => void,
     private readonly timeoutMs = SCRAPE_TIMEOUT_MS,
   ) {}
 
@@ -108,7 +108,7 @@ export class ClusterMetrics {
     this.scrapes.delete(id);
     clearTimeout(scrape.timer);
     for (const p of scrape.waiting.values()) scrape.missing.push({ worker: p.id, pid: p.pid, why: 'no answer in time' });
-    if (scrape.missing.length > 0) this.log('workers missing from the metrics scrape', { workers: scrape.missing, timeout_ms: this.timeoutMs });
+    if (scrape.missing.length > 0) this.log('workers missing from the metrics scrape', { workers: scrape.missing, timeout_ms: this.timeoutMs }, 'warn');
     scrape.done(render([...scrape.answers.values(), this.retired], scrape.missing.length));
   }
 }

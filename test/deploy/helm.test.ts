@@ -427,6 +427,12 @@ describe('helm chart: values.schema.json (ajv, draft-07)', () => {
     expect(errorsOf(withValues((v) => (v.config.server.tls.cert_file = '../certs/server.crt')))).toContainEqual(
       expect.objectContaining({ instancePath: '/config/server/tls/cert_file', keyword: 'pattern' }),
     );
+    // The config is /etc/fapi-gateway/config/config.yaml (a directory mount, for hot reload): relative
+    // paths resolve from there, so `tls/...` would miss the Secret and the pod would not start.
+    expect(errorsOf(withValues((v) => (v.config.server.tls.cert_file = 'tls/tls.crt')))).toContainEqual(
+      expect.objectContaining({ instancePath: '/config/server/tls/cert_file', keyword: 'pattern' }),
+    );
+    expect(errorsOf(withValues((v) => (v.config.server.tls.cert_file = '../tls/tls.crt')))).toEqual([]);
     // sidecar mode: the pod you write mounts the certificate, the chart does not.
     expect(errorsOf(withValues((v) => ((v.mode = 'sidecar'), delete v.tls)))).toEqual([]);
   });

@@ -33,7 +33,8 @@ describe('a hung worker (server.workers: 2)', () => {
       await eventually(async () => !pidAlive(frozen!) && workerPids(lp).length >= 3, 40_000);
       await eventually(async () => (await readyz(adminPort)) === 200, 20_000);
       const why = lp.lines.find((l) => l.msg === 'worker not reporting; killing it');
-      expect(why).toMatchObject({ role: 'primary', pid: frozen, limit_ms: 10_000 });
+      // At warn: what level-based alerting watches.
+      expect(why).toMatchObject({ level: 'warn', role: 'primary', pid: frozen, limit_ms: 10_000 });
       expect(why!.silent_ms).toBeGreaterThan(10_000);
     } finally {
       killPid(frozen, 'SIGKILL');
