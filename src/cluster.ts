@@ -16,8 +16,8 @@ type Message = { type: 'ready'; why: string | undefined } | { type: 'reload' } |
 const REPORT_STALE_MS = 3000;
 /** Silent this long, a worker is hung (not slow: the report goes on while a readiness check waits) and is killed. */
 const WORKER_SILENT_MS = 10_000;
-/** A worker's drain deadline (RunningGateway.close(), 10 s) plus time to close Redis and flush its log. */
-const STOP_DEADLINE_MS = 15_000;
+/** After a worker's drain deadline (server.drain_timeout_ms): time to close Redis and flush its log. */
+const STOP_MARGIN_MS = 5000;
 /** The primary's restart-only settings, passed to every worker it forks. */
 const PRIMARY_SETTINGS_ENV = 'FAPI_GATEWAY_PRIMARY_SETTINGS';
 
@@ -25,6 +25,7 @@ const PRIMARY_SETTINGS_ENV = 'FAPI_GATEWAY_PRIMARY_SETTINGS';
 interface RestartOnly {
   readonly listen: string;
   readonly workers: GatewayConfig['server']['workers'];
+  readonly drain_timeout_ms: number;
   readonly admin: GatewayConfig['admin'];
   readonly handshake_timeout_ms: number;
 }
@@ -32,6 +33,7 @@ interface RestartOnly {
 const restartOnlySettings = ({ config: c }: LoadedConfig): RestartOnly => ({
   listen: c.server.listen,
   workers: c.server.workers,
+  drain_timeout_ms: c.server.drain_timeout_ms,
   admin: c.admin,
   handshake_timeout_ms: c.server.limits.handshake_timeout_ms,
 });
@@ -49,11 +51,11 @@ export function withPrimarySettings(loaded: LoadedConfig, env: NodeJS.ProcessEnv
   // DPOP-21, as a reload refuses it: each worker would keep its own store.
   if (c.replay.store === 'memory') throw new Error('replay.store: memory while this process is one of several workers: each would keep its own store; restart to change it');
   const file = restartOnlySettings(loaded);
-  const differs = (['listen', 'workers', 'admin', 'handshake_timeout_ms'] as const)
+  const differs = (['listen', 'workers', 'drain_timeout_ms', 'admin', 'handshake_timeout_ms'] as const)
     .filter((k) => JSON.stringify(file[k]) !== JSON.stringify(p[k]))
     .map((k) => (k === 'handshake_timeout_ms' ? 'limits.handshake_timeout_ms' : k));
   const limits = Object.freeze({ ...c.server.limits, handshake_timeout_ms: p.handshake_timeout_ms });
-  const server = Object.freeze({ ...c.server, listen: p.listen, workers: p.workers, limits });
+  const server = Object.freeze({ ...c.server, listen: p.listen, workers: p.workers, drain_timeout_ms: p.drain_timeout_ms, limits });
   return { loaded: Object.freeze({ ...loaded, config: Object.freeze({ ...c, server, admin: p.admin }) }), differs };
 }
 
@@ -116,6 +118,7 @@ export async function runPrimary(loaded: LoadedConfig, log: PrimaryLog, failedSt
   /** Each worker's last readiness report and when it came (undefined: none yet). */
   const ready = new Map<number, { why: string | undefined; at: number } | undefined>();
   let stopping = false;
+  const stopDeadlineMs = loaded.config.server.drain_timeout_ms + STOP_MARGIN_MS;
   const scrape = new ClusterMetrics(() => peers(ready), log);
   const live = (): Worker[] => Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && !w.isDead());
   // Before any worker exists: a taken admin port is the start's one error line, with no worker
@@ -135,10 +138,10 @@ export async function runPrimary(loaded: LoadedConfig, log: PrimaryLog, failedSt
       const deadline = setTimeout(() => {
         for (const w of workers.filter((x) => !x.isDead())) {
           killed = true;
-          log('worker did not stop by the deadline; killing it', { worker: w.id, pid: w.process.pid, deadline_ms: STOP_DEADLINE_MS }, 'warn');
+          log('worker did not stop by the deadline; killing it', { worker: w.id, pid: w.process.pid, deadline_ms: stopDeadlineMs }, 'warn');
           w.process.kill('SIGKILL');
         }
-      }, STOP_DEADLINE_MS).unref();
+      }, stopDeadlineMs).unref();
       return Promise.all(
         workers.map(
           (w) =>

@@ -35,7 +35,7 @@ export interface RunningGateway {
   notReady(): Promise<string | undefined>;
   /** Validate-and-swap a new config; throws (and keeps the old one serving) if it cannot be built. */
   reload(next: LoadedConfig): void;
-  /** Readiness 503, stop accepting, finish in-flight requests (up to deadlineMs), close dependencies. */
+  /** Readiness 503, stop accepting, finish in-flight requests (up to deadlineMs: drain_timeout_ms as started), close dependencies. */
   close(deadlineMs?: number): Promise<void>;
 }
 
@@ -298,6 +298,8 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
         if (next.config.server.limits.handshake_timeout_ms !== started.server.limits.handshake_timeout_ms) {
           restartOnly.push('limits.handshake_timeout_ms' as never);
         }
+        // With workers, the primary's kill deadline is built on the started value.
+        if (next.config.server.drain_timeout_ms !== started.server.drain_timeout_ms) restartOnly.push('drain_timeout_ms' as never);
         // DPOP-21: the workers of a cluster share the Redis store; one of their own each would let a proof
         // used at one worker be used again at another (the start refuses it; `workers` needs a restart).
         if (cluster.isWorker && next.config.replay.store === 'memory') {
@@ -341,7 +343,7 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
         throw e;
       }
     },
-    async close(deadlineMs = 10_000) {
+    async close(deadlineMs = loaded.config.server.drain_timeout_ms) {
       draining = true;
       gateway.drain();
       // Stop accepting; idle keep-alive connections close now, busy ones after their response (Connection: close).

@@ -77,6 +77,8 @@ const server = z.strictObject({
   listen,
   /** Processes sharing the listener (node:cluster). More than one needs the Redis replay store. */
   workers: z.union([z.int().min(1).max(64), z.literal('auto')]).default(1),
+  /** On SIGTERM, in-flight requests get this long to finish; then their connections are cut. Restart-only. */
+  drain_timeout_ms: z.int().min(0).max(600000).default(10000),
   /** The origin clients use; DPoP `htu` is checked against it, never against Host or X-Forwarded-*. */
   public_origin: publicOrigin,
   realm: z.string().regex(/^[\x20\x21\x23-\x5B\x5D-\x7E]+$/).optional(),

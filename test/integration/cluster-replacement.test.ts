@@ -9,7 +9,7 @@ import { runPrimary } from '../../src/cluster.js';
 describe('cluster: a replacement worker that cannot start', () => {
   it('does not take down the worker that is still serving', async () => {
     cluster.setupPrimary({ exec: fileURLToPath(new URL('./flaky-worker.mjs', import.meta.url)), silent: true });
-    const loaded = { config: { server: { listen: '127.0.0.1:0', workers: 2, limits: { handshake_timeout_ms: 10_000 } }, admin: undefined } } as unknown as LoadedConfig;
+    const loaded = { config: { server: { listen: '127.0.0.1:0', workers: 2, drain_timeout_ms: 10_000, limits: { handshake_timeout_ms: 10_000 } }, admin: undefined } } as unknown as LoadedConfig;
     const logs: string[] = [];
     let failedStart = false;
     const primary = await runPrimary(loaded, (m) => logs.push(m), () => void (failedStart = true));
