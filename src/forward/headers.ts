@@ -24,7 +24,9 @@ const ALWAYS_STRIPPED = new Set([
   ...HOP_BY_HOP, 'http2-settings',
   // forwarding and client-certificate headers only a trusted hop may set (MTLS-5)
   'forwarded', 'x-real-ip', 'client-cert', 'client-cert-chain', 'x-client-cert', 'ssl-client-cert',
-  'x-forwarded-client-cert', 'x-client-verify', 'x-client-dn',
+  'x-forwarded-client-cert', 'x-client-verify', 'x-client-dn', 'x-arr-clientcert',
+  // the client's address as CDNs and load balancers pass it: upstreams allow-list or rate-limit by it
+  'client-ip', 'true-client-ip', 'cf-connecting-ip', 'x-client-ip', 'x-cluster-client-ip', 'x-original-forwarded-for',
   // credentials that are never forwarded (CRED-6)
   'proxy-authorization',
   // path and method overrides (IIS/ASP.NET, Symfony, method-override middleware): the upstream would run
@@ -33,9 +35,19 @@ const ALWAYS_STRIPPED = new Set([
   // set by the gateway (HDR-3); listed so the underscore form a CGI-style upstream reads as it is dropped
   'x-fapi-interaction-id',
 ]);
-/** `x-authenticated-*`, `x-forwarded-*`, `x-ssl-*` (startsWith: a regex test per field cost more). */
+/**
+ * `x-authenticated-*`, `x-forwarded-*`, `x-ssl-*`, and the client-certificate families of proxies and
+ * load balancers (`client-cert*`, `x-client-cert*`, AWS's `x-amzn-mtls-clientcert*`): an upstream once
+ * behind one may trust them (startsWith: a regex test per field cost more).
+ */
 const strippedPrefix = (name: string): boolean =>
-  name.startsWith('x-') && (name.startsWith('authenticated-', 2) || name.startsWith('forwarded-', 2) || name.startsWith('ssl-', 2));
+  name.startsWith('x-')
+    ? name.startsWith('authenticated-', 2) ||
+      name.startsWith('forwarded-', 2) ||
+      name.startsWith('ssl-', 2) ||
+      name.startsWith('client-cert', 2) ||
+      name.startsWith('amzn-mtls-clientcert', 2)
+    : name.startsWith('client-cert');
 const CREDENTIAL_HEADERS: ReadonlySet<string> = new Set(['authorization', 'dpop']);
 
 /** Names the gateway owns, for one config: the identity header names may be renamed. */

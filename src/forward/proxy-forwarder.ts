@@ -158,7 +158,11 @@ export function responseHeaders(raw: readonly string[], own: GatewayResponseHead
   for (let i = 0; i < raw.length; i += 2) {
     const name = lowerName(raw[i] as string);
     const value = raw[i + 1] as string;
-    if (name === 'connection') {
+    if (name === 'transfer-encoding') {
+      // Node decodes only chunked and the client gets the body re-chunked: a coding left on it (gzip)
+      // would reach the client undeclared. No client asked for one (we send no TE): refuse (HDR-12).
+      if (!/^\s*chunked\s*$/i.test(value)) throw new Error(`transfer coding other than chunked: ${JSON.stringify(value.slice(0, 64))}`);
+    } else if (name === 'connection') {
       // Usually just `keep-alive`, already dropped: only other names cost a second pass.
       for (const token of connectionListed(value)) if (!NOT_FORWARDED.has(token)) (listed ??= []).push(token);
     } else if (!NOT_FORWARDED.has(name) && !owns(own, name) && !(cors && name.startsWith('access-control-'))) {

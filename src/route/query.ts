@@ -29,7 +29,7 @@ export function fixedQueryNames(url: URL): ReadonlySet<string> | undefined {
  * reads `name[]` and `name[x]` as `name` but an unclosed `name[x` as `name_x`, and turns `.` and
  * spaces into `_`; ASP.NET ignores case.
  */
-function canonicalName(name: string): string {
+export function canonicalName(name: string): string {
   let n = name;
   const nul = n.indexOf('\0');
   if (nul !== -1) n = n.slice(0, nul);

@@ -2,7 +2,7 @@
 import type { IncomingMessage } from 'node:http';
 import { GatewayError } from '../errors/gateway-error.js';
 import { fieldValues } from '../listen/header-fields.js';
-import { queryNames } from '../route/query.js';
+import { canonicalName, queryNames } from '../route/query.js';
 import type { AuthScheme, Credentials } from '../types.js';
 import { sha256Hex } from './jwt-validator.js';
 
@@ -50,8 +50,12 @@ export function schemeOf(req: IncomingMessage): AuthScheme | undefined {
   return SCHEMES.get((end === -1 ? v : v.slice(0, end)).toLowerCase());
 }
 
+/**
+ * CRED-3/CRED-5: an access_token parameter as any upstream parser could read it: `;` as a separator
+ * (Rack 2, Go, CGI.pm), PHP's and ASP.NET's spellings (`access.token`, `access_token[]`, `ACCESS_TOKEN`).
+ */
 function queryHasToken(query: string): boolean {
-  return queryNames(query).includes('access_token');
+  return query !== '' && queryNames(query.replace(/;/g, '&')).some((n) => canonicalName(n) === 'access_token');
 }
 
 /** One accepted Authorization value: its scheme, token and the token's SHA-256 (the token cache key). */
