@@ -61,6 +61,7 @@ export interface Pipeline {
 }
 
 const STAGES = ['token', 'binding', 'replay', 'upstream'] as const;
+type Stage = (typeof STAGES)[number];
 
 /** A refusal before the path was parsed: the target as sent, without the query (it may hold a token), bounded. */
 const PATH_AS_SENT_MAX = 256;
@@ -70,7 +71,6 @@ function pathAsSent(url: string | undefined): string | undefined {
   const path = q === -1 ? url : url.slice(0, q);
   return path.length > PATH_AS_SENT_MAX ? `${path.slice(0, PATH_AS_SENT_MAX)}...` : path;
 }
-type Stage = (typeof STAGES)[number];
 
 /** Stage latencies of one request, measured inline and recorded once with the log line. */
 class StageTimes {

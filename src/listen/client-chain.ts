@@ -48,8 +48,9 @@ function signedBy(cert: X509Certificate, issuer: X509Certificate): boolean {
 /**
  * What OpenSSL checks on a direct TLS connection: issuer, signature, validity (both ends), that the
  * issuer is a CA (basicConstraints cA) and, when the certificate restricts its use, that TLS client
- * authentication is among them. Any certificate of the file may be the issuer. Intermediates are not looked for: a forwarded certificate comes alone, and
- * Node does not expose the chain a TLS client sent to a server.
+ * authentication is among them. Any certificate of the file may be the issuer. Intermediates are not
+ * looked for: a forwarded certificate comes alone, and Node does not expose the chain a TLS client sent
+ * to a server.
  */
 export function chainsTo(leaf: X509Certificate, cas: readonly X509Certificate[] | undefined, nowMs: number): boolean {
   if (cas === undefined) return false;
