@@ -7,7 +7,7 @@ import { availableParallelism } from 'node:os';
 import type { LoadedConfig } from './config/load.js';
 import type { GatewayConfig } from './config/schema.js';
 import { createAdminServer } from './listen/admin-server.js';
-import { startGateway, type RunningGateway } from './main.js';
+import { MEMORY_STORE_IN_CLUSTER, startGateway, type RunningGateway } from './main.js';
 import { ClusterMetrics, metricsAnswer, type MetricsAnswer, type MetricsRequest, type Peer } from './observe/cluster-metrics.js';
 
 type Message = { type: 'ready'; why: string | undefined } | { type: 'reload' } | { type: 'stop' } | MetricsRequest | MetricsAnswer;
@@ -49,7 +49,7 @@ export function withPrimarySettings(loaded: LoadedConfig, env: NodeJS.ProcessEnv
   const p = JSON.parse(text) as RestartOnly;
   const c = loaded.config;
   // DPOP-21, as a reload refuses it: each worker would keep its own store.
-  if (c.replay.store === 'memory') throw new Error('replay.store: memory while this process is one of several workers: each would keep its own store; restart to change it');
+  if (c.replay.store === 'memory') throw new Error(MEMORY_STORE_IN_CLUSTER);
   const file = restartOnlySettings(loaded);
   const differs = (['listen', 'workers', 'drain_timeout_ms', 'admin', 'handshake_timeout_ms'] as const)
     .filter((k) => JSON.stringify(file[k]) !== JSON.stringify(p[k]))

@@ -209,6 +209,9 @@ function listen(server: Server, address: string): Promise<AddressInfo> {
   });
 }
 
+/** DPOP-21: why a worker of a cluster refuses the memory replay store (at a reload, or as a replacement). */
+export const MEMORY_STORE_IN_CLUSTER = 'replay.store: memory while this process is one of several workers: each would keep its own store; restart to change it';
+
 export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}): Promise<RunningGateway> {
   const c = loaded.config;
   const logger = createLogger(c.logging.level, opts.logDestination);
@@ -302,9 +305,7 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
         if (next.config.server.drain_timeout_ms !== started.server.drain_timeout_ms) restartOnly.push('drain_timeout_ms' as never);
         // DPOP-21: the workers of a cluster share the Redis store; one of their own each would let a proof
         // used at one worker be used again at another (the start refuses it; `workers` needs a restart).
-        if (cluster.isWorker && next.config.replay.store === 'memory') {
-          throw new Error('replay.store: memory while this process is one of several workers: each would keep its own store; restart to change it');
-        }
+        if (cluster.isWorker && next.config.replay.store === 'memory') throw new Error(MEMORY_STORE_IN_CLUSTER);
         const previousStore = current.built.pipeline.replay;
         const built = build(next, logger, metrics, shared, current.built);
         // New certificates and TLS settings apply to new connections (certificate rotation).
