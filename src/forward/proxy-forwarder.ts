@@ -37,8 +37,9 @@ export interface ForwarderOptions {
 }
 
 // Upstream response headers never passed on: hop-by-hop (Node re-frames the body, so transfer-encoding
-// too) and the ones only the gateway may set.
-const NOT_FORWARDED: ReadonlySet<string> = new Set([...HOP_BY_HOP, 'proxy-authenticate', 'transfer-encoding', 'x-fapi-interaction-id', 'dpop-nonce']);
+// too) and the ones only the gateway may set; `date` too (HDR-6: within 5 min of real time, whatever the
+// legacy upstream's clock says: Node writes the gateway's own).
+const NOT_FORWARDED: ReadonlySet<string> = new Set([...HOP_BY_HOP, 'proxy-authenticate', 'transfer-encoding', 'x-fapi-interaction-id', 'dpop-nonce', 'date']);
 // The request's failure callback, the gateway's response headers and the upstream request, for the
 // listeners that are shared by all requests (proxyRes, the agents' addRequest).
 const kFail = Symbol('fapi.forwardFail');
