@@ -1,7 +1,7 @@
-// Found checking HDR-6 (fixed; the test failed before): every response carries a Date within ±5 min of real
-// time (the FAPI suite fails a response whose Date is missing, unparseable or skewed). A forwarded response
-// Date on: an upstream with a wrong clock, or a malformed Date, made the gateway fail conformance. The
-// client's message is the gateway's: its own Date, always.
+// Found checking HDR-6 (fixed; the test failed before): every response carries a Date within ±5 min of
+// real time (the FAPI suite fails a response whose Date is missing, unparseable or skewed). A forwarded
+// response passed the legacy upstream's own Date on: an upstream with a wrong clock, or a malformed Date,
+// made the gateway fail conformance. The client's message is the gateway's: its own Date, always.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from '../support/gateway.js';
 import { cnfX5t } from '../support/issuer.js';
