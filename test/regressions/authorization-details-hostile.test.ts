@@ -7,7 +7,6 @@
 //   tiny headers (logged allow/OK), and larger lists dropped the connection. Now the gateway refuses with
 //   its own 431 (logged GW_AUTHORIZATION_DETAILS_TOO_LARGE), never a partial or missing header.
 import { randomUUID } from 'node:crypto';
-import { CompactSign } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectErrorContract } from '../support/contract.js';
 import { logFor, startHarness, type Harness } from '../support/gateway.js';
@@ -47,23 +46,8 @@ afterAll(async () => {
 const nested = (depth: number): string => '['.repeat(depth) + ']'.repeat(depth);
 
 /** An AS-signed access token whose authorization_details JSON text is `detailsJson` as written. */
-async function signedWithRawDetails(detailsJson: string): Promise<string> {
-  const now = Math.floor(Date.now() / 1000);
-  const base = JSON.stringify({
-    iss: h.issuer.issuer,
-    aud: 'https://api.test',
-    sub: 'user-1',
-    client_id: 'client-1',
-    scope: 'accounts',
-    iat: now,
-    exp: now + 300,
-    jti: randomUUID(),
-    cnf: cnfX5t(h.pki.client1.x5tS256),
-    authorization_details: '@@',
-  });
-  const k = h.issuer.current;
-  return new CompactSign(new TextEncoder().encode(base.replace('"@@"', detailsJson))).setProtectedHeader({ alg: k.alg, kid: k.kid, typ: 'at+jwt' }).sign(k.privateKey);
-}
+const signedWithRawDetails = (detailsJson: string): Promise<string> =>
+  h.issuer.mint({ cnf: cnfX5t(h.pki.client1.x5tS256), authorization_details: '@@' }, { payloadText: (json) => json.replace('"@@"', detailsJson) });
 
 const call = (path: string, token: string, iid = randomUUID()) =>
   h.call(path, { cert: h.pki.client1, headers: [['Authorization', `Bearer ${token}`], ['x-fapi-interaction-id', iid]] });

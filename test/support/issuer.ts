@@ -2,7 +2,7 @@
 import { randomUUID, type KeyObject, type webcrypto } from 'node:crypto';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { SignJWT, base64url, exportJWK, generateKeyPair, type JWK } from 'jose';
+import { CompactSign, SignJWT, base64url, exportJWK, generateKeyPair, type JWK } from 'jose';
 import { testPki, type TestPki } from './pki.js';
 
 export type Alg = 'ES256' | 'PS256' | 'EdDSA' | 'RS256';
@@ -30,6 +30,8 @@ export interface MintOpts {
   key?: KeyLike;
   /** extra/overriding protected header fields */
   header?: Record<string, unknown>;
+  /** rewrite the serialised payload before signing (JSON no object can express: nesting past the stack, raw text) */
+  payloadText?: (json: string) => string;
 }
 
 export interface TestIssuer {
@@ -177,6 +179,11 @@ export async function startIssuer(opts: { alg?: Alg; pki?: TestPki } = {}): Prom
       if (header['alg'] === 'none') {
         const enc = (v: unknown): string => base64url.encode(JSON.stringify(v));
         return `${enc(header)}.${enc(payload)}.`;
+      }
+      if (o.payloadText !== undefined) {
+        return new CompactSign(new TextEncoder().encode(o.payloadText(JSON.stringify(payload))))
+          .setProtectedHeader(header as { alg: string })
+          .sign(o.key ?? signer.privateKey);
       }
       return new SignJWT(payload)
         .setProtectedHeader(header as { alg: string })
