@@ -22,9 +22,10 @@ import type { HistogramSeries } from './observe/hot-metrics.js';
 import type { Metrics } from './observe/metrics.js';
 import { requestLogWriter, type RequestLine, type RequestLogWriter } from './observe/request-log.js';
 import type { ReplayStore } from './replay/store.js';
+import type { RequestSignatureVerifier } from './signature/request-signature.js';
 import { checkFixedQuery } from './route/query.js';
 import type { RouteTable } from './route/table.js';
-import { limitStreamedBody } from './forward/body-limit.js';
+import { limitStreamedBody, readBody } from './forward/body-limit.js';
 import { allowedOrigin, corsResponseHeaders, preflightHeaders, preflightMethod } from './route/cors.js';
 import { checkAuthorizationDetails } from './scope/authorization-details.js';
 import { checkScopes } from './scope/scopes.js';
@@ -43,6 +44,8 @@ export interface GatewaySettings {
   /** Requests one connection may have waiting behind the one being answered (see inTurn). */
   readonly maxPipelined: number;
   readonly forward: ForwardContext;
+  /** server.public_origin: what clients call (DPOP-10, SIG-7), unless a route sets its own. */
+  readonly publicOrigin: string;
   /** The client CAs in force (MTLS-4), for connections verified against others or long ago. */
   readonly clientTrust: ClientTrust;
   readonly forwardedCert: ForwardedCertPolicy | undefined;
@@ -58,6 +61,8 @@ export interface Pipeline {
   readonly settings: GatewaySettings;
   /** RFC 9728 documents, when `resource_metadata` is configured. */
   readonly metadata: ProtectedResourceMetadata | undefined;
+  /** SIG-2..SIG-7, when `http_signatures` is configured (routes with signed_requests need it). */
+  readonly signatures: RequestSignatureVerifier | undefined;
 }
 
 const STAGES = ['token', 'binding', 'replay', 'upstream'] as const;
@@ -381,6 +386,18 @@ export class Gateway {
     checkScopes(claims, route);
     if (route.authorizationDetails !== undefined) checkAuthorizationDetails(claims, route);
     if (route.stepUp !== undefined) checkStepUp(claims, route, Date.now() / 1000);
+    let body: Buffer | undefined;
+    if (route.signedRequests) {
+      const read = await this.signedBody(req, res, route);
+      // The client went away, or the parser refused the body (already answered): nothing to forward.
+      if (read === undefined || o.error !== undefined) return;
+      body = read;
+      const origin = route.publicOrigin ?? p.settings.publicOrigin;
+      (p.signatures as RequestSignatureVerifier).verify(
+        { method: facts.method, targetUri: `${origin.endsWith('/') ? origin.slice(0, -1) : origin}${req.url ?? ''}`, rawHeaders: req.rawHeaders, body },
+        claims.clientId,
+      );
+    }
     const replay = binding.replay;
     if (replay !== undefined) {
       t = performance.now();
@@ -394,10 +411,10 @@ export class Gateway {
     req.url = facts.query === '' ? facts.path : `${facts.path}?${facts.query}`;
     o.forwarded = true;
     o.stages.startUpstream();
-    if ((req as IncomingMessage & { [EXPECTS_CONTINUE]?: true })[EXPECTS_CONTINUE] === true) res.writeContinue();
-    p.forwarder.forward(req, res, route, gatewayResponseHeaders(iid.id, binding, route, o.corsOrigin), fail);
+    if (body === undefined && (req as IncomingMessage & { [EXPECTS_CONTINUE]?: true })[EXPECTS_CONTINUE] === true) res.writeContinue();
+    p.forwarder.forward(req, res, route, gatewayResponseHeaders(iid.id, binding, route, o.corsOrigin), fail, body);
     // Node allows a body only with Content-Length (checked above) or Transfer-Encoding.
-    if (req.headers['transfer-encoding'] !== undefined) {
+    if (body === undefined && req.headers['transfer-encoding'] !== undefined) {
       const max = route.upstream.maxBodyBytes;
       limitStreamedBody(req, max, (seen) => {
         res.shouldKeepAlive = false;
@@ -410,6 +427,23 @@ export class Gateway {
         req.socket.destroy();
       });
     }
+  }
+
+  /**
+   * SIG-6: a signed request's body, read whole before the signature is checked (its digest is over
+   * these bytes); empty when it has none. Undefined: the client went away first.
+   */
+  private async signedBody(req: IncomingMessage, res: ServerResponse, route: Route): Promise<Buffer | undefined> {
+    if (req.headers['transfer-encoding'] === undefined && (req.headers['content-length'] ?? '0') === '0') return Buffer.alloc(0);
+    if ((req as IncomingMessage & { [EXPECTS_CONTINUE]?: true })[EXPECTS_CONTINUE] === true) res.writeContinue();
+    const max = route.upstream.maxBodyBytes;
+    const read = await readBody(req, max);
+    if (read === 'closed') return undefined;
+    if (read === 'too-large') {
+      res.shouldKeepAlive = false;
+      throw new GatewayError('GW_BODY_TOO_LARGE', `streamed body over max_body_bytes ${max}`);
+    }
+    return read;
   }
 
   private log(req: IncomingMessage, res: ServerResponse, id: string, replaced: string | undefined, o: Outcome, started: number): void {

@@ -19,6 +19,8 @@ import { buildProtectedResourceMetadata } from './metadata/protected-resource.js
 import { createLogger, flushLogger, type Logger } from './observe/logger.js';
 import { createMetrics, type Metrics } from './observe/metrics.js';
 import { MemoryReplayStore } from './replay/memory.js';
+import { compileClientKeys } from './signature/client-keys.js';
+import { RequestSignatureVerifier } from './signature/request-signature.js';
 import { RedisReplayStore } from './replay/redis.js';
 import type { ReplayStore } from './replay/store.js';
 import { compileRouteTable } from './route/table.js';
@@ -96,6 +98,7 @@ function build(loaded: LoadedConfig, logger: Logger, metrics: Metrics, shared: S
   const previous = replaced?.pipeline;
   const c = loaded.config;
   const routes = compileRouteTable(loaded);
+  const signingKeys = compileClientKeys(loaded);
   const trust = clientTrust(loaded);
   const issuerKeys: IssuerKeys[] = [];
   const keyCacheKeys = new Set<string>();
@@ -152,7 +155,9 @@ function build(loaded: LoadedConfig, logger: Logger, metrics: Metrics, shared: S
     replay: shared.replay.store,
     forwarder: shared.forwarder,
     metadata: buildProtectedResourceMetadata(loaded, routes.routes),
+    signatures: signingKeys === undefined ? undefined : new RequestSignatureVerifier(signingKeys, c.http_signatures?.max_age_s ?? 60),
     settings: {
+      publicOrigin: c.server.public_origin,
       realm: c.server.realm ?? new URL(c.server.public_origin).host,
       dpopAlgs: c.dpop.algorithms,
       strictInteractionId: c.server.interaction_id === 'strict',

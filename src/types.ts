@@ -94,6 +94,8 @@ export interface Route {
   readonly stepUp: StepUpRule | undefined;
   readonly forwardCredentials: boolean;
   readonly dpop: DpopRouteOptions;
+  /** SIG-2..SIG-7: requests must carry the client's RFC 9421 signature. */
+  readonly signedRequests: boolean;
   readonly upstream: UpstreamTarget;
   /** Schemes offered in challenges, in order. */
   readonly schemes: readonly AuthScheme[];

@@ -150,6 +150,9 @@ function crossCheck(c: GatewayConfig): RawIssue[] {
         issues.push({ path: at('auth', 'dpop_nonce'), message: 'dpop_nonce needs dpop.nonce.secret_env' });
       }
     }
+    if (r.auth.signed_requests && c.http_signatures === undefined) {
+      issues.push({ path: at('auth', 'signed_requests'), message: 'signed_requests needs http_signatures.clients (the keys requests are signed with)' });
+    }
   });
   if (c.server.workers !== 1 && c.replay.store === 'memory') {
     issues.push({ path: ['server', 'workers'], message: 'more than one worker needs replay.store: redis (a memory store is per process)' });

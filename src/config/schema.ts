@@ -238,6 +238,8 @@ const route = z.strictObject({
     forward_credentials: z.boolean().default(false),
     /** Require a server-provided DPoP nonce on this route (DPOP-24). */
     dpop_nonce: z.boolean().default(false),
+    /** SIG-2..SIG-7: every request must carry an RFC 9421 signature by its client (keys in http_signatures). */
+    signed_requests: z.boolean().default(false),
     /** STEP-1 (RFC 9470): the user authentication the token must carry. */
     step_up: z
       .strictObject({
@@ -334,6 +336,28 @@ const redis = z.strictObject({
   command_timeout_ms: z.int().min(10).max(10000).default(250),
 });
 
+// SIG-2: a client's public keys, by the access token's client_id. Checked further when compiled
+// (key type against alg, RSA size): see signature/client-keys.ts.
+const signingJwk = z.looseObject({
+  kty: z.enum(['RSA', 'EC', 'OKP']),
+  kid: z.string().min(1),
+  alg: z.enum(['PS256', 'ES256', 'EdDSA', 'Ed25519']),
+  d: z.never({ error: 'a private key: give the public key only' }).optional(),
+});
+export const signingJwks = z.strictObject({ keys: z.array(signingJwk).min(1) });
+const httpSignatures = z.strictObject({
+  /** SIG-4: |now - created| may be at most this many seconds. */
+  max_age_s: z.int().min(1).max(300).default(60),
+  clients: z
+    .record(
+      z.string().min(1),
+      z
+        .strictObject({ jwks: signingJwks.optional(), jwks_file: z.string().min(1).optional() })
+        .refine((k) => (k.jwks === undefined) !== (k.jwks_file === undefined), 'set exactly one of jwks or jwks_file'),
+    )
+    .refine((c) => Object.keys(c).length > 0, 'at least one client'),
+});
+
 const replay = z.strictObject({
   store: z.enum(['memory', 'redis']).default('memory'),
   memory_max_entries: z.int().min(1000).default(1_000_000),
@@ -349,6 +373,8 @@ export const configSchema = z
     replay: replay.prefault({}),
     routes: z.array(route).min(1),
     identity_headers: identityHeaders.prefault({}),
+    /** SIG-2..SIG-7: the keys of clients that sign requests to routes with auth.signed_requests. */
+    http_signatures: httpSignatures.optional(),
     /** RFC 9728 Protected Resource Metadata (PRM-*): off unless set. */
     resource_metadata: z
       .strictObject({
@@ -367,4 +393,6 @@ export type GatewayConfig = z.infer<typeof configSchema>;
 export type IssuerConfig = z.infer<typeof issuer>;
 export type IntrospectionConfig = z.infer<typeof introspection>;
 export type RouteConfig = z.infer<typeof route>;
+export type HttpSignaturesConfig = z.infer<typeof httpSignatures>;
+export type SigningJwks = z.infer<typeof signingJwks>;
 export type IdentityHeaderNames = z.infer<typeof identityHeaders>;

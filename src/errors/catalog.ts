@@ -85,6 +85,10 @@ export const CATALOG = Object.freeze({
   GW_STEP_UP_REQUIRED: e(401, 'insufficient_user_authentication', 'used', 'A stronger or more recent user authentication is required', 'STEP-1..STEP-3'),
   GW_STEP_UP_NO_USER: e(403, 'insufficient_scope', 'used', 'This resource needs a token issued to an authenticated user', 'STEP-5'),
 
+  // E8: HTTP message signatures (Q-14: the code is not standardised; invalid_request until it is).
+  GW_HTTP_SIG_MISSING: e(401, 'invalid_request', 'used', 'This resource requires a signed request', 'E8, SIG-2, Q-14'),
+  GW_HTTP_SIG_INVALID: e(401, 'invalid_request', 'used', 'The request signature is invalid', 'E8, SIG-2..SIG-7, Q-14'),
+
   // E9 and upstream failures: fail closed.
   GW_JWKS_UNAVAILABLE: e(503, 'temporarily_unavailable', 'none', 'A dependency is unavailable, retry later', 'E9, JWT-4, TLS-11'),
   GW_INTROSPECTION_UNAVAILABLE: e(503, 'temporarily_unavailable', 'none', 'A dependency is unavailable, retry later', 'E9, INT-2, INT-8'),

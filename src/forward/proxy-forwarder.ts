@@ -5,6 +5,7 @@
 import { Agent as HttpAgent, type AgentOptions as HttpAgentOptions, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import type { Socket } from 'node:net';
+import { Readable } from 'node:stream';
 import { ProxyServer, type ServerOptions } from 'http-proxy-3';
 import { deleteLength } from 'http-proxy-3/dist/lib/http-proxy/passes/web-incoming.js';
 import { GatewayError } from '../errors/gateway-error.js';
@@ -22,8 +23,9 @@ export interface Forwarder {
    * Hands the request to the upstream and returns. `fail` is called if forwarding fails: before
    * anything was sent (the caller answers with the error) or mid-body (the caller cuts the connection
    * and logs why). No promise and no listener of our own on the request: this is the hot path.
+   * `body`: the request body, already read (a signed request, SIG-6), sent instead of the stream.
    */
-  forward(req: IncomingMessage, res: ServerResponse, route: Route, own: GatewayResponseHeaders, fail: (e: GatewayError) => void): void;
+  forward(req: IncomingMessage, res: ServerResponse, route: Route, own: GatewayResponseHeaders, fail: (e: GatewayError) => void, body?: Buffer): void;
   /** Stops the forwarding of `req`, if any (its body turned out malformed): the upstream must not run it. */
   abort(req: IncomingMessage): void;
   close(): Promise<void>;
@@ -48,6 +50,8 @@ const kUpstreamReq = Symbol('fapi.upstreamRequest');
 const kResent = Symbol('fapi.resent');
 const kTimeoutMs = Symbol('fapi.upstreamTimeoutMs');
 const kTimedOut = Symbol('fapi.upstreamTimedOut');
+// The body already read, for the rare request whose body had to be checked before forwarding (SIG-6).
+const kBody = Symbol('fapi.body');
 // Set by abort() only (a refused request; rare, so the extra property costs the hot path nothing).
 const kRefused = Symbol('fapi.refused');
 type Forwarding = IncomingMessage & {
@@ -58,6 +62,7 @@ type Forwarding = IncomingMessage & {
   [kTimeoutMs]?: number;
   [kTimedOut]?: true;
   [kRefused]?: true;
+  [kBody]?: Buffer;
 };
 // The client request of an upstream request, for the shared upgrade listener below.
 const kClientReq = Symbol('fapi.clientReq');
@@ -337,8 +342,9 @@ export class ProxyForwarder implements Forwarder {
     if (upstream !== undefined && !upstream.destroyed) upstream.destroy();
   }
 
-  forward(req: IncomingMessage, res: ServerResponse, route: Route, own: GatewayResponseHeaders, fail: (e: GatewayError) => void): void {
+  forward(req: IncomingMessage, res: ServerResponse, route: Route, own: GatewayResponseHeaders, fail: (e: GatewayError) => void, body?: Buffer): void {
     (req as Forwarding)[kFail] = fail;
+    if (body !== undefined) (req as Forwarding)[kBody] = body;
     (req as Forwarding)[kOwn] = route.responseRules === undefined ? own : new RuledHeaders(own, route.responseRules);
     (req as Forwarding)[kTimeoutMs] = route.upstream.timeoutMs;
     this.send(req as Forwarding, res, route, fail);
@@ -355,7 +361,8 @@ export class ProxyForwarder implements Forwarder {
 
   private web(req: Forwarding, res: ServerResponse, route: Route, fail: (e: GatewayError) => void): void {
     const upstream = route.upstream;
-    this.proxy.web(req, res, this.webOptions(upstream), (err: Error & { code?: string }) => {
+    const options = req[kBody] === undefined ? this.webOptions(upstream) : { ...this.webOptions(upstream), buffer: Readable.from([req[kBody]]) };
+    this.proxy.web(req, res, options, (err: Error & { code?: string }) => {
       // Our own abort: the gateway's refusal (a 400 or 413 perhaps still being written) is the answer.
       if (req[kRefused] === true) return;
       if (res.headersSent) {

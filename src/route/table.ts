@@ -63,6 +63,7 @@ export function compileRoute(r: RouteConfig, leewayS = 0, upstreamCa?: string, m
     stepUp: s === undefined ? undefined : Object.freeze({ acrValues: Object.freeze([...(s.acr_values ?? [])]), maxAgeS: s.max_age_s, leewayS }),
     forwardCredentials: r.auth.forward_credentials,
     dpop: Object.freeze({ nonce: r.auth.dpop_nonce }),
+    signedRequests: r.auth.signed_requests,
     upstream: Object.freeze({
       url,
       ca: upstreamCa,

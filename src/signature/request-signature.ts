@@ -1,0 +1,132 @@
+// SIG-2..SIG-7 (FAPI 2.0 HTTP Signatures §5.3.1.2, RFC 9421 §3.2): the request's `fapi-2-request`
+// signature, checked in the requirements' order. Runs after the scope checks and before the DPoP jti is
+// claimed, so a refused signature does not use up the proof.
+import { constants, verify, type KeyObject } from 'node:crypto';
+import { parseDictionary, serializeInnerList, type Dictionary, type InnerList, type Item } from 'structured-headers';
+import { GatewayError } from '../errors/gateway-error.js';
+import type { ClientKey, ClientKeys, SigningAlg } from './client-keys.js';
+import { checkContentDigest } from './content-digest.js';
+import { fieldValue, signatureBase, type RequestView } from './signature-base.js';
+
+export const REQUEST_TAG = 'fapi-2-request';
+const REQUIRED = ['@method', '@target-uri', 'authorization'] as const;
+/** RFC 9421 §6.2 names of the same algorithm as the key's JWK `alg` (PS256 has none). */
+const RFC9421_NAME: Record<SigningAlg, string | undefined> = { PS256: undefined, ES256: 'ecdsa-p256-sha256', EdDSA: 'ed25519', Ed25519: 'ed25519' };
+
+export interface SignedRequest extends RequestView {
+  /** The body as received; undefined or empty when the request has none. */
+  readonly body: Buffer | undefined;
+}
+
+const invalid = (detail: string): GatewayError => new GatewayError('GW_HTTP_SIG_INVALID', detail);
+const missing = (detail: string): GatewayError => new GatewayError('GW_HTTP_SIG_MISSING', detail);
+
+function dictionary(rawHeaders: readonly string[], name: string): Dictionary | undefined {
+  const value = fieldValue(rawHeaders, name);
+  if (value === undefined) return undefined;
+  try {
+    return parseDictionary(value);
+  } catch {
+    throw invalid(`SIG-2 ${name} is not a structured-field dictionary (RFC 9421 §4)`);
+  }
+}
+
+/** The one Signature-Input member tagged fapi-2-request, and its label. */
+function requestSignatureInput(inputs: Dictionary): [string, InnerList] {
+  let found: [string, InnerList] | undefined;
+  for (const [label, member] of inputs) {
+    if (!Array.isArray(member[0]) || member[1].get('tag') !== REQUEST_TAG) continue;
+    if (found !== undefined) throw invalid(`SIG-3 more than one Signature-Input member is tagged ${REQUEST_TAG}`);
+    found = [label, member as InnerList];
+  }
+  if (found === undefined) throw missing(`SIG-2 no Signature-Input member is tagged ${REQUEST_TAG}`);
+  return found;
+}
+
+/** The covered component names; parameterised, repeated or non-string identifiers are refused. */
+function coveredComponents(items: readonly Item[]): string[] {
+  const names: string[] = [];
+  for (const [name, params] of items) {
+    if (typeof name !== 'string') throw invalid('SIG-3 a covered component identifier is not a string');
+    if (params.size > 0) throw invalid(`SIG-3 covered component ${JSON.stringify(name)} has parameters (${[...params.keys()].join(', ')}), not supported`);
+    if (names.includes(name)) throw invalid(`SIG-3 covered component ${JSON.stringify(name)} is listed twice`);
+    names.push(name);
+  }
+  return names;
+}
+
+function integerParam(params: ReadonlyMap<string, unknown>, name: string): number | undefined {
+  const v = params.get(name);
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || !Number.isInteger(v)) throw invalid(`SIG-4 ${name} is not an integer`);
+  return v;
+}
+
+function verifies(key: ClientKey, base: Buffer, signature: Buffer): boolean {
+  try {
+    return verifiesWith(key.alg, key.key, base, signature);
+  } catch {
+    // OpenSSL refuses some malformed signatures (a wrong length) instead of answering false.
+    return false;
+  }
+}
+
+function verifiesWith(alg: SigningAlg, k: KeyObject, base: Buffer, signature: Buffer): boolean {
+  switch (alg) {
+    case 'PS256':
+      return verify('sha256', base, { key: k, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }, signature);
+    case 'ES256':
+      return verify('sha256', base, { key: k, dsaEncoding: 'ieee-p1363' }, signature);
+    case 'EdDSA':
+    case 'Ed25519':
+      return verify(null, base, k, signature);
+  }
+}
+
+export class RequestSignatureVerifier {
+  constructor(
+    private readonly clients: ClientKeys,
+    private readonly maxAgeS: number,
+    private readonly now: () => number = () => Date.now() / 1000,
+  ) {}
+
+  /** Throws GW_HTTP_SIG_MISSING or GW_HTTP_SIG_INVALID (E8), with the SIG-ID in the detail. */
+  verify(req: SignedRequest, clientId: string | undefined): void {
+    const inputs = dictionary(req.rawHeaders, 'signature-input');
+    const signatures = dictionary(req.rawHeaders, 'signature');
+    if (inputs === undefined || signatures === undefined) throw missing('SIG-2 the request has no Signature-Input or no Signature');
+    const [label, [items, params]] = requestSignatureInput(inputs);
+    const signature = signatures.get(label)?.[0];
+    if (!(signature instanceof ArrayBuffer)) throw invalid(`SIG-2 Signature has no byte sequence labelled ${label}`);
+
+    // SIG-3, SIG-5, SIG-6: what the signature must cover.
+    const covered = coveredComponents(items);
+    for (const name of REQUIRED) if (!covered.includes(name)) throw invalid(`SIG-3 the signature does not cover ${name}`);
+    if (fieldValue(req.rawHeaders, 'dpop') !== undefined && !covered.includes('dpop')) throw invalid('SIG-5 the request has a DPoP proof the signature does not cover');
+    const hasBody = req.body !== undefined && req.body.length > 0;
+    if (hasBody && !covered.includes('content-digest')) throw invalid('SIG-6 the request has a body and the signature does not cover content-digest');
+
+    // SIG-4: fresh.
+    const now = this.now();
+    const created = integerParam(params, 'created');
+    if (created === undefined) throw invalid('SIG-4 the signature has no created');
+    if (Math.abs(now - created) > this.maxAgeS) throw invalid(`SIG-4 created is ${Math.round(now - created)} s from now (allowed ±${this.maxAgeS} s)`);
+    const expires = integerParam(params, 'expires');
+    if (expires !== undefined && expires < now) throw invalid('SIG-4 the signature has expired');
+
+    // SIG-2: the client's key named by keyid; the algorithm is the key's.
+    const keyid = params.get('keyid');
+    if (typeof keyid !== 'string') throw invalid('SIG-2 the signature has no keyid string');
+    if (clientId === undefined) throw invalid('SIG-2 the access token has no client_id to find the signing key by');
+    const key = this.clients.get(clientId)?.get(keyid);
+    if (key === undefined) throw invalid(`SIG-2 no key ${JSON.stringify(keyid).slice(0, 80)} for client ${JSON.stringify(clientId).slice(0, 80)}`);
+    const alg = params.get('alg');
+    if (alg !== undefined && alg !== RFC9421_NAME[key.alg]) throw invalid(`SIG-2 alg ${JSON.stringify(alg).slice(0, 40)} is not the key's algorithm (${key.alg})`);
+
+    // SIG-7 is in targetUri; the base, then the signature.
+    const base = signatureBase(covered, serializeInnerList([items, params]), req);
+    if (!verifies(key, Buffer.from(base, 'latin1'), Buffer.from(signature))) throw invalid(`SIG-2 the signature does not verify with key ${keyid.slice(0, 80)}`);
+    // SIG-6: the digest the signature covers must be the body's.
+    if (covered.includes('content-digest')) checkContentDigest(fieldValue(req.rawHeaders, 'content-digest'), req.body ?? Buffer.alloc(0));
+  }
+}
