@@ -7,7 +7,7 @@ import type { ChallengeContext } from './errors/challenge.js';
 import { GatewayError, isGatewayError } from './errors/gateway-error.js';
 import { renderError } from './errors/render.js';
 import { prepareUpstreamHeaders, type ForwardContext } from './forward/headers.js';
-import type { Forwarder } from './forward/proxy-forwarder.js';
+import type { ForwardExtras, Forwarder } from './forward/proxy-forwarder.js';
 import { EXPECTS_CONTINUE, SEND_TIMED_OUT, UNMET_EXPECTATION, type BodyRefused, type SendTimedOut } from './listen/api-server.js';
 import { checkFapiHeaders } from './listen/fapi-headers.js';
 import type { ClientTrust } from './listen/client-chain.js';
@@ -22,7 +22,9 @@ import type { HistogramSeries } from './observe/hot-metrics.js';
 import type { Metrics } from './observe/metrics.js';
 import { requestLogWriter, type RequestLine, type RequestLogWriter } from './observe/request-log.js';
 import type { ReplayStore } from './replay/store.js';
-import type { RequestSignatureVerifier } from './signature/request-signature.js';
+import type { RequestSignatureVerifier, VerifiedSignature } from './signature/request-signature.js';
+import type { ResponseSigner } from './signature/response-signer.js';
+import { fieldValue } from './signature/signature-base.js';
 import { checkFixedQuery } from './route/query.js';
 import type { RouteTable } from './route/table.js';
 import { limitStreamedBody, readBody } from './forward/body-limit.js';
@@ -63,10 +65,17 @@ export interface Pipeline {
   readonly metadata: ProtectedResourceMetadata | undefined;
   /** SIG-2..SIG-7, when `http_signatures` is configured (routes with signed_requests need it). */
   readonly signatures: RequestSignatureVerifier | undefined;
+  /** SIG-8, SIG-9, when `http_signatures.response_signing` is configured. */
+  readonly responseSigner: ResponseSigner | undefined;
 }
 
 const STAGES = ['token', 'binding', 'replay', 'upstream'] as const;
 type Stage = (typeof STAGES)[number];
+
+const EMPTY = Buffer.alloc(0);
+
+/** SIG-9: how long clients may cache the response-signing keys (a rotation publishes the new key first). */
+const JWKS_MAX_AGE_S = 300;
 
 /** A refusal before the path was parsed: the target as sent, without the query (it may hold a token), bounded. */
 const PATH_AS_SENT_MAX = 256;
@@ -108,7 +117,7 @@ interface Outcome {
   error?: GatewayError;
   forwarded: boolean;
   /** Answered by the gateway itself (RFC 9728 metadata, a CORS preflight). */
-  served?: 'RESOURCE_METADATA' | 'CORS_PREFLIGHT';
+  served?: 'RESOURCE_METADATA' | 'SIGNING_KEYS' | 'CORS_PREFLIGHT';
   /** HDR-15: the request's Origin, when the route's CORS policy allows it. */
   corsOrigin?: string;
   /** HDR-15: the CORS policy of a route found only for a refusal made before routing. */
@@ -117,12 +126,12 @@ interface Outcome {
   unserved?: 'NOT_SERVED_CONNECTION_CLOSED' | 'PIPELINE_LIMIT';
 }
 
-/** PRM-1/PRM-4: 200 JSON with caching directives; HEAD gets the headers only. */
-function serveMetadata(res: ServerResponse, o: Outcome, id: string, doc: string, maxAgeS: number): void {
-  o.served = 'RESOURCE_METADATA';
+/** PRM-1/PRM-4, SIG-9: 200 JSON with caching directives; HEAD gets the headers only. */
+function serveMetadata(res: ServerResponse, o: Outcome, id: string, doc: string, maxAgeS: number, what: 'RESOURCE_METADATA' | 'SIGNING_KEYS' = 'RESOURCE_METADATA'): void {
+  o.served = what;
   res.statusCode = 200;
   res.setHeader('x-fapi-interaction-id', id);
-  res.setHeader('content-type', 'application/json');
+  res.setHeader('content-type', what === 'SIGNING_KEYS' ? 'application/jwk-set+json' : 'application/json');
   res.setHeader('cache-control', `max-age=${maxAgeS}`);
   res.setHeader('content-length', Buffer.byteLength(doc));
   res.end(res.req.method === 'HEAD' ? undefined : doc);
@@ -353,11 +362,19 @@ export class Gateway {
     if ((req as IncomingMessage & { [UNMET_EXPECTATION]?: true })[UNMET_EXPECTATION] === true) {
       throw new GatewayError('GW_EXPECTATION_FAILED', 'RFC 9110 §10.1.1 Expect other than 100-continue');
     }
+    // RFC 9112 §6.1: a transfer coding other than chunked is not understood (nginx answers 501 too); the
+    // upstream would decode it, the gateway could not see the content (SIG-6, body limits).
+    const te = req.headers['transfer-encoding'];
+    if (te !== undefined && te.trim().toLowerCase() !== 'chunked') throw new GatewayError('GW_TRANSFER_CODING_UNSUPPORTED', `Transfer-Encoding ${JSON.stringify(te).slice(0, 80)}`);
     const facts = requestFacts(req, iid.id, iid.replaced, p.settings.maxHeaders, p.settings.clientTrust, p.settings.forwardedCert);
     o.path = facts.path;
     // PRM-1: the gateway's own metadata documents, without a token, before any route.
     const doc = facts.method === 'GET' || facts.method === 'HEAD' ? p.metadata?.document(facts.path) : undefined;
     if (doc !== undefined) return serveMetadata(res, o, iid.id, doc, (p.metadata as ProtectedResourceMetadata).maxAgeS);
+    // SIG-9: the keys that sign responses, for clients to verify them with.
+    if (p.responseSigner?.jwksPath === facts.path && (facts.method === 'GET' || facts.method === 'HEAD')) {
+      return serveMetadata(res, o, iid.id, p.responseSigner.jwks, JWKS_MAX_AGE_S, 'SIGNING_KEYS');
+    }
     if (facts.method === 'OPTIONS') {
       const asked = preflightMethod(req.headers);
       const target = asked === undefined ? undefined : p.routes.match(asked, facts.path, facts.host);
@@ -369,10 +386,11 @@ export class Gateway {
     if (req.headers.upgrade !== undefined) throw new GatewayError('GW_UPGRADE_REFUSED', 'HDR-12 Upgrade requested');
     if (route.upstream.fixedQuery !== undefined && facts.query !== '') checkFixedQuery(facts.query, route.upstream.fixedQuery);
     const length = req.headers['content-length'];
-    if (length !== undefined && Number(length) > route.upstream.maxBodyBytes) {
+    const maxBody = route.signedRequests ? Math.min(route.upstream.maxBodyBytes, (p.signatures as RequestSignatureVerifier).maxBodyBytes) : route.upstream.maxBodyBytes;
+    if (length !== undefined && Number(length) > maxBody) {
       // Not read: the connection closes after the 413 rather than draining the body.
       res.shouldKeepAlive = false;
-      throw new GatewayError('GW_BODY_TOO_LARGE', `Content-Length ${length} over max_body_bytes ${route.upstream.maxBodyBytes}`);
+      throw new GatewayError('GW_BODY_TOO_LARGE', `Content-Length ${length} over max_body_bytes ${maxBody}`);
     }
     const creds = extractCredentials(req, facts.query, p.settings.maxCredentialBytes);
     o.token = creds.token;
@@ -386,18 +404,11 @@ export class Gateway {
     checkScopes(claims, route);
     if (route.authorizationDetails !== undefined) checkAuthorizationDetails(claims, route);
     if (route.stepUp !== undefined) checkStepUp(claims, route, Date.now() / 1000);
-    let body: Buffer | undefined;
-    if (route.signedRequests) {
-      const read = await this.signedBody(req, res, route);
-      // The client went away, or the parser refused the body (already answered): nothing to forward.
-      if (read === undefined || o.error !== undefined) return;
-      body = read;
-      const origin = route.publicOrigin ?? p.settings.publicOrigin;
-      (p.signatures as RequestSignatureVerifier).verify(
-        { method: facts.method, targetUri: `${origin.endsWith('/') ? origin.slice(0, -1) : origin}${req.url ?? ''}`, rawHeaders: req.rawHeaders, body },
-        claims.clientId,
-      );
-    }
+    let extra: ForwardExtras | null | undefined;
+    if (route.signedRequests || route.signResponses) extra = await this.signedMessage(req, res, p, route, facts.method, claims);
+    // The client went away, or the parser refused the body (already answered): nothing to forward.
+    if (extra === null || o.error !== undefined) return;
+    const body = extra?.body;
     const replay = binding.replay;
     if (replay !== undefined) {
       t = performance.now();
@@ -412,7 +423,7 @@ export class Gateway {
     o.forwarded = true;
     o.stages.startUpstream();
     if (body === undefined && (req as IncomingMessage & { [EXPECTS_CONTINUE]?: true })[EXPECTS_CONTINUE] === true) res.writeContinue();
-    p.forwarder.forward(req, res, route, gatewayResponseHeaders(iid.id, binding, route, o.corsOrigin), fail, body);
+    p.forwarder.forward(req, res, route, gatewayResponseHeaders(iid.id, binding, route, o.corsOrigin), fail, extra);
     // Node allows a body only with Content-Length (checked above) or Transfer-Encoding.
     if (body === undefined && req.headers['transfer-encoding'] !== undefined) {
       const max = route.upstream.maxBodyBytes;
@@ -430,18 +441,51 @@ export class Gateway {
   }
 
   /**
-   * SIG-6: a signed request's body, read whole before the signature is checked (its digest is over
-   * these bytes); empty when it has none. Undefined: the client went away first.
+   * SIG-2..SIG-8: a signed request's body read and its signature checked, and the signer of the
+   * response bound to it. null: the client went away first.
    */
-  private async signedBody(req: IncomingMessage, res: ServerResponse, route: Route): Promise<Buffer | undefined> {
-    if (req.headers['transfer-encoding'] === undefined && (req.headers['content-length'] ?? '0') === '0') return Buffer.alloc(0);
+  private async signedMessage(req: IncomingMessage, res: ServerResponse, p: Pipeline, route: Route, method: string, claims: TokenClaims): Promise<ForwardExtras | null> {
+    const origin = route.publicOrigin ?? p.settings.publicOrigin;
+    // SIG-7: what the client called (req.url is still the target as sent).
+    const targetUri = `${origin.endsWith('/') ? origin.slice(0, -1) : origin}${req.url ?? ''}`;
+    let body: Buffer | undefined;
+    let verified: VerifiedSignature | undefined;
+    if (route.signedRequests) {
+      const verifier = p.signatures as RequestSignatureVerifier;
+      const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+      // The head first: a refusal never waits for (or buffers) a body, nor sends 100 Continue.
+      verified = verifier.verify({ method, targetUri, rawHeaders: req.rawHeaders, hasBody }, claims.clientId);
+      // A request without a body is forwarded as one (its stream unread), not as an empty buffer.
+      if (hasBody) {
+        const read = await this.signedBody(req, res, Math.min(route.upstream.maxBodyBytes, verifier.maxBodyBytes));
+        if (read === undefined) return null;
+        body = read;
+      }
+      verified.checkBody(body ?? EMPTY);
+    }
+    if (!route.signResponses) return { body };
+    const signer = p.responseSigner as ResponseSigner;
+    const contentDigest = fieldValue(req.rawHeaders, 'content-digest');
+    return {
+      body,
+      signResponse: {
+        maxBodyBytes: signer.maxBodyBytes,
+        headers: (status, content) => signer.sign(status, content, { method, targetUri, contentDigest, signature: verified }),
+      },
+    };
+  }
+
+  /**
+   * SIG-6: a signed request's body, read whole once its head checks passed (the digest is over these
+   * bytes), up to `max`. Undefined: the client went away first.
+   */
+  private async signedBody(req: IncomingMessage, res: ServerResponse, max: number): Promise<Buffer | undefined> {
     if ((req as IncomingMessage & { [EXPECTS_CONTINUE]?: true })[EXPECTS_CONTINUE] === true) res.writeContinue();
-    const max = route.upstream.maxBodyBytes;
     const read = await readBody(req, max);
     if (read === 'closed') return undefined;
     if (read === 'too-large') {
       res.shouldKeepAlive = false;
-      throw new GatewayError('GW_BODY_TOO_LARGE', `streamed body over max_body_bytes ${max}`);
+      throw new GatewayError('GW_BODY_TOO_LARGE', `signed request body over ${max} bytes (max_body_bytes, http_signatures.max_body_bytes)`);
     }
     return read;
   }

@@ -21,6 +21,7 @@ import { createMetrics, type Metrics } from './observe/metrics.js';
 import { MemoryReplayStore } from './replay/memory.js';
 import { compileClientKeys } from './signature/client-keys.js';
 import { RequestSignatureVerifier } from './signature/request-signature.js';
+import { buildResponseSigner } from './signature/response-signer.js';
 import { RedisReplayStore } from './replay/redis.js';
 import type { ReplayStore } from './replay/store.js';
 import { compileRouteTable } from './route/table.js';
@@ -155,7 +156,8 @@ function build(loaded: LoadedConfig, logger: Logger, metrics: Metrics, shared: S
     replay: shared.replay.store,
     forwarder: shared.forwarder,
     metadata: buildProtectedResourceMetadata(loaded, routes.routes),
-    signatures: signingKeys === undefined ? undefined : new RequestSignatureVerifier(signingKeys, c.http_signatures?.max_age_s ?? 60),
+    signatures: signingKeys === undefined ? undefined : new RequestSignatureVerifier(signingKeys, c.http_signatures?.max_age_s ?? 60, c.http_signatures?.max_body_bytes ?? 10_485_760),
+    responseSigner: buildResponseSigner(loaded),
     settings: {
       publicOrigin: c.server.public_origin,
       realm: c.server.realm ?? new URL(c.server.public_origin).host,

@@ -96,6 +96,8 @@ export interface Route {
   readonly dpop: DpopRouteOptions;
   /** SIG-2..SIG-7: requests must carry the client's RFC 9421 signature. */
   readonly signedRequests: boolean;
+  /** SIG-8: the upstream's responses are signed by the gateway. */
+  readonly signResponses: boolean;
   readonly upstream: UpstreamTarget;
   /** Schemes offered in challenges, in order. */
   readonly schemes: readonly AuthScheme[];

@@ -150,8 +150,11 @@ function crossCheck(c: GatewayConfig): RawIssue[] {
         issues.push({ path: at('auth', 'dpop_nonce'), message: 'dpop_nonce needs dpop.nonce.secret_env' });
       }
     }
-    if (r.auth.signed_requests && c.http_signatures === undefined) {
+    if (r.auth.signed_requests && Object.keys(c.http_signatures?.clients ?? {}).length === 0) {
       issues.push({ path: at('auth', 'signed_requests'), message: 'signed_requests needs http_signatures.clients (the keys requests are signed with)' });
+    }
+    if (r.sign_responses && c.http_signatures?.response_signing === undefined) {
+      issues.push({ path: at('sign_responses'), message: 'sign_responses needs http_signatures.response_signing (the keys responses are signed with)' });
     }
   });
   if (c.server.workers !== 1 && c.replay.store === 'memory') {

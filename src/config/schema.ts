@@ -269,6 +269,8 @@ const route = z.strictObject({
     /** PEM CA(s) that an https:// upstream's certificate must chain to, instead of Node's bundle. */
     ca_file: z.string().min(1).optional(),
   }).refine((u) => u.ca_file === undefined || u.url.startsWith('https:'), { message: 'ca_file needs an https:// url', path: ['ca_file'] }),
+  /** SIG-8: sign the upstream's responses with http_signatures.response_signing (buffers them whole). */
+  sign_responses: z.boolean().default(false),
   /** DPOP-10: the origin clients call this route at, when not server.public_origin (a second host name). */
   public_origin: publicOrigin.optional(),
   /** HDR-15: answer CORS preflights and let these browser origins read responses; off unless set. */
@@ -341,13 +343,29 @@ const redis = z.strictObject({
 const signingJwk = z.looseObject({
   kty: z.enum(['RSA', 'EC', 'OKP']),
   kid: z.string().min(1),
-  alg: z.enum(['PS256', 'ES256', 'EdDSA', 'Ed25519']),
+  alg: z.enum(FAPI_ALGS),
   d: z.never({ error: 'a private key: give the public key only' }).optional(),
 });
 export const signingJwks = z.strictObject({ keys: z.array(signingJwk).min(1) });
+// SIG-8, SIG-9: the gateway's own keys for signing responses; the first signs, all are published.
+const responseSigning = z.strictObject({
+  keys: z
+    .array(z.strictObject({ key_file: z.string().min(1), kid: z.string().min(1), alg: z.enum(FAPI_ALGS) }))
+    .min(1)
+    .refine((ks) => new Set(ks.map((k) => k.kid)).size === ks.length, 'kids must be unique'),
+  /** A signed response is buffered whole (its Content-Digest comes first): larger ones get 502. */
+  max_body_bytes: z.int().min(0).max(MAX_BODY_LIMIT).default(10_485_760),
+  /** Where the gateway serves the public keys (JWKS), the `jwks_uri` of its RFC 9728 metadata. */
+  jwks_path: z
+    .string()
+    .regex(/^(\/(?!\.\.?(\/|$))[A-Za-z0-9._~-]+)+$/, 'an absolute path of letters, digits and . _ ~ -, no dot-segments (matched as written)')
+    .default('/.well-known/fapi-gateway/jwks.json'),
+});
 const httpSignatures = z.strictObject({
   /** SIG-4: |now - created| may be at most this many seconds. */
   max_age_s: z.int().min(1).max(300).default(60),
+  /** SIG-6: a signed request's body is held in memory to be digested; the largest one (or the route's limit if lower). */
+  max_body_bytes: z.int().min(0).max(1_073_741_824).default(10_485_760),
   clients: z
     .record(
       z.string().min(1),
@@ -355,7 +373,8 @@ const httpSignatures = z.strictObject({
         .strictObject({ jwks: signingJwks.optional(), jwks_file: z.string().min(1).optional() })
         .refine((k) => (k.jwks === undefined) !== (k.jwks_file === undefined), 'set exactly one of jwks or jwks_file'),
     )
-    .refine((c) => Object.keys(c).length > 0, 'at least one client'),
+    .default({}),
+  response_signing: responseSigning.optional(),
 });
 
 const replay = z.strictObject({

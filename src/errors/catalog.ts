@@ -42,6 +42,7 @@ export const CATALOG = Object.freeze({
   GW_ROUTE_NOT_FOUND: e(404, 'not_found', 'none', 'No route matches this request', 'routes'),
   GW_CORS_ORIGIN_REFUSED: e(403, 'origin_not_allowed', 'bare', 'This origin may not call this API from a browser', 'HDR-15'),
   GW_UPGRADE_REFUSED: e(400, 'invalid_request', 'none', 'Protocol upgrades are not allowed on this route', 'HDR-12'),
+  GW_TRANSFER_CODING_UNSUPPORTED: e(501, 'invalid_request', 'none', 'Only the chunked transfer coding is supported', 'RFC 9112 §6.1'),
   GW_EXPECTATION_FAILED: e(417, 'invalid_request', 'none', 'Only the 100-continue expectation is supported', 'RFC 9110 §10.1.1'),
 
   // E1: no usable credentials.

@@ -23,12 +23,27 @@ export interface Forwarder {
    * Hands the request to the upstream and returns. `fail` is called if forwarding fails: before
    * anything was sent (the caller answers with the error) or mid-body (the caller cuts the connection
    * and logs why). No promise and no listener of our own on the request: this is the hot path.
-   * `body`: the request body, already read (a signed request, SIG-6), sent instead of the stream.
+   * `extra`: what only signed messages need (SIG-6, SIG-8).
    */
-  forward(req: IncomingMessage, res: ServerResponse, route: Route, own: GatewayResponseHeaders, fail: (e: GatewayError) => void, body?: Buffer): void;
+  forward(req: IncomingMessage, res: ServerResponse, route: Route, own: GatewayResponseHeaders, fail: (e: GatewayError) => void, extra?: ForwardExtras): void;
   /** Stops the forwarding of `req`, if any (its body turned out malformed): the upstream must not run it. */
   abort(req: IncomingMessage): void;
   close(): Promise<void>;
+}
+
+/** For the rare request whose body or response must be whole before it moves on (signed messages). */
+export interface ForwardExtras {
+  /** The request body, already read (SIG-6): sent instead of the stream. */
+  readonly body?: Buffer;
+  /** SIG-8: the response is read whole, then sent with these headers added. */
+  readonly signResponse?: ResponseSigning;
+}
+
+export interface ResponseSigning {
+  /** A larger response body is refused (502): it would have to be buffered. */
+  readonly maxBodyBytes: number;
+  /** The headers that sign a response (Content-Digest, Signature-Input, Signature); `body` undefined: none. */
+  headers(status: number, body: Buffer | undefined): readonly string[];
 }
 
 export interface ForwarderOptions {
@@ -50,8 +65,10 @@ const kUpstreamReq = Symbol('fapi.upstreamRequest');
 const kResent = Symbol('fapi.resent');
 const kTimeoutMs = Symbol('fapi.upstreamTimeoutMs');
 const kTimedOut = Symbol('fapi.upstreamTimedOut');
-// The body already read, for the rare request whose body had to be checked before forwarding (SIG-6).
+// The body already read, for the rare request whose body had to be checked before forwarding (SIG-6),
+// and the signer of its response (SIG-8).
 const kBody = Symbol('fapi.body');
+const kSign = Symbol('fapi.signResponse');
 // Set by abort() only (a refused request; rare, so the extra property costs the hot path nothing).
 const kRefused = Symbol('fapi.refused');
 type Forwarding = IncomingMessage & {
@@ -63,6 +80,7 @@ type Forwarding = IncomingMessage & {
   [kTimedOut]?: true;
   [kRefused]?: true;
   [kBody]?: Buffer;
+  [kSign]?: ResponseSigning;
 };
 // The client request of an upstream request, for the shared upgrade listener below.
 const kClientReq = Symbol('fapi.clientReq');
@@ -212,6 +230,47 @@ function withoutContentLength(headers: string[]): string[] {
   return out;
 }
 
+// Replaced on a signed response: the gateway's are over the bytes it sends (SIG-8).
+const SIGNING_FIELDS: ReadonlySet<string> = new Set(['content-digest', 'signature', 'signature-input']);
+
+/**
+ * SIG-8: the response is read whole (its Content-Digest comes before it), then sent with the
+ * signature. Without content (HEAD, 204, 304) nothing is digested and the upstream's Content-Length
+ * stays (a HEAD's describes the GET's body).
+ */
+function signedResponse(proxyRes: UpstreamResponse, req: Forwarding, res: ServerResponse, sign: ResponseSigning, status: number, headers: string[]): void {
+  const bodyless = req.method === 'HEAD' || status === 204 || status === 304;
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const collect = (chunk: Buffer): void => {
+    size += chunk.length;
+    if (size <= sign.maxBodyBytes) return void chunks.push(chunk);
+    proxyRes.off('data', collect);
+    req[kFail]?.(new GatewayError('GW_UPSTREAM_UNAVAILABLE', `upstream response body over http_signatures.response_signing.max_body_bytes ${sign.maxBodyBytes} (a signed response is buffered)`));
+    proxyRes.destroy();
+  };
+  proxyRes.on('data', collect);
+  proxyRes.once('end', () => {
+    if (size > sign.maxBodyBytes) return;
+    const body = bodyless ? undefined : Buffer.concat(chunks, size);
+    const out: string[] = [];
+    for (let i = 0; i < headers.length; i += 2) {
+      const name = headers[i] as string;
+      if (SIGNING_FIELDS.has(name) || (name === 'content-length' && !bodyless)) continue;
+      out.push(name, headers[i + 1] as string);
+    }
+    try {
+      out.push(...sign.headers(status, body));
+      if (body !== undefined) out.push('content-length', String(body.length));
+      res.writeHead(status, proxyRes.statusMessage, out);
+    } catch (err) {
+      req[kFail]?.(new GatewayError('GW_UPSTREAM_UNAVAILABLE', `signed response head refused: ${(err as Error).message}`, { cause: err }));
+      return;
+    }
+    res.end(body);
+  });
+}
+
 /**
  * The upstream dying mid-body must not leave the client waiting on a response that will never
  * complete: cut the client connection, and let the log say why. One function for every response.
@@ -226,6 +285,8 @@ function onUpstreamClose(this: UpstreamResponse): void {
       ? new GatewayError('GW_UPSTREAM_TIMEOUT', 'upstream response body stalled past timeout_ms')
       : new GatewayError('GW_UPSTREAM_UNAVAILABLE', 'upstream response aborted mid-body');
   client[kFail]?.(error);
+  // A signed response is still being read: nothing was sent, the 502/504 is the answer.
+  if (!res.headersSent) return;
   res.destroy();
 }
 
@@ -322,6 +383,8 @@ export class ProxyForwarder implements Forwarder {
         const status = proxyRes.statusCode ?? 502;
         const own = req[kOwn] ?? [];
         const headers = own instanceof RuledHeaders ? responseHeaders(proxyRes.rawHeaders, own.own, own.rules, status) : responseHeaders(proxyRes.rawHeaders, own);
+        const sign = req[kSign];
+        if (sign !== undefined) return signedResponse(proxyRes, req, res, sign, status, status === 204 ? withoutContentLength(headers) : headers);
         res.writeHead(status, proxyRes.statusMessage, status === 204 ? withoutContentLength(headers) : headers);
       } catch (err) {
         // A header Node will not write: refuse the response rather than send part of it.
@@ -342,9 +405,12 @@ export class ProxyForwarder implements Forwarder {
     if (upstream !== undefined && !upstream.destroyed) upstream.destroy();
   }
 
-  forward(req: IncomingMessage, res: ServerResponse, route: Route, own: GatewayResponseHeaders, fail: (e: GatewayError) => void, body?: Buffer): void {
+  forward(req: IncomingMessage, res: ServerResponse, route: Route, own: GatewayResponseHeaders, fail: (e: GatewayError) => void, extra?: ForwardExtras): void {
     (req as Forwarding)[kFail] = fail;
-    if (body !== undefined) (req as Forwarding)[kBody] = body;
+    if (extra !== undefined) {
+      (req as Forwarding)[kBody] = extra.body;
+      (req as Forwarding)[kSign] = extra.signResponse;
+    }
     (req as Forwarding)[kOwn] = route.responseRules === undefined ? own : new RuledHeaders(own, route.responseRules);
     (req as Forwarding)[kTimeoutMs] = route.upstream.timeoutMs;
     this.send(req as Forwarding, res, route, fail);

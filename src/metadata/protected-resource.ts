@@ -47,6 +47,12 @@ export function metadataDocument(audience: string, routes: readonly Route[], loa
   if (rs.some((r) => r.binding === 'mtls' || r.binding === 'any')) doc.tls_client_certificate_bound_access_tokens = true;
   if (rs.some((r) => r.binding === 'dpop' || r.binding === 'any')) doc.dpop_signing_alg_values_supported = [...c.dpop.algorithms];
   if (rs.length > 0 && rs.every((r) => r.binding === 'dpop')) doc.dpop_bound_access_tokens_required = true;
+  // SIG-9: where clients find the keys that sign this resource's responses.
+  const signing = c.http_signatures?.response_signing;
+  if (signing !== undefined && rs.some((r) => r.signResponses)) {
+    doc.jwks_uri = new URL(signing.jwks_path, c.server.public_origin).href;
+    doc.resource_signing_alg_values_supported = unique(signing.keys.map((k) => k.alg));
+  }
   const m = c.resource_metadata;
   if (m?.resource_name !== undefined) doc.resource_name = m.resource_name;
   if (m?.resource_documentation !== undefined) doc.resource_documentation = m.resource_documentation;

@@ -64,6 +64,7 @@ export function compileRoute(r: RouteConfig, leewayS = 0, upstreamCa?: string, m
     forwardCredentials: r.auth.forward_credentials,
     dpop: Object.freeze({ nonce: r.auth.dpop_nonce }),
     signedRequests: r.auth.signed_requests,
+    signResponses: r.sign_responses,
     upstream: Object.freeze({
       url,
       ca: upstreamCa,

@@ -3,8 +3,7 @@
 import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { ConfigError, formatPath, readConfigFile, type LoadedConfig } from '../config/load.js';
 import { signingJwks, type SigningJwks } from '../config/schema.js';
-
-export type SigningAlg = 'PS256' | 'ES256' | 'EdDSA' | 'Ed25519';
+import { keyProblem, type SigningAlg } from './algorithms.js';
 
 export interface ClientKey {
   readonly key: KeyObject;
@@ -13,13 +12,6 @@ export interface ClientKey {
 
 /** client_id -> keyid -> key. */
 export type ClientKeys = ReadonlyMap<string, ReadonlyMap<string, ClientKey>>;
-
-const KEY_TYPE: Record<SigningAlg, { kty: string; crv?: string }> = {
-  PS256: { kty: 'RSA' },
-  ES256: { kty: 'EC', crv: 'P-256' },
-  EdDSA: { kty: 'OKP', crv: 'Ed25519' },
-  Ed25519: { kty: 'OKP', crv: 'Ed25519' },
-};
 
 /** The keys of `http_signatures.clients`, or undefined when the section is not set. Throws ConfigError. */
 export function compileClientKeys(loaded: LoadedConfig): ClientKeys | undefined {
@@ -35,8 +27,6 @@ export function compileClientKeys(loaded: LoadedConfig): ClientKeys | undefined 
     jwks.keys.forEach((jwk, i) => {
       const path = formatPath([...at, ...(source.jwks === undefined ? ['jwks_file'] : ['jwks']), 'keys', i]);
       const problem = (message: string): void => void problems.push({ path, message });
-      const want = KEY_TYPE[jwk.alg];
-      if (jwk.kty !== want.kty || (want.crv !== undefined && jwk.crv !== want.crv)) return problem(`alg ${jwk.alg} needs kty ${want.kty}${want.crv === undefined ? '' : ` and crv ${want.crv}`}`);
       if (jwk.use !== undefined && jwk.use !== 'sig') return problem('use must be sig');
       if (keys.has(jwk.kid)) return problem(`duplicate kid ${jwk.kid}`);
       let key: KeyObject;
@@ -45,7 +35,8 @@ export function compileClientKeys(loaded: LoadedConfig): ClientKeys | undefined 
       } catch (e) {
         return problem(`not a usable public key (${(e as Error).message})`);
       }
-      if (jwk.alg === 'PS256' && (key.asymmetricKeyDetails?.modulusLength ?? 0) < 2048) return problem('RSA keys need at least 2048 bits');
+      const unusable = keyProblem(key, jwk.alg);
+      if (unusable !== undefined) return problem(unusable);
       keys.set(jwk.kid, Object.freeze({ key, alg: jwk.alg }));
     });
     out.set(clientId, keys);

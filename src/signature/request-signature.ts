@@ -1,10 +1,10 @@
 // SIG-2..SIG-7 (FAPI 2.0 HTTP Signatures §5.3.1.2, RFC 9421 §3.2): the request's `fapi-2-request`
 // signature, checked in the requirements' order. Runs after the scope checks and before the DPoP jti is
 // claimed, so a refused signature does not use up the proof.
-import { constants, verify, type KeyObject } from 'node:crypto';
-import { parseDictionary, serializeInnerList, type Dictionary, type InnerList, type Item } from 'structured-headers';
+import { parseDictionary, serializeInnerList, serializeItem, type Dictionary, type InnerList, type Item } from 'structured-headers';
 import { GatewayError } from '../errors/gateway-error.js';
-import type { ClientKey, ClientKeys, SigningAlg } from './client-keys.js';
+import { verifySignature, type SigningAlg } from './algorithms.js';
+import type { ClientKeys } from './client-keys.js';
 import { checkContentDigest } from './content-digest.js';
 import { fieldValue, signatureBase, type RequestView } from './signature-base.js';
 
@@ -14,8 +14,17 @@ const REQUIRED = ['@method', '@target-uri', 'authorization'] as const;
 const RFC9421_NAME: Record<SigningAlg, string | undefined> = { PS256: undefined, ES256: 'ecdsa-p256-sha256', EdDSA: 'ed25519', Ed25519: 'ed25519' };
 
 export interface SignedRequest extends RequestView {
-  /** The body as received; undefined or empty when the request has none. */
-  readonly body: Buffer | undefined;
+  /** It declares a body (Content-Length > 0 or Transfer-Encoding): content-digest must be covered. */
+  readonly hasBody: boolean;
+}
+
+/** A signature whose head checks passed. */
+export interface VerifiedSignature {
+  readonly label: string;
+  /** Its Signature member, serialized (a signed response covers it, SIG-8). */
+  readonly value: string;
+  /** SIG-6, once the body is read: throws unless Content-Digest matches it. */
+  checkBody(body: Buffer): void;
 }
 
 const invalid = (detail: string): GatewayError => new GatewayError('GW_HTTP_SIG_INVALID', detail);
@@ -45,14 +54,24 @@ function requestSignatureInput(inputs: Dictionary): [string, InnerList] {
 
 /** The covered component names; parameterised, repeated or non-string identifiers are refused. */
 function coveredComponents(items: readonly Item[]): string[] {
-  const names: string[] = [];
+  // A Set: a client may list thousands of names, and a quadratic check would stall the event loop.
+  const names = new Set<string>();
   for (const [name, params] of items) {
     if (typeof name !== 'string') throw invalid('SIG-3 a covered component identifier is not a string');
-    if (params.size > 0) throw invalid(`SIG-3 covered component ${JSON.stringify(name)} has parameters (${[...params.keys()].join(', ')}), not supported`);
-    if (names.includes(name)) throw invalid(`SIG-3 covered component ${JSON.stringify(name)} is listed twice`);
-    names.push(name);
+    if (params.size > 0) throw invalid(`SIG-3 covered component ${JSON.stringify(name).slice(0, 80)} has parameters, not supported`);
+    if (names.has(name)) throw invalid(`SIG-3 covered component ${JSON.stringify(name).slice(0, 80)} is listed twice`);
+    names.add(name);
   }
-  return names;
+  return [...names];
+}
+
+/**
+ * RFC 9421 §2.3: created and expires are Integers. The parser reads `1700000000.0` (a Decimal) as the
+ * same number, and the base would then be rebuilt as `created=1700000000`: look at the text.
+ */
+function refuseDecimalTimes(signatureInput: string): void {
+  const unquoted = signatureInput.replace(/"(?:[^"\\]|\\.)*"/g, '""');
+  if (/;\s*(created|expires)=-?\d+\./.test(unquoted)) throw invalid('SIG-4 created or expires is a Decimal, not an Integer (RFC 9421 §2.3)');
 }
 
 function integerParam(params: ReadonlyMap<string, unknown>, name: string): number | undefined {
@@ -62,52 +81,37 @@ function integerParam(params: ReadonlyMap<string, unknown>, name: string): numbe
   return v;
 }
 
-function verifies(key: ClientKey, base: Buffer, signature: Buffer): boolean {
-  try {
-    return verifiesWith(key.alg, key.key, base, signature);
-  } catch {
-    // OpenSSL refuses some malformed signatures (a wrong length) instead of answering false.
-    return false;
-  }
-}
-
-function verifiesWith(alg: SigningAlg, k: KeyObject, base: Buffer, signature: Buffer): boolean {
-  switch (alg) {
-    case 'PS256':
-      return verify('sha256', base, { key: k, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }, signature);
-    case 'ES256':
-      return verify('sha256', base, { key: k, dsaEncoding: 'ieee-p1363' }, signature);
-    case 'EdDSA':
-    case 'Ed25519':
-      return verify(null, base, k, signature);
-  }
-}
-
 export class RequestSignatureVerifier {
   constructor(
     private readonly clients: ClientKeys,
     private readonly maxAgeS: number,
+    /** http_signatures.max_body_bytes: a signed request's body is held in memory to be digested. */
+    readonly maxBodyBytes: number,
     private readonly now: () => number = () => Date.now() / 1000,
   ) {}
 
-  /** Throws GW_HTTP_SIG_MISSING or GW_HTTP_SIG_INVALID (E8), with the SIG-ID in the detail. */
-  verify(req: SignedRequest, clientId: string | undefined): void {
+  /**
+   * Every check the head allows (all but the body's digest), so a refusal never waits for a body.
+   * Throws GW_HTTP_SIG_MISSING or GW_HTTP_SIG_INVALID (E8), with the SIG-ID in the detail.
+   */
+  verify(req: SignedRequest, clientId: string | undefined): VerifiedSignature {
     const inputs = dictionary(req.rawHeaders, 'signature-input');
     const signatures = dictionary(req.rawHeaders, 'signature');
     if (inputs === undefined || signatures === undefined) throw missing('SIG-2 the request has no Signature-Input or no Signature');
     const [label, [items, params]] = requestSignatureInput(inputs);
-    const signature = signatures.get(label)?.[0];
+    const member = signatures.get(label);
+    const signature = member?.[0];
     if (!(signature instanceof ArrayBuffer)) throw invalid(`SIG-2 Signature has no byte sequence labelled ${label}`);
 
     // SIG-3, SIG-5, SIG-6: what the signature must cover.
     const covered = coveredComponents(items);
     for (const name of REQUIRED) if (!covered.includes(name)) throw invalid(`SIG-3 the signature does not cover ${name}`);
     if (fieldValue(req.rawHeaders, 'dpop') !== undefined && !covered.includes('dpop')) throw invalid('SIG-5 the request has a DPoP proof the signature does not cover');
-    const hasBody = req.body !== undefined && req.body.length > 0;
-    if (hasBody && !covered.includes('content-digest')) throw invalid('SIG-6 the request has a body and the signature does not cover content-digest');
+    if (req.hasBody && !covered.includes('content-digest')) throw invalid('SIG-6 the request has a body and the signature does not cover content-digest');
 
     // SIG-4: fresh.
     const now = this.now();
+    refuseDecimalTimes(fieldValue(req.rawHeaders, 'signature-input') as string);
     const created = integerParam(params, 'created');
     if (created === undefined) throw invalid('SIG-4 the signature has no created');
     if (Math.abs(now - created) > this.maxAgeS) throw invalid(`SIG-4 created is ${Math.round(now - created)} s from now (allowed ±${this.maxAgeS} s)`);
@@ -125,8 +129,13 @@ export class RequestSignatureVerifier {
 
     // SIG-7 is in targetUri; the base, then the signature.
     const base = signatureBase(covered, serializeInnerList([items, params]), req);
-    if (!verifies(key, Buffer.from(base, 'latin1'), Buffer.from(signature))) throw invalid(`SIG-2 the signature does not verify with key ${keyid.slice(0, 80)}`);
+    if (!verifySignature(key.alg, key.key, Buffer.from(base, 'latin1'), Buffer.from(signature))) throw invalid(`SIG-2 the signature does not verify with key ${keyid.slice(0, 80)}`);
     // SIG-6: the digest the signature covers must be the body's.
-    if (covered.includes('content-digest')) checkContentDigest(fieldValue(req.rawHeaders, 'content-digest'), req.body ?? Buffer.alloc(0));
+    const digest = covered.includes('content-digest') ? fieldValue(req.rawHeaders, 'content-digest') : undefined;
+    return {
+      label,
+      value: serializeItem(member as Item),
+      checkBody: (body) => void (digest === undefined || checkContentDigest(digest, body)),
+    };
   }
 }

@@ -410,10 +410,15 @@ describe('accepted: valid signatures are forwarded (SIG-2, SIG-3, SIG-4, HDR-11)
       expect(up.headers.signature).toBe(signed.signatureField);
     }
   });
-  it('SIG-6 a chunked request with no body bytes has no body: no content-digest needed', async () => {
-    const signed = await sign(await mtlsReq('/signed/chunked-empty', { method: 'POST' }), es);
-    expect(signed.inputField).not.toContain('content-digest');
+  it('SIG-6 a chunked request declares a body: content-digest must be covered even if no bytes follow (judged on the head)', async () => {
+    const unsigned = await sign(await mtlsReq('/signed/chunked-empty', { method: 'POST' }), es);
+    expect(unsigned.inputField).not.toContain('content-digest');
     const before = h.upstream.received.length;
+    const refused = await sendChunked({ ...unsigned, body: Buffer.alloc(0) });
+    expect(refused.status).toBe(401);
+    expect(h.upstream.received.length).toBe(before);
+    const signed = await sign(await mtlsReq('/signed/chunked-empty', { method: 'POST', extra: [['Content-Digest', contentDigest(Buffer.alloc(0))]] }), es);
+    expect(signed.inputField).toContain('content-digest');
     const r = await sendChunked({ ...signed, body: Buffer.alloc(0) });
     expect(r.status, r.body).toBe(200);
     expect(h.upstream.received.length).toBe(before + 1);
@@ -670,7 +675,8 @@ describe('SIG-2: keys and signatures', () => {
   });
   it('SIG-2 a signed request replayed with another method -> 401 GW_HTTP_SIG_INVALID', async () => {
     const signed = await sign(await mtlsReq('/signed/method', { method: 'GET' }), es);
-    await expectSigRefusal({ ...signed, method: 'PUT' }, 'GW_HTTP_SIG_INVALID', /SIG-2/);
+    // Content-Length: 0, or Node's client would send the bodiless PUT chunked (a declared body, SIG-6).
+    await expectSigRefusal({ ...signed, method: 'PUT', headers: [...signed.headers, ['Content-Length', '0']] }, 'GW_HTTP_SIG_INVALID', /SIG-2/);
   });
 });
 
