@@ -13,6 +13,8 @@ import { clientTrust } from './listen/client-chain.js';
 import { tlsOptions } from './listen/tls-options.js';
 import { startGateway } from './main.js';
 import { compileRouteTable } from './route/table.js';
+import { compileClientKeys } from './signature/client-keys.js';
+import { buildResponseSigner } from './signature/response-signer.js';
 import { clientAuthFor } from './token/token-validator.js';
 import type { Route } from './types.js';
 
@@ -47,6 +49,12 @@ function checkFiles(loaded: LoadedConfig): string[] {
     }
     const i = cfg.introspection;
     if (i !== undefined && here(i.private_key_file) && here(i.cert_file) && here(i.key_file)) clientAuthFor(name, cfg, loaded);
+  }
+  // SIG-2, SIG-8: the clients' keys and the gateway's signing keys, as the start compiles them.
+  const sig = loaded.config.http_signatures;
+  if (sig !== undefined) {
+    if (Object.values(sig.clients).every((c) => here(c.jwks_file))) compileClientKeys(loaded);
+    if (sig.response_signing?.keys.every((k) => here(k.key_file)) === true) buildResponseSigner(loaded);
   }
   const missing = referencedFiles(loaded).filter((f) => !existsSync(f));
   return missing.length === 0 ? [] : [`not found here, so not checked (the gateway will not start without them): ${missing.join(', ')}`];

@@ -22,7 +22,7 @@ import type { HistogramSeries } from './observe/hot-metrics.js';
 import type { Metrics } from './observe/metrics.js';
 import { requestLogWriter, type RequestLine, type RequestLogWriter } from './observe/request-log.js';
 import type { ReplayStore } from './replay/store.js';
-import type { RequestSignatureVerifier, VerifiedSignature } from './signature/request-signature.js';
+import { requestSignatureOf, type RequestSignatureVerifier, type VerifiedSignature } from './signature/request-signature.js';
 import type { ResponseSigner } from './signature/response-signer.js';
 import { fieldValue } from './signature/signature-base.js';
 import { checkFixedQuery } from './route/query.js';
@@ -466,11 +466,12 @@ export class Gateway {
     if (!route.signResponses) return { body };
     const signer = p.responseSigner as ResponseSigner;
     const contentDigest = fieldValue(req.rawHeaders, 'content-digest');
+    const signature = verified ?? requestSignatureOf(req.rawHeaders);
     return {
       body,
       signResponse: {
         maxBodyBytes: signer.maxBodyBytes,
-        headers: (status, content) => signer.sign(status, content, { method, targetUri, contentDigest, signature: verified }),
+        headers: (status, content) => signer.sign(status, content, { method, targetUri, contentDigest, signature }),
       },
     };
   }
@@ -481,7 +482,8 @@ export class Gateway {
    */
   private async signedBody(req: IncomingMessage, res: ServerResponse, max: number): Promise<Buffer | undefined> {
     if ((req as IncomingMessage & { [EXPECTS_CONTINUE]?: true })[EXPECTS_CONTINUE] === true) res.writeContinue();
-    const read = await readBody(req, max);
+    const length = Number(req.headers['content-length']);
+    const read = await readBody(req, max, Number.isSafeInteger(length) ? length : undefined);
     if (read === 'closed') return undefined;
     if (read === 'too-large') {
       res.shouldKeepAlive = false;
@@ -496,7 +498,8 @@ export class Gateway {
     // connection), not the error's.
     // 0: nothing was sent (the client or the connection went away first).
     const status = res.headersSent ? res.statusCode : (o.error?.status ?? 0);
-    const decision = o.error === undefined ? (o.forwarded || o.served !== undefined ? 'allow' : 'aborted') : o.error.status >= 500 ? 'error' : 'deny';
+    // 501 (a transfer coding the gateway does not take) is the client's doing, not a failed dependency.
+    const decision = o.error === undefined ? (o.forwarded || o.served !== undefined ? 'allow' : 'aborted') : o.error.status >= 500 && o.error.status !== 501 ? 'error' : 'deny';
     // Forwarded (allowed) but the client left before the upstream's answer: it still reached the upstream.
     // Set only on the rare response whose client stopped reading (cut by the listener).
     const cut = (res as SendTimedOut)[SEND_TIMED_OUT];

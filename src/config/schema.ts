@@ -350,11 +350,12 @@ export const signingJwks = z.strictObject({ keys: z.array(signingJwk).min(1) });
 // SIG-8, SIG-9: the gateway's own keys for signing responses; the first signs, all are published.
 const responseSigning = z.strictObject({
   keys: z
-    .array(z.strictObject({ key_file: z.string().min(1), kid: z.string().min(1), alg: z.enum(FAPI_ALGS) }))
+    // kid goes out as the RFC 8941 String `keyid`: printable ASCII only.
+    .array(z.strictObject({ key_file: z.string().min(1), kid: z.string().regex(/^[\x20-\x7e]+$/, 'printable ASCII (it is sent as keyid)'), alg: z.enum(FAPI_ALGS) }))
     .min(1)
     .refine((ks) => new Set(ks.map((k) => k.kid)).size === ks.length, 'kids must be unique'),
   /** A signed response is buffered whole (its Content-Digest comes first): larger ones get 502. */
-  max_body_bytes: z.int().min(0).max(MAX_BODY_LIMIT).default(10_485_760),
+  max_body_bytes: z.int().min(0).max(1_073_741_824).default(10_485_760),
   /** Where the gateway serves the public keys (JWKS), the `jwks_uri` of its RFC 9728 metadata. */
   jwks_path: z
     .string()

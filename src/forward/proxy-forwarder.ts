@@ -10,6 +10,7 @@ import { ProxyServer, type ServerOptions } from 'http-proxy-3';
 import { deleteLength } from 'http-proxy-3/dist/lib/http-proxy/passes/web-incoming.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { ResponseRules, Route, UpstreamTarget } from '../types.js';
+import { BodyBuffer } from './body-limit.js';
 import { connectionListed, HOP_BY_HOP } from './headers.js';
 
 /**
@@ -240,19 +241,36 @@ const SIGNING_FIELDS: ReadonlySet<string> = new Set(['content-digest', 'signatur
  */
 function signedResponse(proxyRes: UpstreamResponse, req: Forwarding, res: ServerResponse, sign: ResponseSigning, status: number, headers: string[]): void {
   const bodyless = req.method === 'HEAD' || status === 204 || status === 304;
-  const chunks: Buffer[] = [];
-  let size = 0;
-  const collect = (chunk: Buffer): void => {
-    size += chunk.length;
-    if (size <= sign.maxBodyBytes) return void chunks.push(chunk);
-    proxyRes.off('data', collect);
-    req[kFail]?.(new GatewayError('GW_UPSTREAM_UNAVAILABLE', `upstream response body over http_signatures.response_signing.max_body_bytes ${sign.maxBodyBytes} (a signed response is buffered)`));
+  const tooLarge = (detail: string): void => {
+    req[kFail]?.(new GatewayError('GW_UPSTREAM_UNAVAILABLE', `upstream response body ${detail} http_signatures.response_signing.max_body_bytes ${sign.maxBodyBytes} (a signed response is buffered)`));
     proxyRes.destroy();
+  };
+  const declared = bodyless ? undefined : Number(proxyRes.headers['content-length']);
+  if (declared !== undefined && declared > sign.maxBodyBytes) return tooLarge(`of ${declared} bytes (Content-Length) is over`);
+  let buffer: BodyBuffer;
+  try {
+    buffer = new BodyBuffer(sign.maxBodyBytes, bodyless ? 0 : Number.isSafeInteger(declared) ? declared : undefined);
+  } catch (err) {
+    req[kFail]?.(new GatewayError('GW_UPSTREAM_UNAVAILABLE', `signed response buffer: ${(err as Error).message}`, { cause: err }));
+    return void proxyRes.destroy();
+  }
+  let over = false;
+  const collect = (chunk: Buffer): void => {
+    let kept: boolean;
+    try {
+      kept = buffer.add(chunk);
+    } catch {
+      kept = false; // no memory for it: refused like one over the limit
+    }
+    if (kept) return;
+    over = true;
+    proxyRes.off('data', collect);
+    tooLarge('over');
   };
   proxyRes.on('data', collect);
   proxyRes.once('end', () => {
-    if (size > sign.maxBodyBytes) return;
-    const body = bodyless ? undefined : Buffer.concat(chunks, size);
+    if (over) return;
+    const body = bodyless ? undefined : buffer.body();
     const out: string[] = [];
     for (let i = 0; i < headers.length; i += 2) {
       const name = headers[i] as string;
@@ -284,9 +302,10 @@ function onUpstreamClose(this: UpstreamResponse): void {
     client[kTimedOut] === true
       ? new GatewayError('GW_UPSTREAM_TIMEOUT', 'upstream response body stalled past timeout_ms')
       : new GatewayError('GW_UPSTREAM_UNAVAILABLE', 'upstream response aborted mid-body');
+  // A signed response still being read: nothing was sent, the 502/504 (written by kFail) is the answer.
+  const nothingSent = !res.headersSent;
   client[kFail]?.(error);
-  // A signed response is still being read: nothing was sent, the 502/504 is the answer.
-  if (!res.headersSent) return;
+  if (nothingSent) return;
   res.destroy();
 }
 

@@ -7,13 +7,16 @@ import type { CorsPolicy } from '../types.js';
 const ALLOWED_HEADERS = ['authorization', 'dpop', 'content-type', 'x-fapi-auth-date', 'x-fapi-customer-ip-address', 'x-fapi-interaction-id', 'x-fapi-end-user-present'];
 const EXPOSED_HEADERS = ['www-authenticate', 'dpop-nonce', 'x-fapi-interaction-id', 'retry-after'];
 
-export function compileCors(c: RouteConfig['cors'], methods: readonly string[]): CorsPolicy | undefined {
+// SIG-2..SIG-8: what a browser client sends with a signed request and reads from a signed response.
+const SIGNATURE_HEADERS = ['signature', 'signature-input', 'content-digest'];
+
+export function compileCors(c: RouteConfig['cors'], methods: readonly string[], signed: { requests: boolean; responses: boolean }): CorsPolicy | undefined {
   if (c === undefined) return undefined;
   return Object.freeze({
     origins: new Set(c.allowed_origins),
     allowMethods: methods.join(', '),
-    allowHeaders: [...new Set([...ALLOWED_HEADERS, ...c.allowed_headers])].join(', '),
-    exposeHeaders: [...new Set([...EXPOSED_HEADERS, ...c.exposed_headers])].join(', '),
+    allowHeaders: [...new Set([...ALLOWED_HEADERS, ...(signed.requests ? SIGNATURE_HEADERS : []), ...c.allowed_headers])].join(', '),
+    exposeHeaders: [...new Set([...EXPOSED_HEADERS, ...(signed.responses ? SIGNATURE_HEADERS : []), ...c.exposed_headers])].join(', '),
     maxAge: String(c.max_age_s),
   });
 }

@@ -75,7 +75,7 @@ export function compileRoute(r: RouteConfig, leewayS = 0, upstreamCa?: string, m
       fixedQuery: fixedQueryNames(url),
     }),
     schemes: Object.freeze(schemesFor(r.auth.binding)),
-    cors: compileCors(r.cors, r.match.methods),
+    cors: compileCors(r.cors, r.match.methods, { requests: r.auth.signed_requests, responses: r.sign_responses }),
     publicOrigin: r.public_origin,
     publicHost: r.public_origin === undefined ? undefined : new URL(r.public_origin).host,
     responseRules: r.cors === undefined && !r.upstream.json_content_type ? undefined : Object.freeze({ cors: r.cors !== undefined, json: r.upstream.json_content_type }),

@@ -18,11 +18,17 @@ export interface SignedRequest extends RequestView {
   readonly hasBody: boolean;
 }
 
-/** A signature whose head checks passed. */
-export interface VerifiedSignature {
+/** A request's fapi-2-request signature as a signed response covers it (SIG-8): label and members. */
+export interface RequestSignature {
   readonly label: string;
-  /** Its Signature member, serialized (a signed response covers it, SIG-8). */
-  readonly value: string;
+  /** Its Signature member, serialized. */
+  readonly signature: string;
+  /** Its Signature-Input member, serialized. */
+  readonly input: string;
+}
+
+/** A signature whose head checks passed. */
+export interface VerifiedSignature extends RequestSignature {
   /** SIG-6, once the body is read: throws unless Content-Digest matches it. */
   checkBody(body: Buffer): void;
 }
@@ -67,11 +73,17 @@ function coveredComponents(items: readonly Item[]): string[] {
 
 /**
  * RFC 9421 §2.3: created and expires are Integers. The parser reads `1700000000.0` (a Decimal) as the
- * same number, and the base would then be rebuilt as `created=1700000000`: look at the text.
+ * same number, and the base would then be rebuilt as `created=1700000000`: look at the member's text.
+ * Members are split at the commas outside strings (a valid dictionary was parsed already); the last
+ * one of the label counts, as in the parser (RFC 8941 §4.2.2).
  */
-function refuseDecimalTimes(signatureInput: string): void {
+function refuseDecimalTimes(signatureInput: string, label: string): void {
   const unquoted = signatureInput.replace(/"(?:[^"\\]|\\.)*"/g, '""');
-  if (/;\s*(created|expires)=-?\d+\./.test(unquoted)) throw invalid('SIG-4 created or expires is a Decimal, not an Integer (RFC 9421 §2.3)');
+  const member = unquoted
+    .split(',')
+    .filter((m) => m.trimStart().startsWith(`${label}=`))
+    .at(-1);
+  if (member !== undefined && /;\s*(created|expires)=-?\d+\./.test(member)) throw invalid('SIG-4 created or expires is a Decimal, not an Integer (RFC 9421 §2.3)');
 }
 
 function integerParam(params: ReadonlyMap<string, unknown>, name: string): number | undefined {
@@ -79,6 +91,22 @@ function integerParam(params: ReadonlyMap<string, unknown>, name: string): numbe
   if (v === undefined) return undefined;
   if (typeof v !== 'number' || !Number.isInteger(v)) throw invalid(`SIG-4 ${name} is not an integer`);
   return v;
+}
+
+/**
+ * SIG-8 on a route that does not verify requests: the request's fapi-2-request signature as sent, if
+ * it has exactly one that parses (a signed response covers it whether or not the gateway checked it).
+ */
+export function requestSignatureOf(rawHeaders: readonly string[]): RequestSignature | undefined {
+  try {
+    const inputs = dictionary(rawHeaders, 'signature-input');
+    const member = inputs === undefined ? undefined : requestSignatureInput(inputs);
+    const signature = member === undefined ? undefined : dictionary(rawHeaders, 'signature')?.get(member[0]);
+    if (member === undefined || !(signature?.[0] instanceof ArrayBuffer)) return undefined;
+    return { label: member[0], signature: serializeItem(signature as Item), input: serializeInnerList(member[1]) };
+  } catch {
+    return undefined;
+  }
 }
 
 export class RequestSignatureVerifier {
@@ -111,7 +139,7 @@ export class RequestSignatureVerifier {
 
     // SIG-4: fresh.
     const now = this.now();
-    refuseDecimalTimes(fieldValue(req.rawHeaders, 'signature-input') as string);
+    refuseDecimalTimes(fieldValue(req.rawHeaders, 'signature-input') as string, label);
     const created = integerParam(params, 'created');
     if (created === undefined) throw invalid('SIG-4 the signature has no created');
     if (Math.abs(now - created) > this.maxAgeS) throw invalid(`SIG-4 created is ${Math.round(now - created)} s from now (allowed ±${this.maxAgeS} s)`);
@@ -134,7 +162,8 @@ export class RequestSignatureVerifier {
     const digest = covered.includes('content-digest') ? fieldValue(req.rawHeaders, 'content-digest') : undefined;
     return {
       label,
-      value: serializeItem(member as Item),
+      signature: serializeItem(member as Item),
+      input: serializeInnerList([items, params]),
       checkBody: (body) => void (digest === undefined || checkContentDigest(digest, body)),
     };
   }

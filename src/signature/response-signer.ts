@@ -4,6 +4,7 @@ import { createHash, createPrivateKey, createPublicKey, type KeyObject } from 'n
 import { serializeInnerList, serializeItem, type Item, type Parameters } from 'structured-headers';
 import { ConfigError, formatPath, readConfigFile, type LoadedConfig } from '../config/load.js';
 import { createSignature, keyProblem, type SigningAlg } from './algorithms.js';
+import type { RequestSignature } from './request-signature.js';
 
 export const RESPONSE_TAG = 'fapi-2-response';
 /** The label of the gateway's member in Signature-Input and Signature. */
@@ -22,8 +23,8 @@ export interface AnsweredRequest {
   readonly targetUri: string;
   /** The request's Content-Digest, when it had a body and one. */
   readonly contentDigest: string | undefined;
-  /** The request's verified fapi-2-request signature: its label and serialized Signature member. */
-  readonly signature: { readonly label: string; readonly value: string } | undefined;
+  /** The request's fapi-2-request signature (verified or not), when it had one. */
+  readonly signature: RequestSignature | undefined;
 }
 
 const component = (name: string, params: [string, string | boolean][] = []): Item => [name, new Map(params) as Parameters];
@@ -67,8 +68,9 @@ export class ResponseSigner {
       values.push(req.contentDigest);
     }
     if (req.signature !== undefined) {
-      covered.push(component('signature', [['key', req.signature.label], REQ]));
-      values.push(req.signature.value);
+      // FAPI2-HTTPSIG §5.3.2.1: the request signature and its signature input.
+      covered.push(component('signature', [['key', req.signature.label], REQ]), component('signature-input', [['key', req.signature.label], REQ]));
+      values.push(req.signature.signature, req.signature.input);
     }
     const params = new Map<string, string | number>([
       ['created', Math.floor(this.now())],

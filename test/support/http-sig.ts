@@ -1,6 +1,10 @@
-// Signed-request test helpers (SIG-2..SIG-7): client keys, an independent signer (the
-// `http-message-signatures` library), a request's raw head and an open mTLS connection.
+// Signed-message test helpers (SIG-2..SIG-8): client keys, an independent signer (the
+// `http-message-signatures` library), a request's raw head, an open mTLS connection, and a harness
+// whose routes sign responses with a key file.
 import { createHash, generateKeyPairSync, sign as cryptoSign, type KeyObject } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { connect, type TLSSocket } from 'node:tls';
 import { httpbis } from 'http-message-signatures';
 import { PUBLIC_ORIGIN, startHarness, type Harness, type HarnessOptions } from './gateway.js';
@@ -115,5 +119,36 @@ export async function signedHarness(routes: Record<string, unknown>[], keys: Cli
     ...more,
   });
 }
+
+// Response signing (SIG-8): a private key file, a harness that signs every route's responses.
+export interface SigningKeyFile {
+  readonly dir: string;
+  readonly file: string;
+  readonly privateKey: KeyObject;
+  cleanup(): void;
+}
+
+export function keyFile(type: 'ed25519' | 'ec' | 'rsa' = 'ed25519'): SigningKeyFile {
+  const dir = mkdtempSync(join(tmpdir(), 'rs-review-'));
+  const pair =
+    type === 'ec' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : type === 'rsa' ? generateKeyPairSync('rsa', { modulusLength: 2048 }) : generateKeyPairSync('ed25519');
+  const file = join(dir, 'gw.pem');
+  writeFileSync(file, pair.privateKey.export({ format: 'pem', type: 'pkcs8' }) as string);
+  return { dir, file, privateKey: pair.privateKey, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** A harness whose routes get `sign_responses: true` unless they say otherwise. */
+export async function signingHarness(routes: Record<string, unknown>[], key: SigningKeyFile, opts: { kid?: string; alg?: string; patch?: HarnessOptions['patch'] } = {}): Promise<Harness> {
+  return startHarness({
+    routes: routes.map((r) => ({ sign_responses: true, ...r })),
+    patch: (c) => {
+      c.http_signatures = { response_signing: { keys: [{ key_file: key.file, kid: opts.kid ?? 'gw-1', alg: opts.alg ?? 'EdDSA' }], max_body_bytes: 1000 } };
+      opts.patch?.(c);
+    },
+  });
+}
+
+export const mtlsToken = (h: Harness, extra: Record<string, unknown> = {}): Promise<string> => h.issuer.mint({ cnf: cnfX5t(h.pki.client1.x5tS256), ...extra });
+
 
 export { PUBLIC_ORIGIN };

@@ -1,0 +1,85 @@
+// Found in review (fixed; the test failed before): `fapi-gateway check` says "is valid" (exit 0) for a
+// config whose http_signatures.response_signing key cannot be used (a public key, or a key of another
+// type than its alg), while the start refuses the same file (buildResponseSigner). The project's rule
+// (README "check ... then the files the start reads, as it reads them";
+// test/regressions/check-vs-start.test.ts: "`check` should say 'valid' only for a config the start
+// accepts") is broken for the new keys: a CI job running `check` passes a config the rollout then cannot
+// start.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { loadConfigFile } from '../../src/config/load.js';
+import { startGateway } from '../../src/main.js';
+import { ROOT } from '../support/cli.js';
+import { testPki, writePki, type PkiFiles } from '../support/pki.js';
+
+let cliJs: string;
+let files: PkiFiles;
+let dir: string;
+beforeAll(async () => {
+  // Built inside test/review-rs (git-ignored), not into a dist-* of the work tree.
+  const out = join(ROOT, 'test/review-rs/.dist-cli');
+  execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', out], { stdio: 'inherit' });
+  cliJs = join(out, 'cli.js');
+  files = await writePki(undefined, await testPki());
+  dir = mkdtempSync(join(tmpdir(), 'rs-check-'));
+}, 120_000);
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function configWith(keyFile: string, alg: string, clients?: Record<string, unknown>): string {
+  const f = join(dir, `cfg-${alg}-${clients === undefined ? 'r' : 'c'}.yaml`);
+  writeFileSync(
+    f,
+    stringify({
+      server: { listen: '127.0.0.1:0', public_origin: 'https://api.test', tls: { cert_file: files.serverCertFile, key_file: files.serverKeyFile } },
+      issuers: { main: { issuer: 'https://as.test', jwks_uri: 'https://127.0.0.1:1/jwks', ca_file: files.caFile } },
+      http_signatures: { response_signing: { keys: [{ key_file: keyFile, kid: 'gw-1', alg }] }, ...(clients !== undefined && { clients }) },
+      routes: [{ id: 'a', match: { methods: ['GET'], path_prefix: '/a' }, auth: { issuers: ['main'], audience: 'https://api.test', binding: 'mtls' }, sign_responses: true, upstream: { url: 'http://127.0.0.1:1' } }],
+    }),
+  );
+  return f;
+}
+const sink = new Writable({ write: (_c, _e, done) => done() });
+async function start(f: string): Promise<string | undefined> {
+  try {
+    const g = await startGateway(loadConfigFile(f), { logDestination: sink });
+    await g.close(100);
+    return undefined;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+
+describe('check answers as the start does for response_signing keys', () => {
+  it('an Ed25519 key declared ES256: the start refuses, check must not say valid', async () => {
+    const key = join(dir, 'ed.pem');
+    writeFileSync(key, generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }) as string);
+    const f = configWith(key, 'ES256');
+    expect(await start(f)).toMatch(/response_signing\.keys\[0\]\.key_file: alg ES256 needs kty EC/);
+    const r = spawnSync(process.execPath, [cliJs, 'check', '--config', f], { encoding: 'utf8' });
+    // Fails: exit 0, "config ... is valid".
+    expect({ status: r.status, valid: r.stdout.includes('is valid') }).toEqual({ status: 1, valid: false });
+  });
+  it('a public key as key_file: the start refuses, check must not say valid', async () => {
+    const key = join(dir, 'pub.pem');
+    writeFileSync(key, generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'pem', type: 'spki' }) as string);
+    const f = configWith(key, 'ES256');
+    expect(await start(f)).toMatch(/not a PEM private key/);
+    const r = spawnSync(process.execPath, [cliJs, 'check', '--config', f], { encoding: 'utf8' });
+    expect({ status: r.status, valid: r.stdout.includes('is valid') }).toEqual({ status: 1, valid: false });
+  });
+  it('(same gap, request side, older code) an inline client JWK whose kty is not its alg\'s: the start refuses, check must not say valid', async () => {
+    const key = join(dir, 'ok.pem');
+    writeFileSync(key, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }) as string);
+    const jwk = { ...generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' }), kid: 'c1', alg: 'ES256' };
+    const f = configWith(key, 'ES256', { 'tpp-1': { jwks: { keys: [jwk] } } });
+    expect(await start(f)).toMatch(/alg ES256 needs kty EC/);
+    const r = spawnSync(process.execPath, [cliJs, 'check', '--config', f], { encoding: 'utf8' });
+    expect({ status: r.status, valid: r.stdout.includes('is valid') }).toEqual({ status: 1, valid: false });
+  });
+});
