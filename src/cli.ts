@@ -60,6 +60,13 @@ function checkFiles(loaded: LoadedConfig): string[] {
   return missing.length === 0 ? [] : [`not found here, so not checked (the gateway will not start without them): ${missing.join(', ')}`];
 }
 
+/** `check`: what is valid but probably not meant, said once per route. */
+function routeNotes(loaded: LoadedConfig): string[] {
+  return loaded.config.routes
+    .filter((r) => r.upstream.preserve_host && r.match.host === undefined)
+    .map((r) => `route ${r.id}: upstream.preserve_host without match.host sends the upstream any Host a client chooses (a name-based upstream may route it to another site)`);
+}
+
 export function formatRouteTable(routes: readonly Route[]): string {
   const rows = routes.map((r) => [
     r.id,
@@ -126,7 +133,7 @@ async function main(argv: string[]): Promise<number> {
     // check: an upstream.ca_file that is not on this machine is a note (below), as for every file.
     const table = compileRouteTable(loaded, { missingFilesOk: command === 'check' });
     if (command === 'check') {
-      const notes = checkFiles(loaded);
+      const notes = [...routeNotes(loaded), ...checkFiles(loaded)];
       process.stdout.write(`config ${values.config} is valid\n\n${formatRouteTable(table.routes)}\n${notes.map((n) => `\nnote: ${n}`).join('')}${notes.length > 0 ? '\n' : ''}`);
       return 0;
     }
