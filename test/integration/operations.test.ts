@@ -322,10 +322,11 @@ describe('operations: readiness, hot reload, graceful shutdown', () => {
     expect(absent.status).toBe(0);
     expect(absent.stdout).toMatch(/note: not found here, so not checked .*nowhere\/server\.crt, .*nowhere\/server\.key\n$/);
     // Valid but probably not meant: preserve_host on a route any Host reaches is a note.
-    const anyHost = check('preserve-host.yaml', { ...c, routes: [{ ...c.routes[0], upstream: { ...c.routes[0].upstream, preserve_host: true } }] });
+    const [r0] = c.routes as [(typeof c.routes)[number]];
+    const anyHost = check('preserve-host.yaml', { ...c, routes: [{ ...r0, upstream: { ...r0.upstream, preserve_host: true } }] });
     expect(anyHost.status).toBe(0);
     expect(anyHost.stdout).toMatch(/\nnote: route \S+: upstream\.preserve_host without match\.host sends the upstream any Host a client chooses/);
-    const oneHost = check('preserve-host-matched.yaml', { ...c, routes: [{ ...c.routes[0], match: { ...c.routes[0].match, host: 'api.test' }, upstream: { ...c.routes[0].upstream, preserve_host: true } }] });
+    const oneHost = check('preserve-host-matched.yaml', { ...c, routes: [{ ...r0, match: { ...r0.match, host: 'api.test' }, upstream: { ...r0.upstream, preserve_host: true } }] });
     expect(oneHost.stdout).not.toContain('note:');
     // Two overlapping routes: the problem names its key path and line.
     const two = config(['/a', '/a']);
