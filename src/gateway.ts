@@ -1,5 +1,6 @@
 // The pipeline, one line per stage. The only file that knows the order (requirements §2):
-// facts -> route -> credentials -> token -> sender constraint -> scope -> replay claim (last) -> forward.
+// facts -> route -> credentials -> token -> sender constraint -> scope -> request signature (opt-in) ->
+// replay claim (last) -> forward (the response signed, opt-in).
 // Stages throw GatewayError; this file renders, logs once and counts once.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BindingVerifier } from './binding/sender-constraint.js';
@@ -132,6 +133,8 @@ function serveMetadata(res: ServerResponse, o: Outcome, id: string, doc: string,
   res.statusCode = 200;
   res.setHeader('x-fapi-interaction-id', id);
   res.setHeader('content-type', what === 'SIGNING_KEYS' ? 'application/jwk-set+json' : 'application/json');
+  // Public keys: a browser client verifying signed responses may fetch them from any origin.
+  if (what === 'SIGNING_KEYS') res.setHeader('access-control-allow-origin', '*');
   res.setHeader('cache-control', `max-age=${maxAgeS}`);
   res.setHeader('content-length', Buffer.byteLength(doc));
   res.end(res.req.method === 'HEAD' ? undefined : doc);

@@ -2,7 +2,7 @@
 import { isIPv4 } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { LineCounter, parseDocument, isNode } from 'yaml';
+import { LineCounter, parseDocument, isMap, isNode, isScalar } from 'yaml';
 import type { z } from 'zod';
 import { configSchema, FAPI_ALGS, type GatewayConfig } from './schema.js';
 
@@ -70,6 +70,7 @@ export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv
   }
   const config = parsed.data;
   const issues = crossCheck(config);
+  issues.push(...unquotedClientIds(doc));
   const secrets = resolveSecrets(config, env, issues);
   if (issues.length > 0) {
     throw new ConfigError(source, issues.map((i) => ({ path: formatPath(i.path), message: i.message, line: lineOf(i.path) })));
@@ -77,6 +78,21 @@ export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv
   config.server.public_origin = new URL(config.server.public_origin).origin;
   for (const r of config.routes) if (r.public_origin !== undefined) r.public_origin = new URL(r.public_origin).origin;
   return deepFreeze({ config, secrets, baseDir: source === '<inline>' ? process.cwd() : dirname(resolve(source)), source, lineOf });
+}
+
+/**
+ * SIG-2: a client_id is compared as a string; YAML reads an unquoted `0123:` or `1e3:` key as a number,
+ * which becomes "123" or "1000", and that client's requests would be refused for ever.
+ */
+function unquotedClientIds(doc: ReturnType<typeof parseDocument>): RawIssue[] {
+  const clients = doc.getIn(['http_signatures', 'clients'], true);
+  if (!isMap(clients)) return [];
+  return clients.items
+    .filter((pair) => isScalar(pair.key) && typeof pair.key.value !== 'string')
+    .map((pair) => ({
+      path: ['http_signatures', 'clients', String((pair.key as { value: unknown }).value)],
+      message: `client id ${String((pair.key as { source?: string }).source ?? (pair.key as { value: unknown }).value)} is not a string in YAML: quote it ("...")`,
+    }));
 }
 
 export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {

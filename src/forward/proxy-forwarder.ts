@@ -241,18 +241,22 @@ const SIGNING_FIELDS: ReadonlySet<string> = new Set(['content-digest', 'signatur
  */
 function signedResponse(proxyRes: UpstreamResponse, req: Forwarding, res: ServerResponse, sign: ResponseSigning, status: number, headers: string[]): void {
   const bodyless = req.method === 'HEAD' || status === 204 || status === 304;
-  const tooLarge = (detail: string): void => {
-    req[kFail]?.(new GatewayError('GW_UPSTREAM_UNAVAILABLE', `upstream response body ${detail} http_signatures.response_signing.max_body_bytes ${sign.maxBodyBytes} (a signed response is buffered)`));
+  // The failure is answered here (a 502, nothing was sent yet): detached first, so the upstream
+  // response's close does not cut the connection that answer keeps open (onUpstreamClose).
+  const refuse = (e: GatewayError): void => {
+    proxyRes[kClientRes] = undefined;
+    req[kFail]?.(e);
     proxyRes.destroy();
   };
+  const tooLarge = (detail: string): void =>
+    refuse(new GatewayError('GW_UPSTREAM_UNAVAILABLE', `upstream response body ${detail} http_signatures.response_signing.max_body_bytes ${sign.maxBodyBytes} (a signed response is buffered)`));
   const declared = bodyless ? undefined : Number(proxyRes.headers['content-length']);
   if (declared !== undefined && declared > sign.maxBodyBytes) return tooLarge(`of ${declared} bytes (Content-Length) is over`);
   let buffer: BodyBuffer;
   try {
     buffer = new BodyBuffer(sign.maxBodyBytes, bodyless ? 0 : Number.isSafeInteger(declared) ? declared : undefined);
   } catch (err) {
-    req[kFail]?.(new GatewayError('GW_UPSTREAM_UNAVAILABLE', `signed response buffer: ${(err as Error).message}`, { cause: err }));
-    return void proxyRes.destroy();
+    return refuse(new GatewayError('GW_UPSTREAM_UNAVAILABLE', `signed response buffer: ${(err as Error).message}`, { cause: err }));
   }
   let over = false;
   const collect = (chunk: Buffer): void => {

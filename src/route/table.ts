@@ -14,6 +14,8 @@ export interface RouteTable {
   readonly routes: readonly Route[];
 }
 
+const WELL_KNOWN_METADATA = '/.well-known/oauth-protected-resource';
+
 const segmentsOf = (p: string): string[] => (p === '/' ? [] : p.replace(/\/$/, '').split('/').slice(1));
 
 /** `/accounts` covers `/accounts` and `/accounts/...`, never `/accountsX`. */
@@ -145,6 +147,15 @@ export function compileRouteTable(loaded: LoadedConfig, opts: { readonly missing
         issues.push(issue(['routes', i, 'match'], `overlaps route ${b.id} (routes[${j}]): a request could match both`));
       }
     }
+  }
+  // SIG-9: the JWKS is answered before routing: a GET route there would never be reached, and a metadata
+  // path there would be served instead of the keys.
+  const jwksPath = loaded.config.http_signatures?.response_signing?.jwks_path;
+  if (jwksPath !== undefined) {
+    const at = ['http_signatures', 'response_signing', 'jwks_path'];
+    if (jwksPath === WELL_KNOWN_METADATA || jwksPath.startsWith(`${WELL_KNOWN_METADATA}/`)) issues.push(issue(at, 'under /.well-known/oauth-protected-resource, where the RFC 9728 metadata is served'));
+    const shadowed = routes.find((r) => (r.methods.has('GET') || r.methods.has('HEAD')) && (r.exactPath !== undefined ? jwksPath === r.exactPath : underPrefix(jwksPath, r.pathPrefix as string)));
+    if (shadowed !== undefined) issues.push(issue(at, `route ${shadowed.id} matches GET ${jwksPath}: the keys are served there instead, so the route would never be reached`));
   }
   if (issues.length > 0) throw new ConfigError(loaded.source, issues);
   // Bucket by method so a request scans only the routes that could match it.

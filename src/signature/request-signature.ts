@@ -1,6 +1,7 @@
 // SIG-2..SIG-7 (FAPI 2.0 HTTP Signatures §5.3.1.2, RFC 9421 §3.2): the request's `fapi-2-request`
-// signature, checked in the requirements' order. Runs after the scope checks and before the DPoP jti is
-// claimed, so a refused signature does not use up the proof.
+// signature. The cheap checks come first (which signature, what it covers, freshness, the key), then
+// the signature, all on the head; the body's digest once it is read. Runs after the scope checks and
+// before the DPoP jti is claimed, so a refused signature does not use up the proof.
 import { parseDictionary, serializeInnerList, serializeItem, type Dictionary, type InnerList, type Item } from 'structured-headers';
 import { GatewayError } from '../errors/gateway-error.js';
 import { verifySignature, type SigningAlg } from './algorithms.js';
@@ -129,7 +130,7 @@ export class RequestSignatureVerifier {
     const [label, [items, params]] = requestSignatureInput(inputs);
     const member = signatures.get(label);
     const signature = member?.[0];
-    if (!(signature instanceof ArrayBuffer)) throw invalid(`SIG-2 Signature has no byte sequence labelled ${label}`);
+    if (!(signature instanceof ArrayBuffer)) throw invalid(`SIG-2 Signature has no byte sequence labelled ${JSON.stringify(label).slice(0, 80)}`);
 
     // SIG-3, SIG-5, SIG-6: what the signature must cover.
     const covered = coveredComponents(items);

@@ -55,10 +55,12 @@ export function componentValue(id: string, req: RequestView): string {
       return q === -1 ? '?' : t.slice(q);
     }
   }
-  if (id.startsWith('@')) throw invalid(`SIG-3 covered component ${JSON.stringify(id)} is not a request component the gateway derives`);
-  if (id !== id.toLowerCase()) throw invalid(`SIG-3 covered field ${JSON.stringify(id)} is not lower-case (RFC 9421 §2.1)`);
+  // Client-chosen names in log details are cut, as every client-chosen value is.
+  const shown = JSON.stringify(id).slice(0, 80);
+  if (id.startsWith('@')) throw invalid(`SIG-3 covered component ${shown} is not a request component the gateway derives`);
+  if (id !== id.toLowerCase()) throw invalid(`SIG-3 covered field ${shown} is not lower-case (RFC 9421 §2.1)`);
   const v = fieldValue(req.rawHeaders, id);
-  if (v === undefined) throw invalid(`SIG-3 covered field ${JSON.stringify(id)} is not in the request`);
+  if (v === undefined) throw invalid(`SIG-3 covered field ${shown} is not in the request`);
   return v;
 }
 
