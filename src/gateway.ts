@@ -23,12 +23,12 @@ import type { HistogramSeries } from './observe/hot-metrics.js';
 import type { Metrics } from './observe/metrics.js';
 import { requestLogWriter, type RequestLine, type RequestLogWriter } from './observe/request-log.js';
 import type { ReplayStore } from './replay/store.js';
-import { requestSignatureOf, type RequestSignatureVerifier, type VerifiedSignature } from './signature/request-signature.js';
+import { acceptSignature, requestSignatureOf, type RequestSignatureVerifier, type VerifiedSignature } from './signature/request-signature.js';
 import type { ResponseSigner } from './signature/response-signer.js';
 import { fieldValue } from './signature/signature-base.js';
 import { checkFixedQuery } from './route/query.js';
 import type { RouteTable } from './route/table.js';
-import { limitStreamedBody, readBody } from './forward/body-limit.js';
+import { declaresBody, limitStreamedBody, readBody } from './forward/body-limit.js';
 import { allowedOrigin, corsResponseHeaders, preflightHeaders, preflightMethod } from './route/cors.js';
 import { checkAuthorizationDetails } from './scope/authorization-details.js';
 import { checkScopes } from './scope/scopes.js';
@@ -70,7 +70,7 @@ export interface Pipeline {
   readonly responseSigner: ResponseSigner | undefined;
 }
 
-const STAGES = ['token', 'binding', 'replay', 'upstream'] as const;
+const STAGES = ['token', 'binding', 'signature', 'replay', 'upstream'] as const;
 type Stage = (typeof STAGES)[number];
 
 const EMPTY = Buffer.alloc(0);
@@ -117,7 +117,7 @@ interface Outcome {
   binding?: Binding;
   error?: GatewayError;
   forwarded: boolean;
-  /** Answered by the gateway itself (RFC 9728 metadata, a CORS preflight). */
+  /** Answered by the gateway itself (RFC 9728 metadata, the response-signing JWKS, a CORS preflight). */
   served?: 'RESOURCE_METADATA' | 'SIGNING_KEYS' | 'CORS_PREFLIGHT';
   /** HDR-15: the request's Origin, when the route's CORS policy allows it. */
   corsOrigin?: string;
@@ -171,6 +171,13 @@ function refusalCorsHeaders(o: Outcome): string[] | undefined {
   const policy = o.route?.cors ?? o.corsPolicy;
   if (policy === undefined) return undefined;
   return o.corsOrigin === undefined ? ['vary', 'Origin'] : [...corsResponseHeaders(policy, o.corsOrigin), 'vary', 'Origin'];
+}
+
+/** A refusal's own headers: CORS (HDR-15) and, for a signature refusal, what to sign (RFC 9421 §5.1, E8). */
+function refusalHeaders(req: IncomingMessage, o: Outcome, err: GatewayError): string[] | undefined {
+  const cors = refusalCorsHeaders(o);
+  if (err.code !== 'GW_HTTP_SIG_MISSING' && err.code !== 'GW_HTTP_SIG_INVALID') return cors;
+  return [...(cors ?? []), 'accept-signature', acceptSignature(req.headers.dpop !== undefined, declaresBody(req))];
 }
 
 /** The request Node is reading on a connection. */
@@ -322,7 +329,7 @@ export class Gateway {
     // (o.path set: the route lookup itself ran, and found nothing.)
     if (o.route === undefined && o.path === undefined && req.headers.origin !== undefined) this.corsBeforeRouting(req, p, o);
     try {
-      renderError(res, err, ctx, id, refusalCorsHeaders(o));
+      renderError(res, err, ctx, id, refusalHeaders(req, o, err));
     } catch (e2) {
       // Rendering must never take the process down: cut this connection instead.
       this.logger.error({ interaction_id: id, detail: (e2 as Error).message }, 'error response failed');
@@ -408,7 +415,12 @@ export class Gateway {
     if (route.authorizationDetails !== undefined) checkAuthorizationDetails(claims, route);
     if (route.stepUp !== undefined) checkStepUp(claims, route, Date.now() / 1000);
     let extra: ForwardExtras | null | undefined;
-    if (route.signedRequests || route.signResponses) extra = await this.signedMessage(req, res, p, route, facts.method, claims);
+    if (route.signedRequests || route.signResponses) {
+      t = performance.now();
+      extra = await this.signedMessage(req, res, p, route, facts.method, claims);
+      // A signed request's body upload is part of it.
+      if (route.signedRequests) o.stages.mark('signature', t);
+    }
     // The client went away, or the parser refused the body (already answered): nothing to forward.
     if (extra === null || o.error !== undefined) return;
     const body = extra?.body;
@@ -455,7 +467,7 @@ export class Gateway {
     let verified: VerifiedSignature | undefined;
     if (route.signedRequests) {
       const verifier = p.signatures as RequestSignatureVerifier;
-      const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+      const hasBody = declaresBody(req);
       // The head first: a refusal never waits for (or buffers) a body, nor sends 100 Continue.
       verified = verifier.verify({ method, targetUri, rawHeaders: req.rawHeaders, hasBody }, claims.clientId);
       // A request without a body is forwarded as one (its stream unread), not as an empty buffer.

@@ -17,6 +17,11 @@ export function limitStreamedBody(req: NodeJS.ReadableStream, max: number, excee
   req.on('data', count);
 }
 
+/** The head declares a body: Content-Length above 0, or Transfer-Encoding (chunked, even if empty). */
+export function declaresBody(req: { readonly headers: { 'content-length'?: string; 'transfer-encoding'?: string } }): boolean {
+  return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+}
+
 /**
  * A body gathered whole, of at most `max` bytes, copied into one buffer that grows by doubling: a list
  * of the chunks as they came would cost ~200 bytes of heap per chunk, so a body sent one byte at a time

@@ -33,7 +33,7 @@ export function createMetrics(): Metrics {
     ),
     stage: new HotHistogram(
       'fapi_gateway_stage_duration_seconds',
-      'Latency of one pipeline stage: token validation, sender constraint (DPoP proof or certificate), replay store, upstream',
+      'Latency of one pipeline stage: token validation, sender constraint (DPoP proof or certificate), request signature (with the body read), replay store, upstream',
       ['stage'],
       [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1, 5],
       registry,

@@ -16,7 +16,7 @@ export function compileCors(c: RouteConfig['cors'], methods: readonly string[], 
     origins: new Set(c.allowed_origins),
     allowMethods: methods.join(', '),
     allowHeaders: [...new Set([...ALLOWED_HEADERS, ...(signed.requests ? SIGNATURE_HEADERS : []), ...c.allowed_headers])].join(', '),
-    exposeHeaders: [...new Set([...EXPOSED_HEADERS, ...(signed.responses ? SIGNATURE_HEADERS : []), ...c.exposed_headers])].join(', '),
+    exposeHeaders: [...new Set([...EXPOSED_HEADERS, ...(signed.requests ? ['accept-signature'] : []), ...(signed.responses ? SIGNATURE_HEADERS : []), ...c.exposed_headers])].join(', '),
     maxAge: String(c.max_age_s),
   });
 }

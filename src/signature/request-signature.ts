@@ -94,6 +94,12 @@ function integerParam(params: ReadonlyMap<string, unknown>, name: string): numbe
   return v;
 }
 
+/** RFC 9421 §5.1 Accept-Signature on a signature refusal: the components this request must cover (E8). */
+export function acceptSignature(hasDpop: boolean, hasBody: boolean): string {
+  const covered = [...REQUIRED, ...(hasDpop ? ['dpop'] : []), ...(hasBody ? ['content-digest'] : [])].map((c) => `"${c}"`).join(' ');
+  return `sig1=(${covered});tag="${REQUEST_TAG}"`;
+}
+
 /**
  * SIG-8 on a route that does not verify requests: the request's fapi-2-request signature as sent, if
  * it has exactly one that parses (a signed response covers it whether or not the gateway checked it).

@@ -311,6 +311,12 @@ async function expectSigRefusal(req: Req, code: SigCode, sigId: RegExp, route = 
   const sent = req.headers.find(([n]) => n.toLowerCase() === 'signature')?.[1];
   const value = sent === undefined ? undefined : /:([^:]+):/.exec(sent)?.[1];
   if (value !== undefined) expect(JSON.stringify(line)).not.toContain(value);
+  // E8, RFC 9421 §5.1: what this request must cover.
+  const has = (n: string): boolean => req.headers.some(([x]) => x.toLowerCase() === n);
+  const body = req.body !== undefined && req.body.length > 0;
+  expect(r.headers['accept-signature']).toBe(
+    `sig1=("@method" "@target-uri" "authorization"${has('dpop') ? ' "dpop"' : ''}${body ? ' "content-digest"' : ''});tag="fapi-2-request"`,
+  );
   return r;
 }
 
@@ -798,6 +804,8 @@ describe('order: token, sender constraint, scope and step-up are checked before 
     expect(r.status).toBe(401);
     expect(reason).toBe('GW_NO_CREDENTIALS');
     expect(challenges(r)).toEqual([BEARER_BARE, DPOP_BARE]);
+    // Only a signature refusal says what to sign.
+    expect(r.headers['accept-signature']).toBeUndefined();
   });
   it('an expired token, unsigned -> 401 invalid_token', async () => {
     const { r, reason } = await reasonOf(await mtlsReq('/signed/order', { claims: { exp: now() - 120, iat: now() - 400 } }));

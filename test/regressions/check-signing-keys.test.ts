@@ -5,7 +5,7 @@
 // test/regressions/check-vs-start.test.ts: "`check` should say 'valid' only for a config the start
 // accepts") is broken for the new keys: a CI job running `check` passes a config the rollout then cannot
 // start.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,17 +15,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { loadConfigFile } from '../../src/config/load.js';
 import { startGateway } from '../../src/main.js';
-import { ROOT } from '../support/cli.js';
+import { buildCli } from '../support/cli.js';
 import { testPki, writePki, type PkiFiles } from '../support/pki.js';
 
 let cliJs: string;
 let files: PkiFiles;
 let dir: string;
 beforeAll(async () => {
-  // Built inside test/review-rs (git-ignored), not into a dist-* of the work tree.
-  const out = join(ROOT, 'test/review-rs/.dist-cli');
-  execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', out], { stdio: 'inherit' });
-  cliJs = join(out, 'cli.js');
+  cliJs = buildCli('dist-procs-check-signing-keys');
   files = await writePki(undefined, await testPki());
   dir = mkdtempSync(join(tmpdir(), 'rs-check-'));
 }, 120_000);
