@@ -393,7 +393,7 @@ export const configSchema = z
     replay: replay.prefault({}),
     routes: z.array(route).min(1),
     identity_headers: identityHeaders.prefault({}),
-    /** SIG-2..SIG-7: the keys of clients that sign requests to routes with auth.signed_requests. */
+    /** SIG-2..SIG-9: clients' keys for signed requests, the gateway's keys for signed responses. */
     http_signatures: httpSignatures.optional(),
     /** RFC 9728 Protected Resource Metadata (PRM-*): off unless set. */
     resource_metadata: z
@@ -413,6 +413,5 @@ export type GatewayConfig = z.infer<typeof configSchema>;
 export type IssuerConfig = z.infer<typeof issuer>;
 export type IntrospectionConfig = z.infer<typeof introspection>;
 export type RouteConfig = z.infer<typeof route>;
-export type HttpSignaturesConfig = z.infer<typeof httpSignatures>;
 export type SigningJwks = z.infer<typeof signingJwks>;
 export type IdentityHeaderNames = z.infer<typeof identityHeaders>;

@@ -163,14 +163,15 @@ export class RequestSignatureVerifier {
     if (alg !== undefined && alg !== RFC9421_NAME[key.alg]) throw invalid(`SIG-2 alg ${JSON.stringify(alg).slice(0, 40)} is not the key's algorithm (${key.alg})`);
 
     // SIG-7 is in targetUri; the base, then the signature.
-    const base = signatureBase(covered, serializeInnerList([items, params]), req);
+    const signatureParams = serializeInnerList([items, params]);
+    const base = signatureBase(covered, signatureParams, req);
     if (!verifySignature(key.alg, key.key, Buffer.from(base, 'latin1'), Buffer.from(signature))) throw invalid(`SIG-2 the signature does not verify with key ${keyid.slice(0, 80)}`);
     // SIG-6: the digest the signature covers must be the body's.
     const digest = covered.includes('content-digest') ? fieldValue(req.rawHeaders, 'content-digest') : undefined;
     return {
       label,
       signature: serializeItem(member as Item),
-      input: serializeInnerList([items, params]),
+      input: signatureParams,
       checkBody: (body) => void (digest === undefined || checkContentDigest(digest, body)),
     };
   }

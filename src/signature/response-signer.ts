@@ -33,7 +33,6 @@ const REQ: [string, boolean] = ['req', true];
 export class ResponseSigner {
   /** The public keys, as served at jwksPath. */
   readonly jwks: string;
-  readonly algorithms: readonly SigningAlg[];
 
   constructor(
     private readonly keys: readonly ResponseKey[],
@@ -43,7 +42,6 @@ export class ResponseSigner {
   ) {
     const published = keys.map((k) => ({ ...createPublicKey(k.privateKey).export({ format: 'jwk' }), kid: k.kid, alg: k.alg, use: 'sig' }));
     this.jwks = JSON.stringify({ keys: published });
-    this.algorithms = [...new Set(keys.map((k) => k.alg))];
   }
 
   /**
