@@ -62,9 +62,17 @@ function checkFiles(loaded: LoadedConfig): string[] {
 
 /** `check`: what is valid but probably not meant, said once per route. */
 function routeNotes(loaded: LoadedConfig): string[] {
-  return loaded.config.routes
+  const c = loaded.config;
+  const notes = c.routes
     .filter((r) => r.upstream.preserve_host && r.match.host === undefined)
     .map((r) => `route ${r.id}: upstream.preserve_host without match.host sends the upstream any Host a client chooses (a name-based upstream may route it to another site)`);
+  // SIG-9: without RFC 9728 metadata no jwks_uri is published; clients need the JWKS URL some other way.
+  const signing = c.routes.filter((r) => r.sign_responses).map((r) => r.id);
+  const jwksPath = c.http_signatures?.response_signing?.jwks_path;
+  if (signing.length > 0 && jwksPath !== undefined && c.resource_metadata === undefined) {
+    notes.push(`routes ${signing.join(', ')} sign responses, and without resource_metadata no jwks_uri is published: tell clients the keys are at ${new URL(jwksPath, c.server.public_origin).href}`);
+  }
+  return notes;
 }
 
 export function formatRouteTable(routes: readonly Route[]): string {

@@ -7,7 +7,7 @@
 // start.
 import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -78,5 +78,21 @@ describe('check answers as the start does for response_signing keys', () => {
     expect(await start(f)).toMatch(/alg ES256 needs kty EC/);
     const r = spawnSync(process.execPath, [cliJs, 'check', '--config', f], { encoding: 'utf8' });
     expect({ status: r.status, valid: r.stdout.includes('is valid') }).toEqual({ status: 1, valid: false });
+  });
+});
+
+describe('SIG-9 check notes where clients cannot discover the response-signing keys', () => {
+  it('sign_responses without resource_metadata: valid, with a note naming the JWKS URL; with resource_metadata, no note', () => {
+    const key = join(dir, 'good.pem');
+    writeFileSync(key, generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }) as string);
+    const f = configWith(key, 'EdDSA');
+    const r = spawnSync(process.execPath, [cliJs, 'check', '--config', f], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('note: routes a sign responses, and without resource_metadata no jwks_uri is published: tell clients the keys are at https://api.test/.well-known/fapi-gateway/jwks.json');
+    const withMetadata = join(dir, 'with-metadata.yaml');
+    writeFileSync(withMetadata, `${readFileSync(f, 'utf8')}resource_metadata: {}\n`);
+    const m = spawnSync(process.execPath, [cliJs, 'check', '--config', withMetadata], { encoding: 'utf8' });
+    expect(m.status).toBe(0);
+    expect(m.stdout).not.toContain('jwks_uri is published');
   });
 });
