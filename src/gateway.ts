@@ -396,11 +396,10 @@ export class Gateway {
     if (req.headers.upgrade !== undefined) throw new GatewayError('GW_UPGRADE_REFUSED', 'HDR-12 Upgrade requested');
     if (route.upstream.fixedQuery !== undefined && facts.query !== '') checkFixedQuery(facts.query, route.upstream.fixedQuery);
     const length = req.headers['content-length'];
-    const maxBody = route.signedRequests ? Math.min(route.upstream.maxBodyBytes, (p.signatures as RequestSignatureVerifier).maxBodyBytes) : route.upstream.maxBodyBytes;
-    if (length !== undefined && Number(length) > maxBody) {
+    if (length !== undefined && Number(length) > route.upstream.maxBodyBytes) {
       // Not read: the connection closes after the 413 rather than draining the body.
       res.shouldKeepAlive = false;
-      throw new GatewayError('GW_BODY_TOO_LARGE', `Content-Length ${length} over max_body_bytes ${maxBody}`);
+      throw new GatewayError('GW_BODY_TOO_LARGE', `Content-Length ${length} over max_body_bytes ${route.upstream.maxBodyBytes}`);
     }
     const creds = extractCredentials(req, facts.query, p.settings.maxCredentialBytes);
     o.token = creds.token;
@@ -472,7 +471,8 @@ export class Gateway {
       verified = verifier.verify({ method, targetUri, rawHeaders: req.rawHeaders, hasBody }, claims.clientId);
       // A request without a body is forwarded as one (its stream unread), not as an empty buffer.
       if (hasBody) {
-        const read = await this.signedBody(req, res, Math.min(route.upstream.maxBodyBytes, verifier.maxBodyBytes));
+        // Capped by http_signatures.max_body_bytes at config load (route table).
+        const read = await this.signedBody(req, res, route.upstream.maxBodyBytes);
         if (read === undefined) return null;
         body = read;
       }

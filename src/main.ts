@@ -156,7 +156,7 @@ function build(loaded: LoadedConfig, logger: Logger, metrics: Metrics, shared: S
     replay: shared.replay.store,
     forwarder: shared.forwarder,
     metadata: buildProtectedResourceMetadata(loaded, routes.routes),
-    signatures: signingKeys === undefined ? undefined : new RequestSignatureVerifier(signingKeys, c.http_signatures?.max_age_s ?? 60, c.http_signatures?.max_body_bytes ?? 10_485_760),
+    signatures: signingKeys === undefined ? undefined : new RequestSignatureVerifier(signingKeys, c.http_signatures?.max_age_s ?? 60),
     responseSigner: buildResponseSigner(loaded),
     settings: {
       publicOrigin: c.server.public_origin,

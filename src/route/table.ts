@@ -45,9 +45,11 @@ function compileDetails(d: RouteConfig['auth']['authorization_details']): Detail
 
 /**
  * `leewayS`: the largest clock leeway of the route's issuers (for the step-up `auth_time` check).
- * `upstreamCa`: the PEM text of `upstream.ca_file`, read by the caller; `maxBodyBytes`: server.limits.max_body_bytes.
+ * `upstreamCa`: the PEM text of `upstream.ca_file`, read by the caller; `maxBodyBytes`: server.limits.max_body_bytes;
+ * `signedBodyBytes`: http_signatures.max_body_bytes, the cap of a signed request's body (held in memory, SIG-6).
  */
-export function compileRoute(r: RouteConfig, leewayS = 0, upstreamCa?: string, maxBodyBytes = 10_485_760): Route {
+export function compileRoute(r: RouteConfig, leewayS = 0, upstreamCa?: string, maxBodyBytes = 10_485_760, signedBodyBytes = 10_485_760): Route {
+  const bodyLimit = r.upstream.max_body_bytes ?? maxBodyBytes;
   const s = r.auth.step_up;
   const url = new URL(r.upstream.url);
   return Object.freeze({
@@ -73,7 +75,7 @@ export function compileRoute(r: RouteConfig, leewayS = 0, upstreamCa?: string, m
       timeoutMs: r.upstream.timeout_ms,
       connectTimeoutMs: r.upstream.connect_timeout_ms,
       preserveHost: r.upstream.preserve_host,
-      maxBodyBytes: r.upstream.max_body_bytes ?? maxBodyBytes,
+      maxBodyBytes: r.auth.signed_requests ? Math.min(bodyLimit, signedBodyBytes) : bodyLimit,
       fixedQuery: fixedQueryNames(url),
     }),
     schemes: Object.freeze(schemesFor(r.auth.binding)),
@@ -127,7 +129,7 @@ export function compileRouteTable(loaded: LoadedConfig, opts: { readonly missing
     }
     return pem;
   };
-  const routes = loaded.config.routes.map((r, i) => compileRoute(r, leewayOf(r), caOf(r, i), loaded.config.server.limits.max_body_bytes));
+  const routes = loaded.config.routes.map((r, i) => compileRoute(r, leewayOf(r), caOf(r, i), loaded.config.server.limits.max_body_bytes, loaded.config.http_signatures?.max_body_bytes));
   const issues = [];
   // Requests are matched after normalisation: a path written otherwise (`%7e`, lower-case hex) would
   // never match.

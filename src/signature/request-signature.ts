@@ -120,8 +120,6 @@ export class RequestSignatureVerifier {
   constructor(
     private readonly clients: ClientKeys,
     private readonly maxAgeS: number,
-    /** http_signatures.max_body_bytes: a signed request's body is held in memory to be digested. */
-    readonly maxBodyBytes: number,
     private readonly now: () => number = () => Date.now() / 1000,
   ) {}
 

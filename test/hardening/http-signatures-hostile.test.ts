@@ -1,8 +1,6 @@
 // Signed routes (SIG-2..SIG-7) under hostile bodies and connections, pipelining, upstream failures after
 // a pre-read body, and a fuzz of the verifier for any exception that would be a 500.
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isGatewayError } from '../../src/errors/gateway-error.js';
@@ -10,6 +8,7 @@ import type { ClientKeys } from '../../src/signature/client-keys.js';
 import { RequestSignatureVerifier } from '../../src/signature/request-signature.js';
 import { logFor, type Harness } from '../support/gateway.js';
 import { edKey, head, mtlsReq, openTls, sign, signedHarness, type ClientKey } from '../support/http-sig.js';
+import { startOneShotUpstream } from '../support/upstream.js';
 
 let h: Harness;
 let k: ClientKey;
@@ -92,20 +91,8 @@ describe('hostile bodies and connections on a signed route', () => {
 
 describe('upstream failures after a pre-read body', () => {
   it('a reset pooled connection under a signed POST: 502, not sent again', async () => {
-    const served: string[] = [];
-    const seen = new WeakSet<object>();
-    const server = createServer((req, res) => {
-      if (seen.has(req.socket)) return void req.socket.resetAndDestroy();
-      seen.add(req.socket);
-      req.resume();
-      req.on('end', () => {
-        served.push(`${req.method} ${req.url}`);
-        res.end('ok');
-      });
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    const h2 = await signedHarness([{ id: 'signed', match: { methods: ['POST'], path_prefix: '/signed' }, auth: { binding: 'mtls', signed_requests: true }, upstream: { url } }], [k]);
+    const legacy = await startOneShotUpstream();
+    const h2 = await signedHarness([{ id: 'signed', match: { methods: ['POST'], path_prefix: '/signed' }, auth: { binding: 'mtls', signed_requests: true }, upstream: { url: legacy.url } }], [k]);
     try {
       const b = Buffer.from('{"pay":1}');
       const call = async (p: string): Promise<number> => {
@@ -114,11 +101,10 @@ describe('upstream failures after a pre-read body', () => {
       };
       expect(await call('/signed/1')).toBe(200);
       expect(await call('/signed/2')).toBe(502);
-      expect(served).toEqual(['POST /signed/1']);
+      expect(legacy.served).toEqual(['POST /signed/1']);
     } finally {
       await h2.close();
-      server.closeAllConnections();
-      await new Promise<void>((r) => server.close(() => r()));
+      await legacy.close();
     }
   });
   it('an upstream that never answers: 504 after timeout_ms', async () => {
@@ -138,7 +124,7 @@ describe('the verifier only ever refuses with a GatewayError (no 500) on hostile
   const pair = generateKeyPairSync('ed25519');
   const keys: ClientKeys = new Map([['c1', new Map([['k1', { key: pair.publicKey, alg: 'Ed25519' as const }]])]]);
   const NOW = 1_700_000_000;
-  const v = new RequestSignatureVerifier(keys, 60, 10_485_760, () => NOW);
+  const v = new RequestSignatureVerifier(keys, 60, () => NOW);
   const atoms = ['sig1', '=', '(', ')', ' ', '"@method"', '"@target-uri"', '"authorization"', '"content-digest"', '"@authority"', '"@query"', '"@path"', '"@scheme"',
     '"@request-target"', ';created=', `${NOW}`, '1.5', ';keyid=', '"k1"', ';tag=', '"fapi-2-request"', ';alg=', '"ed25519"', 'tok', ';expires=', '@', '%"', '?1',
     ':AAAA:', ',', ';', '"x-a"', '-', '0', '9999999999999999', '"\\"', '"@signature-params"', '"@status"', '*', 'sha-256=', 'sha-512='];

@@ -13,6 +13,7 @@ import { parseRawResponse } from '../support/client.js';
 import { cnfJkt, cnfX5t } from '../support/issuer.js';
 import { AUDIENCE, defaultRoutes, logFor, logsFor, startHarness, type Harness } from '../support/gateway.js';
 import { challenges, expectErrorContract as expectContract, refusedNotForwarded as refused } from '../support/contract.js';
+import { startOneShotUpstream } from '../support/upstream.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -569,35 +570,8 @@ describe('upstream keep-alive', () => {
 });
 
 describe('upstream closing a pooled connection under a request', () => {
-  /** An upstream that serves one request per connection and resets the connection on the next. */
-  async function oneShotUpstream(): Promise<{ url: string; served: string[]; close(): Promise<void> }> {
-    const served: string[] = [];
-    const seen = new WeakSet<object>();
-    const server = createServer((req, res) => {
-      if (seen.has(req.socket)) {
-        req.socket.resetAndDestroy();
-        return;
-      }
-      seen.add(req.socket);
-      req.resume();
-      req.on('end', () => {
-        served.push(req.method ?? '');
-        res.end('ok');
-      });
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    return {
-      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-      served,
-      close: async () => {
-        server.closeAllConnections();
-        await new Promise<void>((r) => server.close(() => r()));
-      },
-    };
-  }
-
   it('a GET is sent once more on a new connection; a POST, or a GET with a body, is not (502)', async () => {
-    const legacy = await oneShotUpstream();
+    const legacy = await startOneShotUpstream();
     const h2 = await startHarness({
       routes: [{ id: 'legacy', match: { methods: ['GET', 'POST'], path_prefix: '/' }, auth: { binding: 'mtls' }, upstream: { url: legacy.url } }],
     });
@@ -607,14 +581,14 @@ describe('upstream closing a pooled connection under a request', () => {
         h2.call('/a', { method, cert: h2.pki.client1, headers: [bearer(token)], ...(body !== undefined && { body }) });
       expect((await call('GET')).status).toBe(200);
       expect((await call('GET')).status).toBe(200); // reused connection reset, resent on a new one
-      expect(legacy.served).toEqual(['GET', 'GET']);
+      expect(legacy.served).toEqual(['GET /a', 'GET /a']);
       const r = await call('POST', '{}'); // reused connection reset: not resent
       expectContract(r, 502, 'bad_gateway');
-      expect(legacy.served).toEqual(['GET', 'GET']);
+      expect(legacy.served).toEqual(['GET /a', 'GET /a']);
       expect((await call('GET')).status).toBe(200); // a new connection
       const withBody = await call('GET', '{"q":1}'); // its body went to the first attempt: not resent
       expectContract(withBody, 502, 'bad_gateway');
-      expect(legacy.served).toEqual(['GET', 'GET', 'GET']);
+      expect(legacy.served).toEqual(['GET /a', 'GET /a', 'GET /a']);
       expect(await h2.gw.metrics.registry.getSingleMetricAsString('fapi_gateway_upstream_resends_total')).toMatch(/\{route="legacy"\} 1$/m);
     } finally {
       await h2.close();

@@ -11,7 +11,7 @@ import type { ClientKeys } from '../../src/signature/client-keys.js';
 const pair = generateKeyPairSync('ed25519');
 const keys: ClientKeys = new Map([['c1', new Map([['k1', { key: pair.publicKey, alg: 'Ed25519' as const }]])]]);
 const NOW = 1_700_000_000;
-const verifier = new RequestSignatureVerifier(keys, 60, 10_485_760, () => NOW);
+const verifier = new RequestSignatureVerifier(keys, 60, () => NOW);
 
 /** Best of 3 runs: ms for one Signature-Input covering `n` distinct names (~5.5 bytes each). */
 function msFor(n: number): { ms: number; bytes: number } {

@@ -3,39 +3,14 @@
 // OPTIONS without a body anyway ... is sent once more on a new connection". Likely cause: on a signed
 // route the bodiless request is never read (signedBody returns Buffer.alloc(0) at once), so
 // mayResend()'s `req.readableEnded` is false.
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { edKey, mtlsReq, sign, signedHarness } from '../support/http-sig.js';
-
-/** Serves one request per connection and resets the connection on the next (as mtls-jwt.test.ts). */
-async function oneShotUpstream(): Promise<{ url: string; served: string[]; close(): Promise<void> }> {
-  const served: string[] = [];
-  const seen = new WeakSet<object>();
-  const server = createServer((req, res) => {
-    if (seen.has(req.socket)) return void req.socket.resetAndDestroy();
-    seen.add(req.socket);
-    req.resume();
-    req.on('end', () => {
-      served.push(`${req.method} ${req.url}`);
-      res.end('ok');
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    served,
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((r) => server.close(() => r()));
-    },
-  };
-}
+import { startOneShotUpstream } from '../support/upstream.js';
 
 describe('signed GET and a reset pooled upstream connection', () => {
   it('is sent once more on a new connection, as an unsigned GET is (not a 502)', async () => {
     const k = edKey('k1');
-    const legacy = await oneShotUpstream();
+    const legacy = await startOneShotUpstream();
     const h = await signedHarness(
       [
         { id: 'signed', match: { methods: ['GET'], path_prefix: '/signed' }, auth: { binding: 'mtls', signed_requests: true }, upstream: { url: legacy.url } },

@@ -5,20 +5,13 @@
 // With the default 10 MiB limit that is gigabytes for one request; the README says the body is "held in
 // memory (at most http_signatures.max_body_bytes)". Measured here: 400 KB of body in 1-byte chunks, held
 // until the last chunk; the heap (after a full GC) grows by ~85 MB (~200 bytes per body byte).
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Harness } from '../support/gateway.js';
-import { edKey, head, mtlsReq, openTls, sign, signedHarness, type ClientKey } from '../support/http-sig.js';
+import { edKey, head, mtlsReq, openTls, sign, signedHarness, type ClientKey, retainedHeap } from '../support/http-sig.js';
 
 const N = 400_000;
-// Retained memory, not garbage: a full GC before each reading.
-setFlagsFromString('--expose_gc');
-const gc = runInNewContext('gc') as () => void;
-const heap = (): number => {
-  gc();
-  return process.memoryUsage().heapUsed;
-};
+// Retained memory, not garbage: retainedHeap() runs a full GC before each reading.
+const heap = retainedHeap;
 let h: Harness;
 let k: ClientKey;
 beforeAll(async () => {

@@ -7,22 +7,15 @@
 // (pipe) and never holds them. Measured here: 400 KB of body in 1-byte chunks, buffered; the heap (after
 // a full GC) grows by ~85 MB (~200 bytes per body byte).
 import type { Socket } from 'node:net';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Harness } from '../support/gateway.js';
 import { startRawUpstream, type TestUpstream } from '../support/upstream.js';
-import { keyFile, mtlsToken, type SigningKeyFile } from '../support/http-sig.js';
+import { keyFile, mtlsToken, type SigningKeyFile, retainedHeap } from '../support/http-sig.js';
 import { startHarness } from '../support/gateway.js';
 
 const N = 400_000;
-// Retained memory, not garbage: a full GC before each reading.
-setFlagsFromString('--expose_gc');
-const gc = runInNewContext('gc') as () => void;
-const heap = (): number => {
-  gc();
-  return process.memoryUsage().heapUsed;
-};
+// Retained memory, not garbage: retainedHeap() runs a full GC before each reading.
+const heap = retainedHeap;
 let h: Harness;
 let up: TestUpstream;
 let key: SigningKeyFile;

@@ -9,6 +9,8 @@ import { connect, type TLSSocket } from 'node:tls';
 import { httpbis } from 'http-message-signatures';
 import { PUBLIC_ORIGIN, startHarness, type Harness, type HarnessOptions } from './gateway.js';
 import { cnfX5t } from './issuer.js';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 
 export type Hdrs = [string, string][];
 
@@ -150,5 +152,12 @@ export async function signingHarness(routes: Record<string, unknown>[], key: Sig
 
 export const mtlsToken = (h: Harness, extra: Record<string, unknown> = {}): Promise<string> => h.issuer.mint({ cnf: cnfX5t(h.pki.client1.x5tS256), ...extra });
 
+
+/** Heap in use after a full GC: memory a test can say is retained, not garbage (for the body buffers). */
+export function retainedHeap(): number {
+  setFlagsFromString('--expose_gc');
+  (runInNewContext('gc') as () => void)();
+  return process.memoryUsage().heapUsed;
+}
 
 export { PUBLIC_ORIGIN };

@@ -124,3 +124,30 @@ export async function startUpstream(opts: UpstreamOpts = {}): Promise<TestUpstre
   };
   return up;
 }
+
+/**
+ * An upstream that serves one request per connection and resets the connection under the next: a
+ * pooled connection it closed without saying so. `served`: `METHOD url` of each request answered.
+ */
+export async function startOneShotUpstream(): Promise<{ url: string; served: string[]; close(): Promise<void> }> {
+  const served: string[] = [];
+  const seen = new WeakSet<object>();
+  const server = createServer((req, res) => {
+    if (seen.has(req.socket)) return void req.socket.resetAndDestroy();
+    seen.add(req.socket);
+    req.resume();
+    req.on('end', () => {
+      served.push(`${req.method} ${req.url}`);
+      res.end('ok');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    served,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { ConfigError, parseConfig, referencedFiles } from '../../../src/config/load.js';
+import { compileRouteTable } from '../../../src/route/table.js';
 import { compileClientKeys } from '../../../src/signature/client-keys.js';
 
 const ec = () => ({ ...generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' }), kid: 'ec', alg: 'ES256' });
@@ -88,6 +89,17 @@ describe('SIG-2 http_signatures.clients', () => {
     expect(problems(() => load(config({ clients: { a: { jwks_file: 'bad.json' } } }), dir)).join()).toMatch(/jwks_file: bad\.json: not JSON/);
     expect(problems(() => load(config({ clients: { a: { jwks_file: 'nokid.json' } } }), dir)).join()).toMatch(/jwks_file keys\[0\]\.kid/);
     expect(problems(() => load(config({ clients: { a: { jwks_file: 'missing.json' } } }), dir)).join()).toMatch(/missing\.json: cannot read \(ENOENT\)/);
+  });
+
+  it('SIG-6 a signed route holds its body in memory: its limit is the lower of max_body_bytes and http_signatures.max_body_bytes', () => {
+    const c = config({ clients: { a: { jwks: { keys: [ec()] } } }, max_body_bytes: 4096 });
+    (c.routes as Record<string, unknown>[]).push(
+      { id: 'big', match: { methods: ['POST'], path: '/big' }, auth: { issuers: ['as'], audience: 'https://api.test', signed_requests: true }, upstream: { url: 'http://127.0.0.1:1', max_body_bytes: 100 } },
+      { id: 'plain', match: { methods: ['POST'], path: '/plain' }, auth: { issuers: ['as'], audience: 'https://api.test', signed_requests: false }, upstream: { url: 'http://127.0.0.1:1' } },
+    );
+    const limits = Object.fromEntries(compileRouteTable(load(c).loaded).routes.map((r) => [r.id, r.upstream.maxBodyBytes]));
+    // server.limits.max_body_bytes (10 MiB) capped to 4096 when signed; a lower route limit stays; unsigned routes untouched.
+    expect(limits).toEqual({ pay: 4096, big: 100, plain: 10_485_760 });
   });
 
   it('SIG-4 max_age_s is 1..300', () => {
