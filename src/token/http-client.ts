@@ -34,6 +34,15 @@ export function httpsRequest(
       reject(new OutboundError(`refusing non-https URL ${u.origin}`));
       return;
     }
+    // Settled once. The request is destroyed without an error: one given to destroy() after the response
+    // ended (a body over the limit in one TLS record) would be thrown with no listener, ending the process.
+    let settled = false;
+    const fail = (e: OutboundError): void => {
+      if (settled) return;
+      settled = true;
+      reject(e);
+      req.destroy();
+    };
     const req = request(
       u,
       {
@@ -50,19 +59,22 @@ export function httpsRequest(
         let size = 0;
         res.on('data', (c: Buffer) => {
           size += c.length;
-          if (size > maxBytes) req.destroy(new OutboundError(`response from ${u.origin} over ${maxBytes} bytes`));
-          else chunks.push(c);
+          if (size > maxBytes) fail(new OutboundError(`response from ${u.origin} over ${maxBytes} bytes`));
+          else if (!settled) chunks.push(c);
         });
-        res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, contentType: String(res.headers['content-type'] ?? ''), body: Buffer.concat(chunks) }),
-        );
-        res.on('error', (e) => reject(new OutboundError(`${u.origin}: ${e.message}`)));
+        res.on('end', () => {
+          if (settled) return;
+          settled = true;
+          resolve({ status: res.statusCode ?? 0, contentType: String(res.headers['content-type'] ?? ''), body: Buffer.concat(chunks) });
+        });
+        res.on('error', (e) => fail(new OutboundError(`${u.origin}: ${e.message}`)));
       },
     );
-    const timer = setTimeout(() => req.destroy(new OutboundError(`${u.origin} timed out after ${opts.timeoutMs} ms`)), opts.timeoutMs);
+    const timedOut = (): void => fail(new OutboundError(`${u.origin} timed out after ${opts.timeoutMs} ms`));
+    const timer = setTimeout(timedOut, opts.timeoutMs);
     req.on('close', () => clearTimeout(timer));
-    req.on('timeout', () => req.destroy(new OutboundError(`${u.origin} timed out after ${opts.timeoutMs} ms`)));
-    req.on('error', (e) => reject(e instanceof OutboundError ? e : new OutboundError(`${u.origin}: ${e.message}`)));
+    req.on('timeout', timedOut);
+    req.on('error', (e) => fail(new OutboundError(`${u.origin}: ${e.message}`)));
     req.end(opts.body);
   });
 }
