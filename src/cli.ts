@@ -37,16 +37,17 @@ function checkFiles(loaded: LoadedConfig): string[] {
     createSecureContext(tlsOptions(loaded));
     clientTrust(loaded);
   }
-  for (const [name, cfg] of Object.entries(loaded.config.issuers)) {
-    if (cfg.ca_file !== undefined && here(cfg.ca_file)) {
-      const setting = `issuers.${name}.ca_file`;
-      const pem = readConfigFile(loaded, cfg.ca_file, setting);
-      try {
-        createSecureContext({ ca: pem });
-      } catch (e) {
-        throw new Error(`${setting} ${cfg.ca_file}: not PEM certificates (${(e as Error).message})`);
-      }
+  const caBundle = (file: string | undefined, setting: string): void => {
+    if (file === undefined || !here(file)) return;
+    const pem = readConfigFile(loaded, file, setting);
+    try {
+      createSecureContext({ ca: pem });
+    } catch (e) {
+      throw new Error(`${setting} ${file}: not PEM certificates (${(e as Error).message})`);
     }
+  };
+  for (const [name, cfg] of Object.entries(loaded.config.issuers)) {
+    caBundle(cfg.ca_file, `issuers.${name}.ca_file`);
     const i = cfg.introspection;
     if (i !== undefined && here(i.private_key_file) && here(i.cert_file) && here(i.key_file)) clientAuthFor(name, cfg, loaded);
   }
@@ -54,6 +55,7 @@ function checkFiles(loaded: LoadedConfig): string[] {
   const sig = loaded.config.http_signatures;
   if (sig !== undefined) {
     if (Object.values(sig.clients).every((c) => here(c.jwks_file))) compileClientKeys(loaded);
+    caBundle(sig.client_jwks.ca_file, 'http_signatures.client_jwks.ca_file');
     if (sig.response_signing?.keys.every((k) => here(k.key_file)) === true) buildResponseSigner(loaded);
   }
   const missing = referencedFiles(loaded).filter((f) => !existsSync(f));

@@ -468,7 +468,7 @@ export class Gateway {
       const verifier = p.signatures as RequestSignatureVerifier;
       const hasBody = declaresBody(req);
       // The head first: a refusal never waits for (or buffers) a body, nor sends 100 Continue.
-      verified = verifier.verify({ method, targetUri, rawHeaders: req.rawHeaders, hasBody }, claims.clientId);
+      verified = await verifier.verify({ method, targetUri, rawHeaders: req.rawHeaders, hasBody }, claims.clientId);
       // A request without a body is forwarded as one (its stream unread), not as an empty buffer.
       if (hasBody) {
         // Capped by http_signatures.max_body_bytes at config load (route table).

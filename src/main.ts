@@ -19,7 +19,8 @@ import { buildProtectedResourceMetadata } from './metadata/protected-resource.js
 import { createLogger, flushLogger, type Logger } from './observe/logger.js';
 import { createMetrics, type Metrics } from './observe/metrics.js';
 import { MemoryReplayStore } from './replay/memory.js';
-import { compileClientKeys } from './signature/client-keys.js';
+import { ClientJwks } from './signature/client-jwks.js';
+import { ClientKeyring, compileClientKeys } from './signature/client-keys.js';
 import { RequestSignatureVerifier } from './signature/request-signature.js';
 import { buildResponseSigner } from './signature/response-signer.js';
 import { RedisReplayStore } from './replay/redis.js';
@@ -53,19 +54,22 @@ interface Built {
   readonly pipeline: Pipeline;
   readonly dpop: DpopVerifier;
   readonly issuerKeys: readonly IssuerKeys[];
-  /** The Shared.issuerKeys entries this config uses; the others are dropped once it serves. */
+  /** The Shared.issuerKeys and Shared.clientJwks entries this config uses; the others are dropped once it serves. */
   readonly keyCacheKeys: ReadonlySet<string>;
+  /** Clients' keys behind a jwks_uri, warmed at start (readiness does not wait for them). */
+  readonly clientJwks: readonly ClientJwks[];
 }
 
 /**
  * What outlives a config reload: the forwarder (its keep-alive pools), the replay store (a reload must
- * not forget which jtis were used) and each issuer's key cache, reused while their config is unchanged
- * (and dropped once no serving config uses it: see pruneIssuerKeys).
+ * not forget which jtis were used) and the key caches of issuers and of clients with a jwks_uri, reused
+ * while their config is unchanged (and dropped once no serving config uses them: see pruneKeyCaches).
  */
 interface Shared {
   readonly forwarder: ProxyForwarder;
   replay: { readonly config: string; readonly store: ReplayStore } | undefined;
   readonly issuerKeys: Map<string, IssuerKeys>;
+  readonly clientJwks: Map<string, ClientJwks>;
 }
 
 const MEMORY_KEY_PREFIX = 'fapi:dpop:';
@@ -100,9 +104,10 @@ function build(loaded: LoadedConfig, logger: Logger, metrics: Metrics, shared: S
   const c = loaded.config;
   const routes = compileRouteTable(loaded);
   const signingKeys = compileClientKeys(loaded);
+  const keyCacheKeys = new Set<string>();
+  const clientJwks = buildClientJwks(loaded, logger, metrics, shared, keyCacheKeys);
   const trust = clientTrust(loaded);
   const issuerKeys: IssuerKeys[] = [];
-  const keyCacheKeys = new Set<string>();
   const issuers = Object.entries(c.issuers).map(([name, cfg]) => {
     const ca = cfg.ca_file === undefined ? [] : [readConfigFile(loaded, cfg.ca_file, `issuers.${name}.ca_file`)];
     // Only what IssuerKeys reads: a reload changing leeway, algorithms or introspection keeps the keys
@@ -156,7 +161,8 @@ function build(loaded: LoadedConfig, logger: Logger, metrics: Metrics, shared: S
     replay: shared.replay.store,
     forwarder: shared.forwarder,
     metadata: buildProtectedResourceMetadata(loaded, routes.routes),
-    signatures: signingKeys === undefined ? undefined : new RequestSignatureVerifier(signingKeys, c.http_signatures?.max_age_s ?? 60),
+    signatures:
+      signingKeys === undefined ? undefined : new RequestSignatureVerifier(new ClientKeyring(signingKeys, new Map(clientJwks.map((k) => [k.clientId, k]))), c.http_signatures?.max_age_s ?? 60),
     responseSigner: buildResponseSigner(loaded),
     settings: {
       publicOrigin: c.server.public_origin,
@@ -177,7 +183,35 @@ function build(loaded: LoadedConfig, logger: Logger, metrics: Metrics, shared: S
       },
     },
   };
-  return { pipeline, dpop, issuerKeys, keyCacheKeys };
+  return { pipeline, dpop, issuerKeys, keyCacheKeys, clientJwks };
+}
+
+/** SIG-2: the clients with a jwks_uri, each fetcher kept across reloads while its settings are unchanged. */
+function buildClientJwks(loaded: LoadedConfig, logger: Logger, metrics: Metrics, shared: Shared, keyCacheKeys: Set<string>): ClientJwks[] {
+  const section = loaded.config.http_signatures;
+  if (section === undefined) return [];
+  const f = section.client_jwks;
+  const ca = f.ca_file === undefined ? [] : [readConfigFile(loaded, f.ca_file, 'http_signatures.client_jwks.ca_file')];
+  const out: ClientJwks[] = [];
+  for (const [clientId, source] of Object.entries(section.clients)) {
+    if (source.jwks_uri === undefined) continue;
+    const cacheKey = JSON.stringify(['client', clientId, source.jwks_uri, f, ca]);
+    keyCacheKeys.add(cacheKey);
+    let keys = shared.clientJwks.get(cacheKey);
+    if (keys === undefined) {
+      const opts = { http: { ca, timeoutMs: f.http_timeout_ms, maxBytes: f.max_bytes }, refreshS: f.refresh_s, refetchCooldownS: f.refetch_cooldown_s };
+      keys = new ClientJwks(clientId, source.jwks_uri, opts, {
+        onFetch: (client, ok, detail) => {
+          metrics.clientJwksFetches.inc({ client, result: ok ? 'ok' : 'error' });
+          if (ok) logger.info({ client_id: client, detail }, 'client jwks fetched');
+          else logger.warn({ client_id: client, detail }, 'client jwks fetch failed');
+        },
+      });
+      shared.clientJwks.set(cacheKey, keys);
+    }
+    out.push(keys);
+  }
+  return out;
 }
 
 /** The upstream CAs (`ca_file` contents) the routes of a built config use. */
@@ -187,9 +221,10 @@ function upstreamCas(built: Built): ReadonlySet<string> {
   return cas;
 }
 
-/** Every reload that changes an issuer's settings would otherwise leave its old key cache behind. */
-function pruneIssuerKeys(shared: Shared, serving: Built): void {
+/** Every reload that changes an issuer's or client's key settings would otherwise leave its old key cache behind. */
+function pruneKeyCaches(shared: Shared, serving: Built): void {
   for (const k of shared.issuerKeys.keys()) if (!serving.keyCacheKeys.has(k)) shared.issuerKeys.delete(k);
+  for (const k of shared.clientJwks.keys()) if (!serving.keyCacheKeys.has(k)) shared.clientJwks.delete(k);
 }
 
 function forwardedCertPolicy(loaded: LoadedConfig, trust: ClientTrust): ForwardedCertPolicy | undefined {
@@ -227,6 +262,7 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
     forwarder: new ProxyForwarder({ onResend: (route) => metrics.upstreamResends.inc({ route: route.id }) }),
     replay: undefined,
     issuerKeys: new Map(),
+    clientJwks: new Map(),
   };
   let current = { loaded, built: build(loaded, logger, metrics, shared) };
   const gateway = new Gateway(current.built.pipeline, logger, metrics);
@@ -285,9 +321,10 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
     { api: `https://${apiAddress.address}:${apiAddress.port}`, admin: adminAddress && `http://${adminAddress.address}:${adminAddress.port}` },
     'fapi-gateway listening',
   );
-  // Warm every issuer's keys so the first request does not pay for it (failures retry on demand).
+  // Warm every issuer's and client's keys so the first request does not pay for it (failures retry on demand).
   const warm = (b: Built): void => {
     for (const k of b.issuerKeys) if (!k.ready) k.refresh().catch(() => undefined);
+    for (const k of b.clientJwks) if (!k.ready) k.refresh().catch(() => undefined);
   };
   warm(current.built);
 
@@ -326,7 +363,7 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
         // the new ones. A busy connection is checked again per request (request-facts), which cannot see
         // intermediates the client sent: such a client gets 401 there until it reconnects.
         if (casChanged) api.closeIdleConnections();
-        pruneIssuerKeys(shared, built);
+        pruneKeyCaches(shared, built);
         if (built.pipeline.replay instanceof MemoryReplayStore) built.pipeline.replay.resize(next.config.replay.memory_max_entries);
         shared.forwarder.retainUpstreamCas(upstreamCas(built));
         if (built.pipeline.replay !== previousStore) {
@@ -345,7 +382,7 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
           shared.replay = sharedReplay;
           void stray?.store.close();
         }
-        pruneIssuerKeys(shared, current.built);
+        pruneKeyCaches(shared, current.built);
         metrics.configReloads.inc({ result: 'error' });
         logger.error({ source: next.source, detail: (e as Error).message }, 'config reload refused; the previous config keeps serving');
         throw e;

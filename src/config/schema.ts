@@ -340,7 +340,7 @@ const redis = z.strictObject({
 
 // SIG-2: a client's public keys, by the access token's client_id. Checked further when compiled
 // (key type against alg, RSA size): see signature/client-keys.ts.
-const signingJwk = z.looseObject({
+export const signingJwk = z.looseObject({
   kty: z.enum(['RSA', 'EC', 'OKP']),
   kid: z.string().min(1),
   alg: z.enum(FAPI_ALGS),
@@ -371,10 +371,21 @@ const httpSignatures = z.strictObject({
     .record(
       z.string().min(1),
       z
-        .strictObject({ jwks: signingJwks.optional(), jwks_file: z.string().min(1).optional() })
-        .refine((k) => (k.jwks === undefined) !== (k.jwks_file === undefined), 'set exactly one of jwks or jwks_file'),
+        .strictObject({ jwks: signingJwks.optional(), jwks_file: z.string().min(1).optional(), jwks_uri: httpsUrl.optional() })
+        .refine((k) => [k.jwks, k.jwks_file, k.jwks_uri].filter((v) => v !== undefined).length === 1, 'set exactly one of jwks, jwks_file or jwks_uri'),
     )
     .default({}),
+  /** How clients' `jwks_uri` documents are fetched (TLS-11), refreshed and refetched on an unknown keyid. */
+  client_jwks: z
+    .strictObject({
+      /** PEM bundle trusted in addition to the system roots (a directory's private CA). */
+      ca_file: z.string().min(1).optional(),
+      http_timeout_ms: z.int().min(100).max(30000).default(2000),
+      refresh_s: z.int().min(10).max(86400).default(300),
+      refetch_cooldown_s: z.int().min(1).max(3600).default(30),
+      max_bytes: z.int().min(1024).max(10_485_760).default(1_048_576),
+    })
+    .prefault({}),
   response_signing: responseSigning.optional(),
 });
 
@@ -414,4 +425,5 @@ export type IssuerConfig = z.infer<typeof issuer>;
 export type IntrospectionConfig = z.infer<typeof introspection>;
 export type RouteConfig = z.infer<typeof route>;
 export type SigningJwks = z.infer<typeof signingJwks>;
+export type ClientJwksConfig = z.infer<typeof httpSignatures>['client_jwks'];
 export type IdentityHeaderNames = z.infer<typeof identityHeaders>;

@@ -92,6 +92,7 @@ export const CATALOG = Object.freeze({
 
   // E9 and upstream failures: fail closed.
   GW_JWKS_UNAVAILABLE: e(503, 'temporarily_unavailable', 'none', 'A dependency is unavailable, retry later', 'E9, JWT-4, TLS-11'),
+  GW_CLIENT_JWKS_UNAVAILABLE: e(503, 'temporarily_unavailable', 'none', 'A dependency is unavailable, retry later', 'E9, SIG-2, TLS-11'),
   GW_INTROSPECTION_UNAVAILABLE: e(503, 'temporarily_unavailable', 'none', 'A dependency is unavailable, retry later', 'E9, INT-2, INT-8'),
   GW_REPLAY_STORE_UNAVAILABLE: e(503, 'temporarily_unavailable', 'none', 'A dependency is unavailable, retry later', 'E9, DPOP-22, Q-13'),
   GW_UPSTREAM_UNAVAILABLE: e(502, 'bad_gateway', 'none', 'The upstream service is unavailable', 'forwarding'),

@@ -9,6 +9,7 @@ export interface Metrics {
   readonly duration: HotHistogram<'route' | 'decision'>;
   readonly stage: HotHistogram<'stage'>;
   readonly jwksFetches: Counter<'issuer' | 'result'>;
+  readonly clientJwksFetches: Counter<'client' | 'result'>;
   readonly unboundAccepted: Counter<'route'>;
   readonly configReloads: Counter<'result'>;
   readonly replayStoreErrors: Counter;
@@ -42,6 +43,12 @@ export function createMetrics(): Metrics {
       name: 'fapi_gateway_jwks_fetches_total',
       help: 'JWKS and metadata fetches by issuer and result',
       labelNames: ['issuer', 'result'],
+      registers: [registry],
+    }),
+    clientJwksFetches: new Counter({
+      name: 'fapi_gateway_client_jwks_fetches_total',
+      help: "Fetches of clients' jwks_uri (signed requests) by client_id and result",
+      labelNames: ['client', 'result'],
       registers: [registry],
     }),
     unboundAccepted: new Counter({

@@ -1,5 +1,6 @@
-// SIG-2: the public keys clients sign requests with, by the access token's client_id, compiled once
-// per config. The algorithm is the key's (its JWK `alg`), never the request's choice.
+// SIG-2: the public keys clients sign requests with, by the access token's client_id: compiled once
+// per config from `jwks`/`jwks_file`, or fetched from the client's `jwks_uri` (remote-client-keys.ts).
+// The algorithm is the key's (its JWK `alg`), never the request's choice.
 import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { ConfigError, formatPath, readConfigFile, type LoadedConfig } from '../config/load.js';
 import { signingJwks, type SigningJwks } from '../config/schema.js';
@@ -13,31 +14,58 @@ export interface ClientKey {
 /** client_id -> keyid -> key. */
 export type ClientKeys = ReadonlyMap<string, ReadonlyMap<string, ClientKey>>;
 
-/** The keys of `http_signatures.clients`, or undefined when the section is not set. Throws ConfigError. */
+/** One client's keys behind its jwks_uri. */
+export interface FetchedClientKeys {
+  /** undefined: the client has no such key. Throws GW_CLIENT_JWKS_UNAVAILABLE (503) when its keys cannot be had. */
+  find(keyid: string): Promise<ClientKey | undefined>;
+}
+
+/** Every client's keys, configured or fetched. */
+export class ClientKeyring {
+  constructor(
+    private readonly configured: ClientKeys,
+    private readonly fetched: ReadonlyMap<string, FetchedClientKeys> = new Map(),
+  ) {}
+
+  /** undefined: no such client or key. */
+  find(clientId: string, keyid: string): ClientKey | undefined | Promise<ClientKey | undefined> {
+    return this.fetched.get(clientId)?.find(keyid) ?? this.configured.get(clientId)?.get(keyid);
+  }
+}
+
+/** A JWK (already shaped as `signingJwk`) as a client's signing key, or why it cannot be one. */
+export function importClientKey(jwk: SigningJwks['keys'][number]): ClientKey | string {
+  if (jwk.use !== undefined && jwk.use !== 'sig') return 'use must be sig';
+  let key: KeyObject;
+  try {
+    key = createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' });
+  } catch (e) {
+    return `not a usable public key (${(e as Error).message})`;
+  }
+  return keyProblem(key, jwk.alg) ?? Object.freeze({ key, alg: jwk.alg });
+}
+
+/**
+ * The keys of `http_signatures.clients` given inline or as a file (not those behind a `jwks_uri`), or
+ * undefined when the section is not set. Throws ConfigError.
+ */
 export function compileClientKeys(loaded: LoadedConfig): ClientKeys | undefined {
   const section = loaded.config.http_signatures;
   if (section === undefined) return undefined;
   const problems: { path: string; message: string }[] = [];
   const out = new Map<string, ReadonlyMap<string, ClientKey>>();
   for (const [clientId, source] of Object.entries(section.clients)) {
+    if (source.jwks_uri !== undefined) continue;
     const at = ['http_signatures', 'clients', clientId];
     const jwks = source.jwks ?? readJwksFile(loaded, source.jwks_file as string, formatPath([...at, 'jwks_file']), problems);
     if (jwks === undefined) continue;
     const keys = new Map<string, ClientKey>();
     jwks.keys.forEach((jwk, i) => {
       const path = formatPath([...at, ...(source.jwks === undefined ? ['jwks_file'] : ['jwks']), 'keys', i]);
-      const problem = (message: string): void => void problems.push({ path, message });
-      if (jwk.use !== undefined && jwk.use !== 'sig') return problem('use must be sig');
-      if (keys.has(jwk.kid)) return problem(`duplicate kid ${jwk.kid}`);
-      let key: KeyObject;
-      try {
-        key = createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' });
-      } catch (e) {
-        return problem(`not a usable public key (${(e as Error).message})`);
-      }
-      const unusable = keyProblem(key, jwk.alg);
-      if (unusable !== undefined) return problem(unusable);
-      keys.set(jwk.kid, Object.freeze({ key, alg: jwk.alg }));
+      if (keys.has(jwk.kid)) return void problems.push({ path, message: `duplicate kid ${jwk.kid}` });
+      const key = importClientKey(jwk);
+      if (typeof key === 'string') return void problems.push({ path, message: key });
+      keys.set(jwk.kid, key);
     });
     out.set(clientId, keys);
   }

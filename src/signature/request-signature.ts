@@ -5,7 +5,7 @@
 import { parseDictionary, serializeInnerList, serializeItem, type Dictionary, type InnerList, type Item } from 'structured-headers';
 import { GatewayError } from '../errors/gateway-error.js';
 import { verifySignature, type SigningAlg } from './algorithms.js';
-import type { ClientKeys } from './client-keys.js';
+import type { ClientKeyring } from './client-keys.js';
 import { checkContentDigest } from './content-digest.js';
 import { fieldValue, signatureBase, type RequestView } from './signature-base.js';
 
@@ -118,16 +118,17 @@ export function requestSignatureOf(rawHeaders: readonly string[]): RequestSignat
 
 export class RequestSignatureVerifier {
   constructor(
-    private readonly clients: ClientKeys,
+    private readonly clients: ClientKeyring,
     private readonly maxAgeS: number,
     private readonly now: () => number = () => Date.now() / 1000,
   ) {}
 
   /**
    * Every check the head allows (all but the body's digest), so a refusal never waits for a body.
-   * Throws GW_HTTP_SIG_MISSING or GW_HTTP_SIG_INVALID (E8), with the SIG-ID in the detail.
+   * Rejects with GW_HTTP_SIG_MISSING or GW_HTTP_SIG_INVALID (E8), with the SIG-ID in the detail, or
+   * GW_CLIENT_JWKS_UNAVAILABLE when the client's jwks_uri cannot be fetched.
    */
-  verify(req: SignedRequest, clientId: string | undefined): VerifiedSignature {
+  async verify(req: SignedRequest, clientId: string | undefined): Promise<VerifiedSignature> {
     const inputs = dictionary(req.rawHeaders, 'signature-input');
     const signatures = dictionary(req.rawHeaders, 'signature');
     if (inputs === undefined || signatures === undefined) throw missing('SIG-2 the request has no Signature-Input or no Signature');
@@ -155,7 +156,7 @@ export class RequestSignatureVerifier {
     const keyid = params.get('keyid');
     if (typeof keyid !== 'string') throw invalid('SIG-2 the signature has no keyid string');
     if (clientId === undefined) throw invalid('SIG-2 the access token has no client_id to find the signing key by');
-    const key = this.clients.get(clientId)?.get(keyid);
+    const key = await this.clients.find(clientId, keyid);
     if (key === undefined) throw invalid(`SIG-2 no key ${JSON.stringify(keyid).slice(0, 80)} for client ${JSON.stringify(clientId).slice(0, 80)}`);
     const alg = params.get('alg');
     if (alg !== undefined && alg !== RFC9421_NAME[key.alg]) throw invalid(`SIG-2 alg ${JSON.stringify(alg).slice(0, 40)} is not the key's algorithm (${key.alg})`);

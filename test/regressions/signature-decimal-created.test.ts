@@ -8,21 +8,21 @@
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { RequestSignatureVerifier } from '../../src/signature/request-signature.js';
-import type { ClientKeys } from '../../src/signature/client-keys.js';
+import { ClientKeyring } from '../../src/signature/client-keys.js';
 
 const pair = generateKeyPairSync('ed25519');
-const keys: ClientKeys = new Map([['c1', new Map([['k1', { key: pair.publicKey, alg: 'Ed25519' as const }]])]]);
+const keys = new ClientKeyring(new Map([['c1', new Map([['k1', { key: pair.publicKey, alg: 'Ed25519' as const }]])]]));
 const NOW = 1_700_000_000;
 const verifier = new RequestSignatureVerifier(keys, 60, () => NOW);
 const TARGET = 'https://api.test/x';
 
-function outcome(createdAsSent: string, createdInBase: string, extra = ''): string {
+async function outcome(createdAsSent: string, createdInBase: string, extra = ''): Promise<string> {
   const list = '("@method" "@target-uri" "authorization")';
   const base = `"@method": GET\n"@target-uri": ${TARGET}\n"authorization": Bearer t\n"@signature-params": ${list};created=${createdInBase};keyid="k1";tag="fapi-2-request"${extra}`;
   const sig = sign(null, Buffer.from(base), pair.privateKey).toString('base64');
   const input = `sig1=${list};created=${createdAsSent};keyid="k1";tag="fapi-2-request"${extra}`;
   try {
-    verifier.verify({ method: 'GET', targetUri: TARGET, rawHeaders: ['Authorization', 'Bearer t', 'Signature-Input', input, 'Signature', `sig1=:${sig}:`], hasBody: false }, 'c1');
+    await verifier.verify({ method: 'GET', targetUri: TARGET, rawHeaders: ['Authorization', 'Bearer t', 'Signature-Input', input, 'Signature', `sig1=:${sig}:`], hasBody: false }, 'c1');
     return 'accepted';
   } catch (e) {
     return (e as Error).message;
@@ -30,23 +30,23 @@ function outcome(createdAsSent: string, createdInBase: string, extra = ''): stri
 }
 
 describe('SIG-4: created must be an Integer (RFC 9421 §2.3)', () => {
-  it('baseline: an Integer created is accepted, a Decimal with a fraction refused', () => {
-    expect(outcome(`${NOW}`, `${NOW}`)).toBe('accepted');
-    expect(outcome(`${NOW}.5`, `${NOW}.5`)).toMatch(/SIG-4 created or expires is a Decimal/);
+  it('baseline: an Integer created is accepted, a Decimal with a fraction refused', async () => {
+    expect(await outcome(`${NOW}`, `${NOW}`)).toBe('accepted');
+    expect(await outcome(`${NOW}.5`, `${NOW}.5`)).toMatch(/SIG-4 created or expires is a Decimal/);
   });
-  it('a Decimal created with a zero fraction (".0", ".000") is refused like any Decimal', () => {
+  it('a Decimal created with a zero fraction (".0", ".000") is refused like any Decimal', async () => {
     // The signature is over the Integer form the gateway re-serializes: today it verifies.
-    expect(outcome(`${NOW}.0`, `${NOW}`)).toMatch(/SIG-4/);
-    expect(outcome(`${NOW}.000`, `${NOW}`)).toMatch(/SIG-4/);
+    expect(await outcome(`${NOW}.0`, `${NOW}`)).toMatch(/SIG-4/);
+    expect(await outcome(`${NOW}.000`, `${NOW}`)).toMatch(/SIG-4/);
   });
-  it('an expires sent as a Decimal with a zero fraction is refused', () => {
-    expect(outcome(`${NOW}`, `${NOW}`, `;expires=${NOW + 30}`)).toBe('accepted');
+  it('an expires sent as a Decimal with a zero fraction is refused', async () => {
+    expect(await outcome(`${NOW}`, `${NOW}`, `;expires=${NOW + 30}`)).toBe('accepted');
     const list = '("@method" "@target-uri" "authorization")';
     const base = `"@method": GET\n"@target-uri": ${TARGET}\n"authorization": Bearer t\n"@signature-params": ${list};created=${NOW};keyid="k1";tag="fapi-2-request";expires=${NOW + 30}`;
     const sig = sign(null, Buffer.from(base), pair.privateKey).toString('base64');
     const input = `sig1=${list};created=${NOW};keyid="k1";tag="fapi-2-request";expires=${NOW + 30}.0`;
-    expect(() =>
+    await expect(
       verifier.verify({ method: 'GET', targetUri: TARGET, rawHeaders: ['Authorization', 'Bearer t', 'Signature-Input', input, 'Signature', `sig1=:${sig}:`], hasBody: false }, 'c1'),
-    ).toThrow(/SIG-4/);
+    ).rejects.toThrow(/SIG-4/);
   });
 });

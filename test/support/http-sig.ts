@@ -5,10 +5,13 @@ import { createHash, generateKeyPairSync, sign as cryptoSign, type KeyObject } f
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { connect, type TLSSocket } from 'node:tls';
 import { httpbis } from 'http-message-signatures';
 import { PUBLIC_ORIGIN, startHarness, type Harness, type HarnessOptions } from './gateway.js';
 import { cnfX5t } from './issuer.js';
+import { testPki } from './pki.js';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
@@ -161,3 +164,41 @@ export function retainedHeap(): number {
 }
 
 export { PUBLIC_ORIGIN };
+
+// Clients' keys behind a jwks_uri (SIG-2): a directory's JWKS host over real TLS (the test CA).
+export interface JwksHost {
+  /** https://127.0.0.1:PORT<path> */
+  url(path: string): string;
+  /** What each path answers: a JWKS object, or raw text. Unknown paths: 404. */
+  readonly docs: Map<string, unknown>;
+  /** 'down': 503 on every path; 'hang': never answers. */
+  mode: 'ok' | 'down' | 'hang';
+  /** Requests by path. */
+  readonly fetches: Map<string, number>;
+  close(): Promise<void>;
+}
+
+export async function startJwksHost(): Promise<JwksHost> {
+  const pki = await testPki();
+  const host = { docs: new Map<string, unknown>(), fetches: new Map<string, number>(), mode: 'ok' as JwksHost['mode'] };
+  const server = createHttpsServer({ cert: pki.server.certPem, key: pki.server.keyPem }, (req, res) => {
+    const path = req.url ?? '/';
+    host.fetches.set(path, (host.fetches.get(path) ?? 0) + 1);
+    if (host.mode === 'hang') return;
+    const doc = host.docs.get(path);
+    if (host.mode === 'down' || doc === undefined) {
+      res.writeHead(host.mode === 'down' ? 503 : 404).end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/json' }).end(typeof doc === 'string' ? doc : JSON.stringify(doc));
+  });
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  const port = (server.address() as AddressInfo).port;
+  return Object.assign(host, {
+    url: (path: string) => `https://127.0.0.1:${port}${path}`,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((ok) => server.close(() => ok()));
+    },
+  });
+}

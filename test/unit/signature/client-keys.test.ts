@@ -80,7 +80,7 @@ describe('SIG-2 http_signatures.clients', () => {
     expect(problems(() => load(config({ clients: { a: { jwks: { keys: [{ ...ec(), alg: 'RS256' }] } } } }))).join()).toMatch(/keys\[0\]\.alg/);
     const { alg: _alg, ...noAlg } = ec();
     expect(problems(() => load(config({ clients: { a: { jwks: { keys: [noAlg] } } } }))).join()).toMatch(/keys\[0\]\.alg/);
-    expect(problems(() => load(config({ clients: { a: {} } }))).join()).toMatch(/exactly one of jwks or jwks_file/);
+    expect(problems(() => load(config({ clients: { a: {} } }))).join()).toMatch(/exactly one of jwks, jwks_file or jwks_uri/);
     // No clients: a signing-only section (response_signing) is fine, a route verifying requests is not.
     expect(problems(() => load(config({ clients: {} }))).join()).toMatch(/signed_requests needs http_signatures\.clients/);
     const dir = mkdtempSync(join(tmpdir(), 'sig-keys-'));
@@ -89,6 +89,22 @@ describe('SIG-2 http_signatures.clients', () => {
     expect(problems(() => load(config({ clients: { a: { jwks_file: 'bad.json' } } }), dir)).join()).toMatch(/jwks_file: bad\.json: not JSON/);
     expect(problems(() => load(config({ clients: { a: { jwks_file: 'nokid.json' } } }), dir)).join()).toMatch(/jwks_file keys\[0\]\.kid/);
     expect(problems(() => load(config({ clients: { a: { jwks_file: 'missing.json' } } }), dir)).join()).toMatch(/missing\.json: cannot read \(ENOENT\)/);
+  });
+
+  it('jwks_uri: https only, alone, not compiled here (fetched at run time); client_jwks defaults, bounds and a watched ca_file', () => {
+    const { loaded, keys } = load(config({ clients: { tpp: { jwks_uri: 'https://directory.test/tpp/signing.jwks' }, own: { jwks: { keys: [ec()] } } } }));
+    expect(keys?.has('tpp')).toBe(false);
+    expect(keys?.get('own')?.get('ec')).toBeDefined();
+    expect(loaded.config.http_signatures?.client_jwks).toEqual({ http_timeout_ms: 2000, refresh_s: 300, refetch_cooldown_s: 30, max_bytes: 1_048_576 });
+    expect(problems(() => load(config({ clients: { tpp: { jwks_uri: 'http://directory.test/tpp.jwks' } } }))).join()).toMatch(/clients\.tpp\.jwks_uri: expected an https:\/\/ URL/);
+    expect(problems(() => load(config({ clients: { tpp: { jwks_uri: 'https://d.test/j', jwks: { keys: [ec()] } } } }))).join()).toMatch(/exactly one of jwks, jwks_file or jwks_uri/);
+    const bounds = problems(() => load(config({ clients: { tpp: { jwks_uri: 'https://d.test/j' } }, client_jwks: { refresh_s: 5, refetch_cooldown_s: 0, max_bytes: 100, http_timeout_ms: 50 } })));
+    expect(bounds.map((b) => b.split(':')[0]).sort()).toEqual(
+      ['client_jwks.http_timeout_ms', 'client_jwks.max_bytes', 'client_jwks.refetch_cooldown_s', 'client_jwks.refresh_s'].map((k) => `http_signatures.${k}`),
+    );
+    const dir = mkdtempSync(join(tmpdir(), 'sig-keys-'));
+    const watched = load(config({ clients: { tpp: { jwks_uri: 'https://d.test/j' } }, client_jwks: { ca_file: 'directory-ca.pem' } }), dir);
+    expect(referencedFiles(watched.loaded)).toContain(join(dir, 'directory-ca.pem'));
   });
 
   it('SIG-6 a signed route holds its body in memory: its limit is the lower of max_body_bytes and http_signatures.max_body_bytes', () => {
