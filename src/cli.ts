@@ -89,9 +89,10 @@ export function formatRouteTable(routes: readonly Route[]): string {
     [r.scopes.allOf.length ? `all:${r.scopes.allOf.join(' ')}` : '', r.scopes.anyOf.length ? `any:${r.scopes.anyOf.join(' ')}` : '']
       .filter(Boolean)
       .join('; ') || '-',
+    [r.signedRequests ? 'requests' : '', r.signResponses ? 'responses' : ''].filter(Boolean).join('+') || '-',
     r.upstream.url.href,
   ]);
-  const head = ['ROUTE', 'METHODS', 'HOST', 'PATH', 'BINDING', 'ISSUERS', 'AUDIENCE', 'SCOPES', 'UPSTREAM'];
+  const head = ['ROUTE', 'METHODS', 'HOST', 'PATH', 'BINDING', 'ISSUERS', 'AUDIENCE', 'SCOPES', 'SIGNED', 'UPSTREAM'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
   const fmt = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i] as number)).join('  ').trimEnd();
   return [fmt(head), ...rows.map(fmt)].join('\n');

@@ -123,6 +123,8 @@ interface Outcome {
   corsOrigin?: string;
   /** HDR-15: the CORS policy of a route found only for a refusal made before routing. */
   corsPolicy?: CorsPolicy;
+  /** SIG-10: the keyid that verified a signed request. */
+  signatureKeyid?: string;
   /** Pipelined and never given its turn: its connection closed first, or it was over the limit. */
   unserved?: 'NOT_SERVED_CONNECTION_CLOSED' | 'PIPELINE_LIMIT';
 }
@@ -416,7 +418,7 @@ export class Gateway {
     let extra: ForwardExtras | null | undefined;
     if (route.signedRequests || route.signResponses) {
       t = performance.now();
-      extra = await this.signedMessage(req, res, p, route, facts.method, claims);
+      extra = await this.signedMessage(req, res, p, route, facts.method, claims, o);
       // A signed request's body upload is part of it.
       if (route.signedRequests) o.stages.mark('signature', t);
     }
@@ -458,7 +460,7 @@ export class Gateway {
    * SIG-2..SIG-8: a signed request's body read and its signature checked, and the signer of the
    * response bound to it. null: the client went away first.
    */
-  private async signedMessage(req: IncomingMessage, res: ServerResponse, p: Pipeline, route: Route, method: string, claims: TokenClaims): Promise<ForwardExtras | null> {
+  private async signedMessage(req: IncomingMessage, res: ServerResponse, p: Pipeline, route: Route, method: string, claims: TokenClaims, o: Outcome): Promise<ForwardExtras | null> {
     const origin = route.publicOrigin ?? p.settings.publicOrigin;
     // SIG-7: what the client called (req.url is still the target as sent).
     const targetUri = `${origin.endsWith('/') ? origin.slice(0, -1) : origin}${req.url ?? ''}`;
@@ -469,6 +471,7 @@ export class Gateway {
       const hasBody = declaresBody(req);
       // The head first: a refusal never waits for (or buffers) a body, nor sends 100 Continue.
       verified = await verifier.verify({ method, targetUri, rawHeaders: req.rawHeaders, hasBody }, claims.clientId);
+      o.signatureKeyid = verified.keyid;
       // A request without a body is forwarded as one (its stream unread), not as an empty buffer.
       if (hasBody) {
         // Capped by http_signatures.max_body_bytes at config load (route table).
@@ -543,6 +546,7 @@ export class Gateway {
       issuer: o.claims?.issuerName,
       binding: o.binding?.kind,
       key_thumbprint: o.binding?.thumbprint,
+      signature_keyid: o.signatureKeyid,
       token_hash: (o.claims?.tokenHash ?? (o.token === undefined ? undefined : sha256Hex(o.token)))?.slice(0, 16),
       remote: req.socket.remoteAddress,
       detail: o.error?.message ?? cut,

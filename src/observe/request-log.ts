@@ -22,6 +22,8 @@ export interface RequestLine {
   readonly issuer: string | undefined;
   readonly binding: string | undefined;
   readonly key_thumbprint: string | undefined;
+  /** SIG-10: the keyid of the client key that verified the request's signature. */
+  readonly signature_keyid: string | undefined;
   readonly token_hash: string | undefined;
   readonly remote: string | undefined;
   readonly detail: string | undefined;
@@ -38,7 +40,7 @@ const q = JSON.stringify;
 // Every member of RequestLine (the message key is checked with them).
 const KEYS = [
   'interaction_id', 'replaced_interaction_id', 'route', 'method', 'path', 'decision', 'reason', 'status', 'latency_ms',
-  'client_id', 'issuer', 'binding', 'key_thumbprint', 'token_hash', 'remote', 'detail',
+  'client_id', 'issuer', 'binding', 'key_thumbprint', 'signature_keyid', 'token_hash', 'remote', 'detail',
 ] as const satisfies readonly (keyof RequestLine)[];
 
 /**

@@ -30,6 +30,8 @@ export interface RequestSignature {
 
 /** A signature whose head checks passed. */
 export interface VerifiedSignature extends RequestSignature {
+  /** The keyid of the client key it verified with (for the log, cut to 80 characters). */
+  readonly keyid: string;
   /** SIG-6, once the body is read: throws unless Content-Digest matches it. */
   checkBody(body: Buffer): void;
 }
@@ -169,6 +171,7 @@ export class RequestSignatureVerifier {
     const digest = covered.includes('content-digest') ? fieldValue(req.rawHeaders, 'content-digest') : undefined;
     return {
       label,
+      keyid: keyid.slice(0, 80),
       signature: serializeItem(member as Item),
       input: signatureParams,
       checkBody: (body) => void (digest === undefined || checkContentDigest(digest, body)),

@@ -50,6 +50,7 @@ describe('SIG-2 keys from the client\'s jwks_uri', () => {
     const r = await send(await sign(await mtlsReq(h, 'GET', '/signed/a'), k1));
     expect(r.status).toBe(200);
     expect(h.upstream.received.length).toBe(before + 1);
+    expect(r.line?.signature_keyid).toBe('k1');
     expect(host.fetches.get(TPP)).toBe(1);
     const fetched = h.logLines().find((l) => l.msg === 'client jwks fetched' && l.client_id === 'client-1');
     expect(fetched?.detail).toBe('1 usable keys, 1 skipped ("k2": use must be sig)');
@@ -61,6 +62,7 @@ describe('SIG-2 keys from the client\'s jwks_uri', () => {
     expect(r.status).toBe(401);
     expect(r.line?.reason).toBe('GW_HTTP_SIG_INVALID');
     expect(r.line?.detail).toMatch(/SIG-2 no key "k2" for client "client-1"/);
+    expect(r.line?.signature_keyid).toBeUndefined();
   });
 
   it('rotation: a key added to the document verifies on its first use; a removed one stops', async () => {

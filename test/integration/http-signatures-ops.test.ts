@@ -53,7 +53,7 @@ describe('checked and true', () => {
     expect(post.status).toBe(404);
   });
 
-  it('a signed POST round trip: verified, forwarded, the answer signed; the log names no key', async () => {
+  it('a signed POST round trip: verified, forwarded, the answer signed; the log names the key that verified it (SIG-10)', async () => {
     const body = Buffer.from('{"amount":"1.00"}');
     const req = await sign(await mtlsReq(h, 'POST', '/signed/pay', body), k);
     const iid = randomUUID();
@@ -63,8 +63,9 @@ describe('checked and true', () => {
     expect(r.headers['content-digest']).toBe(digest(Buffer.from(r.body)));
     const line = await logFor(h, iid);
     expect(line?.reason).toBe('OK');
-    // What an auditor would look for: which client key signed. Not in the line.
-    expect(JSON.stringify(line)).not.toContain('"k1"');
+    // What an auditor looks for: which client key signed. The key itself is never logged.
+    expect(line?.signature_keyid).toBe('k1');
+    expect(JSON.stringify(line)).not.toContain(String(k.jwk.x));
     // The check's latency, the body's upload included, is its own stage.
     expect(await metrics()).toMatch(/fapi_gateway_stage_duration_seconds_count\{stage="signature"\} [1-9]/);
   });

@@ -37,6 +37,7 @@ const FULL: RequestLine = {
   issuer: 'main',
   binding: 'mtls',
   key_thumbprint: 'NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs',
+  signature_keyid: 'tpp-1-2026',
   token_hash: '0123456789abcdef',
   remote: '127.0.0.1',
   detail: undefined,
@@ -44,7 +45,7 @@ const FULL: RequestLine = {
 
 const LINES: readonly [string, RequestLine][] = [
   ['every member set', { ...FULL, detail: 'x' }],
-  ['optional members left out', { ...FULL, replaced_interaction_id: undefined, method: undefined, path: undefined, client_id: undefined, issuer: undefined, binding: undefined, key_thumbprint: undefined, token_hash: undefined, remote: undefined }],
+  ['optional members left out', { ...FULL, replaced_interaction_id: undefined, method: undefined, path: undefined, client_id: undefined, issuer: undefined, binding: undefined, key_thumbprint: undefined, signature_keyid: undefined, token_hash: undefined, remote: undefined }],
   ['quotes, backslashes, control characters and non-ASCII', { ...FULL, path: '/a"b\\c', client_id: 'tab\there\nnewline\u0001', issuer: 'ünïcødé ✓ 𝄞', detail: `"${'long '.repeat(40)}\\"` }],
   ['a non-finite latency', { ...FULL, latency_ms: Number.NaN, status: 503, decision: 'error', reason: 'GW_UPSTREAM_UNAVAILABLE' }],
 ];

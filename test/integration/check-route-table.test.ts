@@ -1,0 +1,48 @@
+// `fapi-gateway check` prints the compiled route table: which routes verify signed requests and which
+// sign responses (SIG-2, SIG-8) is a column of it, as the binding and the scopes are.
+import { spawnSync } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { buildCli } from '../support/cli.js';
+import { testPki, writePki, type PkiFiles } from '../support/pki.js';
+
+let cliJs: string;
+let files: PkiFiles;
+let dir: string;
+beforeAll(async () => {
+  cliJs = buildCli('dist-procs-check-route-table');
+  files = await writePki(undefined, await testPki());
+  dir = mkdtempSync(join(tmpdir(), 'check-table-'));
+}, 120_000);
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('check: the route table', () => {
+  it('has a SIGNED column: requests, responses, both or -', () => {
+    const key = join(dir, 'gw.pem');
+    writeFileSync(key, generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }) as string);
+    const jwk = { ...generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' }), kid: 'c1', alg: 'EdDSA' };
+    const auth = (signed: boolean) => ({ issuers: ['main'], audience: 'https://api.test', binding: 'mtls', signed_requests: signed });
+    const route = (id: string, signed: boolean, sign: boolean) => ({ id, match: { methods: ['POST'], path: `/${id}` }, auth: auth(signed), sign_responses: sign, upstream: { url: 'http://127.0.0.1:1' } });
+    const f = join(dir, 'gateway.yaml');
+    writeFileSync(
+      f,
+      stringify({
+        server: { listen: '127.0.0.1:0', public_origin: 'https://api.test', tls: { cert_file: files.serverCertFile, key_file: files.serverKeyFile } },
+        issuers: { main: { issuer: 'https://as.test', jwks_uri: 'https://127.0.0.1:1/jwks', ca_file: files.caFile } },
+        http_signatures: { clients: { 'tpp-1': { jwks: { keys: [jwk] } } }, response_signing: { keys: [{ key_file: key, kid: 'gw-1', alg: 'EdDSA' }] } },
+        resource_metadata: {},
+        routes: [route('plain', false, false), route('req', true, false), route('res', false, true), route('both', true, true)],
+      }),
+    );
+    const r = spawnSync(process.execPath, [cliJs, 'check', '--config', f], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^ROUTE\s+METHODS\s+HOST\s+PATH\s+BINDING\s+ISSUERS\s+AUDIENCE\s+SCOPES\s+SIGNED\s+UPSTREAM$/m);
+    const signed = (id: string): string | undefined => r.stdout.split('\n').find((l) => l.startsWith(`${id} `))?.trim().split(/\s+/).at(-2);
+    expect([signed('plain'), signed('req'), signed('res'), signed('both')]).toEqual(['-', 'requests', 'responses', 'requests+responses']);
+  });
+});
