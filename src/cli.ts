@@ -77,6 +77,23 @@ function routeNotes(loaded: LoadedConfig): string[] {
   return notes;
 }
 
+/** Exit status of a process ended by an exception nothing handled (EX_SOFTWARE). */
+const DEFECT_EXIT = 70;
+
+/**
+ * An exception (or a rejection) no code path handled is a defect, and the process state is unknown:
+ * one fatal line where the log pipeline looks, not a bare stack on stderr, then exit at once without a
+ * drain (Kubernetes, or the cluster primary, starts a new one). Names and stack frames only: no values.
+ */
+function exitOnDefect(write: (fields: object) => void): void {
+  process.on('uncaughtException', (e, origin) => {
+    const err = e instanceof Error ? e : new Error(`non-Error thrown: ${typeof e}`);
+    const stack = (err.stack ?? '').split('\n').slice(1, 9).map((l) => l.trim());
+    write({ origin, detail: `${err.name}: ${err.message}`.slice(0, 300), stack: stack.join(' | ').slice(0, 2000) });
+    process.exit(DEFECT_EXIT);
+  });
+}
+
 export function formatRouteTable(routes: readonly Route[]): string {
   const rows = routes.map((r) => [
     r.id,
@@ -154,6 +171,7 @@ async function main(argv: string[]): Promise<number> {
         void process.stdout.write(`${JSON.stringify({ level, time: new Date().toISOString(), service: 'fapi-gateway', role: 'primary', ...extra, msg })}\n`);
       // A worker that cannot start: the others are stopped, and the start failed (as in one process).
       const primary = await runPrimary(loaded, log, () => process.exit(1));
+      exitOnDefect((fields) => log('uncaught exception; exiting', fields, 'fatal'));
       const watching = watchConfigAndFiles(file, loaded, () => {
         primary.reload();
         try {
@@ -178,6 +196,7 @@ async function main(argv: string[]): Promise<number> {
       return -1;
     }
     const running = cluster.isWorker ? await runWorker(loaded) : await startGateway(loaded);
+    exitOnDefect((fields) => running.logger.fatal(fields, 'uncaught exception; exiting'));
     if (differs.length > 0) running.logger.info({ needs_restart: differs }, 'config file differs from the running cluster; started with its settings');
     const reload = (why: string): void => {
       running.logger.info({ why }, 'reloading config');

@@ -111,7 +111,7 @@ export interface Primary {
  * again would fail the same way, forever, so the caller stops the others and exits non-zero.
  */
 /** The primary's log line writer; `warn` for what an operator should be alerted to (a worker killed or lost). */
-export type PrimaryLog = (msg: string, extra?: object, level?: 'info' | 'warn') => void;
+export type PrimaryLog = (msg: string, extra?: object, level?: 'info' | 'warn' | 'fatal') => void;
 
 export async function runPrimary(loaded: LoadedConfig, log: PrimaryLog, failedStart: () => void): Promise<Primary> {
   const n = workerCount(loaded);
