@@ -31,6 +31,7 @@ import type { RouteTable } from './route/table.js';
 import { declaresBody, limitStreamedBody, readBody } from './forward/body-limit.js';
 import { allowedOrigin, corsResponseHeaders, preflightHeaders, preflightMethod } from './route/cors.js';
 import { checkAuthorizationDetails } from './scope/authorization-details.js';
+import { checkResourceBinding } from './scope/resource-binding.js';
 import { checkScopes } from './scope/scopes.js';
 import { checkStepUp } from './scope/step-up.js';
 import { extractCredentials, schemeOf } from './token/credentials.js';
@@ -414,6 +415,7 @@ export class Gateway {
     t = o.stages.mark('binding', t);
     checkScopes(claims, route);
     if (route.authorizationDetails !== undefined) checkAuthorizationDetails(claims, route);
+    if (route.resourceBinding !== undefined) checkResourceBinding(claims, route, facts.path);
     if (route.stepUp !== undefined) checkStepUp(claims, route, Date.now() / 1000);
     let extra: ForwardExtras | null | undefined;
     if (route.signedRequests || route.signResponses) {

@@ -28,6 +28,15 @@ export interface RequestFacts {
   readonly clientCertWeakKey: string | undefined;
 }
 
+/** TOK-8: where a token lists the resources it grants; the bound one is the segment after the prefix. */
+export interface ResourceBinding {
+  /** The route's path_prefix without a trailing slash ('' for '/'). */
+  readonly prefix: string;
+  /** authorization_details entries of `type` grant the strings at `path` (member names). */
+  readonly details: readonly { readonly type: string; readonly path: readonly string[] }[];
+  readonly scopePrefix: string | undefined;
+}
+
 export interface StepUpRule {
   /** Accepted `acr` values in preference order; empty when only max_age is required. */
   readonly acrValues: readonly string[];
@@ -90,6 +99,8 @@ export interface Route {
   readonly scopes: ScopeRule;
   /** TOK-7: undefined when the route requires no `authorization_details`. */
   readonly authorizationDetails: DetailsRule | undefined;
+  /** TOK-8: undefined when the route does not bind the requested resource to the token. */
+  readonly resourceBinding: ResourceBinding | undefined;
   /** STEP-1: undefined when the route sets no step-up rule. */
   readonly stepUp: StepUpRule | undefined;
   readonly forwardCredentials: boolean;

@@ -166,6 +166,9 @@ function crossCheck(c: GatewayConfig): RawIssue[] {
         issues.push({ path: at('auth', 'dpop_nonce'), message: 'dpop_nonce needs dpop.nonce.secret_env' });
       }
     }
+    if (r.auth.resource_binding !== undefined && r.match.path_prefix === undefined) {
+      issues.push({ path: at('auth', 'resource_binding'), message: 'resource_binding needs match.path_prefix (it binds the path segment after it)' });
+    }
     if (r.auth.signed_requests && Object.keys(c.http_signatures?.clients ?? {}).length === 0) {
       issues.push({ path: at('auth', 'signed_requests'), message: 'signed_requests needs http_signatures.clients (the keys requests are signed with)' });
     }

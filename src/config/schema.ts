@@ -192,6 +192,28 @@ const authorizationDetails = z
   })
   .refine((r) => r.all_of.length + r.any_of.length > 0, 'set all_of, any_of or both');
 
+// TOK-8, Q-9: the resource a request names (the path segment after the route's path_prefix) must be
+// one the token grants: listed in its authorization_details, or in a scope with a prefix.
+const resourceBinding = z
+  .strictObject({
+    /** Entries of `type` grant the string(s) at `field` (a dotted path; arrays are looked through). */
+    authorization_details: z
+      .array(
+        z.strictObject({
+          type: rarString,
+          field: z
+            .string()
+            .regex(/^[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+)*$/, 'a member name or a dotted path of them (accounts, creditorAccount.iban)')
+            .default('identifier'),
+        }),
+      )
+      .min(1)
+      .optional(),
+    /** Scope tokens that start with this grant what follows it (`account:123` with prefix `account:`). */
+    scope_prefix: scopeToken.optional(),
+  })
+  .refine((b) => b.authorization_details !== undefined || b.scope_prefix !== undefined, 'set authorization_details, scope_prefix or both');
+
 // HDR-15: an origin exactly as a browser sends it in `Origin`, i.e. its WHATWG URL serialisation:
 // lower-case, no default port, no leading zeros, canonical IPv4/IPv6, punycode host names, no path,
 // never `*` or `null`. One check, one message per origin.
@@ -234,6 +256,8 @@ const route = z.strictObject({
     scopes: scopes.prefault({}),
     /** TOK-7: `authorization_details` (RAR) entries the token must carry; checked after the scopes. */
     authorization_details: authorizationDetails.optional(),
+    /** TOK-8: the first path segment after match.path_prefix must be granted by the token. */
+    resource_binding: resourceBinding.optional(),
     /** Q-11: forward Authorization / DPoP upstream (off by default, HDR-11). */
     forward_credentials: z.boolean().default(false),
     /** Require a server-provided DPoP nonce on this route (DPOP-24). */

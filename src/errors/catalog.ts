@@ -81,6 +81,7 @@ export const CATALOG = Object.freeze({
   // E6: insufficient_scope.
   GW_INSUFFICIENT_SCOPE: e(403, 'insufficient_scope', 'used', 'The access token lacks a required scope', 'E6, TOK-6, ERR-4, M15'),
   GW_INSUFFICIENT_AUTHORIZATION_DETAILS: e(403, 'insufficient_scope', 'used', 'The access token does not authorize this request', 'E6, TOK-7'),
+  GW_RESOURCE_NOT_GRANTED: e(403, 'insufficient_scope', 'used', 'The access token does not grant access to this resource', 'E6, TOK-8, Q-9'),
 
   // Step-up (RFC 9470).
   GW_STEP_UP_REQUIRED: e(401, 'insufficient_user_authentication', 'used', 'A stronger or more recent user authentication is required', 'STEP-1..STEP-3'),

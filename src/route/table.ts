@@ -7,7 +7,7 @@ import { fixedQueryNames } from './query.js';
 import { normaliseTarget } from './normalize-path.js';
 import { ConfigError, formatPath, type LoadedConfig } from '../config/load.js';
 import type { RouteConfig } from '../config/schema.js';
-import type { AuthScheme, DetailRule, DetailsRule, Route } from '../types.js';
+import type { AuthScheme, DetailRule, DetailsRule, ResourceBinding, Route } from '../types.js';
 
 export interface RouteTable {
   match(method: string, path: string, host: string): Route | undefined;
@@ -43,6 +43,16 @@ function compileDetails(d: RouteConfig['auth']['authorization_details']): Detail
   return Object.freeze({ allOf: Object.freeze(d.all_of.map(rule)), anyOf: Object.freeze(d.any_of.map(rule)) });
 }
 
+function compileResourceBinding(r: RouteConfig): ResourceBinding | undefined {
+  const b = r.auth.resource_binding;
+  if (b === undefined || r.match.path_prefix === undefined) return undefined;
+  return Object.freeze({
+    prefix: r.match.path_prefix.replace(/\/$/, ''),
+    details: Object.freeze((b.authorization_details ?? []).map((d) => Object.freeze({ type: d.type, path: Object.freeze(d.field.split('.')) }))),
+    scopePrefix: b.scope_prefix,
+  });
+}
+
 /**
  * `leewayS`: the largest clock leeway of the route's issuers (for the step-up `auth_time` check).
  * `upstreamCa`: the PEM text of `upstream.ca_file`, read by the caller; `maxBodyBytes`: server.limits.max_body_bytes;
@@ -64,6 +74,7 @@ export function compileRoute(r: RouteConfig, leewayS = 0, upstreamCa?: string, m
     binding: r.auth.binding,
     scopes: Object.freeze({ allOf: Object.freeze([...r.auth.scopes.all_of]), anyOf: Object.freeze([...r.auth.scopes.any_of]) }),
     authorizationDetails: compileDetails(r.auth.authorization_details),
+    resourceBinding: compileResourceBinding(r),
     stepUp: s === undefined ? undefined : Object.freeze({ acrValues: Object.freeze([...(s.acr_values ?? [])]), maxAgeS: s.max_age_s, leewayS }),
     forwardCredentials: r.auth.forward_credentials,
     dpop: Object.freeze({ nonce: r.auth.dpop_nonce }),

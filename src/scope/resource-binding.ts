@@ -1,0 +1,63 @@
+// TOK-8, Q-9: a legacy upstream serves whatever account or consent the path names. On a route with
+// `resource_binding`, the path segment after the route's prefix must be one the token grants, else
+// 403 insufficient_scope (E6). The prefix alone (the collection) names no resource and passes.
+// Compared exactly, after percent-decoding: any other spelling (case, `;param`) is refused, never
+// passed unbound.
+import { GatewayError } from '../errors/gateway-error.js';
+import type { ResourceBinding, Route, TokenClaims } from '../types.js';
+
+/** The segment after `prefix`, undefined for the prefix itself (with or without a trailing slash). */
+export function boundSegment(path: string, prefix: string): string | undefined {
+  if (path.length <= prefix.length + 1) return undefined;
+  const rest = path.slice(prefix.length + 1);
+  const end = rest.indexOf('/');
+  return end === -1 ? rest : rest.slice(0, end);
+}
+
+export function checkResourceBinding(claims: TokenClaims, route: Route, path: string): void {
+  const b = route.resourceBinding as ResourceBinding;
+  const segment = boundSegment(path, b.prefix);
+  if (segment === undefined) return;
+  const value = decoded(segment);
+  if (value !== undefined && value !== '' && grants(claims, b, value)) return;
+  const shown = JSON.stringify(segment.slice(0, 80));
+  throw new GatewayError('GW_RESOURCE_NOT_GRANTED', `TOK-8 the token does not grant the resource ${shown} after ${b.prefix || '/'} (${sources(b)})`);
+}
+
+function decoded(segment: string): string | undefined {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return undefined; // not UTF-8 once decoded: no grant can name it
+  }
+}
+
+function grants(claims: TokenClaims, b: ResourceBinding, value: string): boolean {
+  if (b.scopePrefix !== undefined) {
+    const wanted = b.scopePrefix + value;
+    if (claims.scopes.includes(wanted)) return true;
+  }
+  if (b.details.length === 0 || claims.authorizationDetails === undefined) return false;
+  for (const entry of claims.authorizationDetails) {
+    if (typeof entry !== 'object' || entry === null) continue;
+    const type = (entry as Record<string, unknown>).type;
+    for (const d of b.details) if (d.type === type && holds(entry, d.path, 0, value)) return true;
+  }
+  return false;
+}
+
+/** Whether `value` is a string at `path` under `node`, looking through arrays at every step. */
+function holds(node: unknown, path: readonly string[], i: number, value: string): boolean {
+  if (Array.isArray(node)) return node.some((x) => holds(x, path, i, value));
+  if (i === path.length) return node === value;
+  if (typeof node !== 'object' || node === null) return false;
+  const next = path[i] as string;
+  return Object.hasOwn(node, next) && holds((node as Record<string, unknown>)[next], path, i + 1, value);
+}
+
+/** For the log: where grants were looked for (never the token's values). */
+function sources(b: ResourceBinding): string {
+  const parts = b.details.map((d) => `authorization_details type ${d.type} ${d.path.join('.')}`);
+  if (b.scopePrefix !== undefined) parts.push(`scope ${b.scopePrefix}<value>`);
+  return `looked in ${parts.join(', ')}`;
+}
