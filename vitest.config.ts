@@ -10,6 +10,8 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     pool: 'forks',
+    // Compiles the CLI once per run for the process tests (test/support/cli.ts buildCli).
+    globalSetup: ['test/support/global-setup.ts'],
     testTimeout: 20_000,
     hookTimeout: 30_000,
     // Real sockets and a real Redis: keep the 2-core machine from oversubscribing.

@@ -1,6 +1,6 @@
 // Found in review; each failed on the code before its fix.
-// The real CLI as processes (server.workers > 1, signals, hot reload), built from src/ into
-// dist-test-cluster/ (its own output, so it cannot race the dist/ build of operations.test.ts).
+// The real CLI as processes (server.workers > 1, signals, hot reload), from the run's one build of src/
+// (buildCli; not dist/, which operations.test.ts rebuilds).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';

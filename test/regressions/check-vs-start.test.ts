@@ -18,7 +18,7 @@ let files: PkiFiles;
 let dir: string;
 
 beforeAll(async () => {
-  // Its own build: dist/ may be rebuilt by another test file while this one runs.
+  // Not dist/: another test file may rebuild it while this one runs.
   cliJs = buildCli('dist-check-vs-start');
   pki = await testPki();
   files = await writePki(undefined, pki);

@@ -1,19 +1,54 @@
-// The real CLI as a process: built from src/ into a directory of its own (two tsc runs into one
-// directory at once could race), plus the bounded waits the process tests share.
+// The real CLI as a process (compiled once per vitest run by global-setup.ts, see cli-build.ts), plus
+// the bounded waits the process tests share.
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { join } from 'node:path';
+import { inject } from 'vitest';
+import { RESULT_FILE, ROOT, tscArgs, type BuildResult } from './cli-build.js';
 import { startIssuer, type TestIssuer } from './issuer.js';
 import { testPki, writePki, type PkiFiles, type TestPki } from './pki.js';
 import { startUpstream, type TestUpstream } from './upstream.js';
 
-export const ROOT = new URL('../../', import.meta.url).pathname;
+export { ROOT };
 
-/** Compiles src/ into `<repo>/<dirName>` (git-ignored `dist-*`) and returns the path of its cli.js. */
+/**
+ * The path of the compiled CLI's cli.js. Under this repo's vitest config that is the run's shared build
+ * (waited for, not compiled again: the process tests only spawn it, none writes to it). Without
+ * global-setup.ts it compiles src/ into `<repo>/<dirName>` (git-ignored `dist-*`), a directory per
+ * caller so that two tsc runs never write into one directory at once.
+ */
 export function buildCli(dirName: `dist-${string}`): string {
+  const shared = inject('cliBuildDir');
+  if (shared !== undefined) {
+    awaitSharedBuild(shared);
+    return join(shared, 'cli.js');
+  }
   const out = join(ROOT, dirName);
-  execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', out], { stdio: 'inherit' });
+  execFileSync(process.execPath, tscArgs(out), { stdio: 'inherit' });
   return join(out, 'cli.js');
+}
+
+const SHARED_BUILD_WAIT_MS = 120_000;
+
+/** Blocks until global-setup.ts's tsc is done (buildCli is synchronous); throws what tsc said if it failed. */
+function awaitSharedBuild(dir: string): void {
+  const until = Date.now() + SHARED_BUILD_WAIT_MS;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    let text: string;
+    try {
+      text = readFileSync(join(dir, RESULT_FILE), 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      if (Date.now() > until) throw new Error(`the CLI build in ${dir} did not finish in ${SHARED_BUILD_WAIT_MS} ms`);
+      Atomics.wait(pause, 0, 0, 50);
+      continue;
+    }
+    const result = JSON.parse(text) as BuildResult;
+    if (!result.ok) throw new Error(`compiling the CLI (tsc -p tsconfig.build.json) failed:\n${result.output}`);
+    return;
+  }
 }
 
 /** Polls `f` every 50 ms until it holds; throws after `ms`. */
@@ -58,7 +93,7 @@ export const lineArrives = (lines: readonly Record<string, any>[], pred: (l: Rec
     () => false,
   );
 
-/** What the CLI-process tests start once: the CLI built into `dirName`, a PKI, an issuer and an upstream. */
+/** What the CLI-process tests start once: the CLI (buildCli), a PKI, an issuer and an upstream. */
 export async function cliFixtures(dirName: `dist-${string}`): Promise<{ cliJs: string; pki: TestPki; files: PkiFiles; issuer: TestIssuer; upstream: TestUpstream }> {
   const cliJs = buildCli(dirName);
   const pki = await testPki();

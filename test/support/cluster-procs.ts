@@ -1,6 +1,6 @@
-// Process-lifecycle tests: the real CLI (compiled per test file by cli.ts's buildCli, so two files
-// running at once never race a tsc run), started as detached processes with bounded waits; every child
-// is tracked and SIGKILLed (with its process group) at the end.
+// Process-lifecycle tests: the real CLI (cli.ts's buildCli: the run's one build, never dist/, which
+// another test file may rebuild), started as detached processes with bounded waits; every child is
+// tracked and SIGKILLed (with its process group) at the end.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
