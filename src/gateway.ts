@@ -28,7 +28,7 @@ import type { ResponseSigner } from './signature/response-signer.js';
 import { fieldValue } from './signature/signature-base.js';
 import { checkFixedQuery } from './route/query.js';
 import type { RouteTable } from './route/table.js';
-import { declaresBody, limitStreamedBody, readBody } from './forward/body-limit.js';
+import { declaresBody, limitStreamedBody, readBody } from './forward/body.js';
 import { allowedOrigin, corsResponseHeaders, preflightHeaders, preflightMethod } from './route/cors.js';
 import { checkAuthorizationDetails } from './scope/authorization-details.js';
 import { checkResourceBinding } from './scope/resource-binding.js';

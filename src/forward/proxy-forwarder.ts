@@ -10,7 +10,7 @@ import { ProxyServer, type ServerOptions } from 'http-proxy-3';
 import { deleteLength } from 'http-proxy-3/dist/lib/http-proxy/passes/web-incoming.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { ResponseRules, Route, UpstreamTarget } from '../types.js';
-import { BodyBuffer } from './body-limit.js';
+import { BodyBuffer } from './body.js';
 import { connectionListed, HOP_BY_HOP } from './headers.js';
 
 /**

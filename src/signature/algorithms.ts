@@ -5,6 +5,9 @@ import type { FAPI_ALGS } from '../config/schema.js';
 
 export type SigningAlg = (typeof FAPI_ALGS)[number];
 
+/** RFC 9421 §6.2 names of the same algorithm as a key's JWK `alg` (PS256, RSA-PSS as JOSE has it, has none). */
+export const RFC9421_NAME: Readonly<Record<SigningAlg, string | undefined>> = { PS256: undefined, ES256: 'ecdsa-p256-sha256', EdDSA: 'ed25519', Ed25519: 'ed25519' };
+
 /** Why `key` (public or private) cannot be used with `alg`, or undefined. */
 export function keyProblem(key: KeyObject, alg: SigningAlg): string | undefined {
   const type = key.asymmetricKeyType;

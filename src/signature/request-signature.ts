@@ -4,15 +4,13 @@
 // before the DPoP jti is claimed, so a refused signature does not use up the proof.
 import { parseDictionary, serializeInnerList, serializeItem, type Dictionary, type InnerList, type Item } from 'structured-headers';
 import { GatewayError } from '../errors/gateway-error.js';
-import { verifySignature, type SigningAlg } from './algorithms.js';
+import { RFC9421_NAME, verifySignature } from './algorithms.js';
 import type { ClientKeyring } from './client-keys.js';
 import { checkContentDigest } from './content-digest.js';
 import { fieldValue, signatureBase, type RequestView } from './signature-base.js';
 
 export const REQUEST_TAG = 'fapi-2-request';
 const REQUIRED = ['@method', '@target-uri', 'authorization'] as const;
-/** RFC 9421 §6.2 names of the same algorithm as the key's JWK `alg` (PS256 has none). */
-const RFC9421_NAME: Record<SigningAlg, string | undefined> = { PS256: undefined, ES256: 'ecdsa-p256-sha256', EdDSA: 'ed25519', Ed25519: 'ed25519' };
 
 export interface SignedRequest extends RequestView {
   /** It declares a body (Content-Length > 0 or Transfer-Encoding): content-digest must be covered. */

@@ -1,6 +1,7 @@
-// server.limits.max_body_bytes for bodies without a Content-Length (chunked): counted as they stream
-// to the upstream, since the gateway does not buffer them (but for signed requests: readBody). A
-// Content-Length over the limit is refused before anything else (gateway.ts).
+// Message bodies. server.limits.max_body_bytes for bodies without a Content-Length (chunked): counted
+// as they stream to the upstream, since the gateway does not buffer them; a Content-Length over the
+// limit is refused before anything else (gateway.ts). Read whole into one buffer only where a digest
+// needs every byte first: a signed request (readBody) or a signed response (BodyBuffer).
 
 /**
  * Calls `exceeded` once when more than `max` body bytes have arrived. Attached after the body is piped
