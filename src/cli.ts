@@ -12,7 +12,7 @@ import { watchFiles } from './config/watch.js';
 import { clientTrust } from './listen/client-chain.js';
 import { tlsOptions } from './listen/tls-options.js';
 import { startGateway } from './main.js';
-import { compileRouteTable } from './route/table.js';
+import { compileRouteTable, unboundNeighbours } from './route/table.js';
 import { compileClientKeys } from './signature/client-keys.js';
 import { buildResponseSigner } from './signature/response-signer.js';
 import { clientAuthFor } from './token/token-validator.js';
@@ -63,7 +63,7 @@ function checkFiles(loaded: LoadedConfig): string[] {
 }
 
 /** `check`: what is valid but probably not meant, said once per route. */
-function routeNotes(loaded: LoadedConfig): string[] {
+function routeNotes(loaded: LoadedConfig, routes: readonly Route[]): string[] {
   const c = loaded.config;
   const notes = c.routes
     .filter((r) => r.upstream.preserve_host && r.match.host === undefined)
@@ -73,6 +73,11 @@ function routeNotes(loaded: LoadedConfig): string[] {
   const jwksPath = c.http_signatures?.response_signing?.jwks_path;
   if (signing.length > 0 && jwksPath !== undefined && c.resource_metadata === undefined) {
     notes.push(`routes ${signing.join(', ')} sign responses, and without resource_metadata no jwks_uri is published: tell clients the keys are at ${new URL(jwksPath, c.server.public_origin).href}`);
+  }
+  for (const [bound, other] of unboundNeighbours(routes)) {
+    notes.push(
+      `route ${other.id} (${[...other.methods].join(',')}) shares paths with route ${bound.id}, which binds resources, and binds none: an upstream that takes a method override from the body (_method in a form) could serve ${bound.id}'s resources through it; give it a resource_binding too, or make the paths disjoint`,
+    );
   }
   return notes;
 }
@@ -94,6 +99,14 @@ function exitOnDefect(write: (fields: object) => void): void {
   });
 }
 
+/** TOK-8: where the path's resource must be granted (`rar:<type>.<field>`, `scope:<prefix>`), or `-`. */
+function boundBy(r: Route): string {
+  const b = r.resourceBinding;
+  if (b === undefined) return '-';
+  const from = [...b.details.map((d) => `rar:${d.type}.${d.path.join('.')}`), ...(b.scopePrefix === undefined ? [] : [`scope:${b.scopePrefix}`])];
+  return from.join('|');
+}
+
 export function formatRouteTable(routes: readonly Route[]): string {
   const rows = routes.map((r) => [
     r.id,
@@ -106,10 +119,11 @@ export function formatRouteTable(routes: readonly Route[]): string {
     [r.scopes.allOf.length ? `all:${r.scopes.allOf.join(' ')}` : '', r.scopes.anyOf.length ? `any:${r.scopes.anyOf.join(' ')}` : '']
       .filter(Boolean)
       .join('; ') || '-',
+    boundBy(r),
     [r.signedRequests ? 'requests' : '', r.signResponses ? 'responses' : ''].filter(Boolean).join('+') || '-',
     r.upstream.url.href,
   ]);
-  const head = ['ROUTE', 'METHODS', 'HOST', 'PATH', 'BINDING', 'ISSUERS', 'AUDIENCE', 'SCOPES', 'SIGNED', 'UPSTREAM'];
+  const head = ['ROUTE', 'METHODS', 'HOST', 'PATH', 'BINDING', 'ISSUERS', 'AUDIENCE', 'SCOPES', 'RESOURCE', 'SIGNED', 'UPSTREAM'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
   const fmt = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i] as number)).join('  ').trimEnd();
   return [fmt(head), ...rows.map(fmt)].join('\n');
@@ -161,7 +175,7 @@ async function main(argv: string[]): Promise<number> {
     // check: an upstream.ca_file that is not on this machine is a note (below), as for every file.
     const table = compileRouteTable(loaded, { missingFilesOk: command === 'check' });
     if (command === 'check') {
-      const notes = [...routeNotes(loaded), ...checkFiles(loaded)];
+      const notes = [...routeNotes(loaded, table.routes), ...checkFiles(loaded)];
       process.stdout.write(`config ${values.config} is valid\n\n${formatRouteTable(table.routes)}\n${notes.map((n) => `\nnote: ${n}`).join('')}${notes.length > 0 ? '\n' : ''}`);
       return 0;
     }

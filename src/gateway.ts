@@ -26,7 +26,7 @@ import type { ReplayStore } from './replay/store.js';
 import { acceptSignature, requestSignatureOf, type RequestSignatureVerifier, type VerifiedSignature } from './signature/request-signature.js';
 import type { ResponseSigner } from './signature/response-signer.js';
 import { fieldValue } from './signature/signature-base.js';
-import { checkFixedQuery } from './route/query.js';
+import { checkFixedQuery, checkMethodOverride } from './route/query.js';
 import type { RouteTable } from './route/table.js';
 import { declaresBody, limitStreamedBody, readBody } from './forward/body.js';
 import { allowedOrigin, corsResponseHeaders, preflightHeaders, preflightMethod } from './route/cors.js';
@@ -397,7 +397,10 @@ export class Gateway {
     if (route === undefined) throw new GatewayError('GW_ROUTE_NOT_FOUND', `no route for ${facts.method} ${facts.path}`);
     if (route.cors !== undefined) o.corsOrigin = allowedOrigin(route.cors, req.headers.origin);
     if (req.headers.upgrade !== undefined) throw new GatewayError('GW_UPGRADE_REFUSED', 'HDR-12 Upgrade requested');
-    if (route.upstream.fixedQuery !== undefined && facts.query !== '') checkFixedQuery(facts.query, route.upstream.fixedQuery);
+    if (facts.query !== '') {
+      if (route.upstream.fixedQuery !== undefined) checkFixedQuery(facts.query, route.upstream.fixedQuery);
+      checkMethodOverride(facts.query);
+    }
     const length = req.headers['content-length'];
     if (length !== undefined && Number(length) > route.upstream.maxBodyBytes) {
       // Not read: the connection closes after the 413 rather than draining the body.
@@ -415,7 +418,7 @@ export class Gateway {
     t = o.stages.mark('binding', t);
     checkScopes(claims, route);
     if (route.authorizationDetails !== undefined) checkAuthorizationDetails(claims, route);
-    if (route.resourceBinding !== undefined) checkResourceBinding(claims, route, facts.path);
+    if (route.resourceBinding !== undefined) checkResourceBinding(claims, route, facts.method, facts.path);
     if (route.stepUp !== undefined) checkStepUp(claims, route, Date.now() / 1000);
     let extra: ForwardExtras | null | undefined;
     if (route.signedRequests || route.signResponses) {

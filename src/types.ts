@@ -32,9 +32,11 @@ export interface RequestFacts {
 export interface ResourceBinding {
   /** The route's path_prefix without a trailing slash ('' for '/'). */
   readonly prefix: string;
-  /** authorization_details entries of `type` grant the strings at `path` (member names). */
-  readonly details: readonly { readonly type: string; readonly path: readonly string[] }[];
+  /** authorization_details entries meeting the rule grant the strings at `path` (member names). */
+  readonly details: readonly (DetailRule & { readonly path: readonly string[] })[];
   readonly scopePrefix: string | undefined;
+  /** Methods allowed on the prefix itself, which names no resource. */
+  readonly collectionMethods: ReadonlySet<string>;
 }
 
 export interface StepUpRule {

@@ -166,8 +166,19 @@ function crossCheck(c: GatewayConfig): RawIssue[] {
         issues.push({ path: at('auth', 'dpop_nonce'), message: 'dpop_nonce needs dpop.nonce.secret_env' });
       }
     }
-    if (r.auth.resource_binding !== undefined && r.match.path_prefix === undefined) {
+    const binding = r.auth.resource_binding;
+    if (binding !== undefined && r.match.path_prefix === undefined) {
       issues.push({ path: at('auth', 'resource_binding'), message: 'resource_binding needs match.path_prefix (it binds the path segment after it)' });
+    }
+    // TOK-8 with TOK-7: only an entry meeting one of the route's rules may grant (see scope/resource-binding.ts).
+    const ruled = r.auth.authorization_details;
+    if (binding?.authorization_details !== undefined && ruled !== undefined) {
+      const types = new Set([...ruled.all_of, ...ruled.any_of].map((x) => x.type));
+      binding.authorization_details.forEach((d, j) => {
+        if (!types.has(d.type)) {
+          issues.push({ path: at('auth', 'resource_binding', 'authorization_details', j, 'type'), message: `${d.type} is in none of the route's authorization_details rules, so no entry of it could grant` });
+        }
+      });
     }
     if (r.auth.signed_requests && Object.keys(c.http_signatures?.clients ?? {}).length === 0) {
       issues.push({ path: at('auth', 'signed_requests'), message: 'signed_requests needs http_signatures.clients (the keys requests are signed with)' });

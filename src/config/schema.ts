@@ -196,11 +196,17 @@ const authorizationDetails = z
 // one the token grants: listed in its authorization_details, or in a scope with a prefix.
 const resourceBinding = z
   .strictObject({
-    /** Entries of `type` grant the string(s) at `field` (a dotted path; arrays are looked through). */
+    /**
+     * Entries of `type` (holding these actions and datatypes, and one of these locations, as a TOK-7
+     * rule) grant the string(s) at `field` (a dotted path; arrays are looked through).
+     */
     authorization_details: z
       .array(
         z.strictObject({
           type: rarString,
+          actions: z.array(rarString).min(1).optional(),
+          datatypes: z.array(rarString).min(1).optional(),
+          locations: z.array(rarString).min(1).optional(),
           field: z
             .string()
             .regex(/^[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+)*$/, 'a member name or a dotted path of them (accounts, creditorAccount.iban)')
@@ -211,6 +217,8 @@ const resourceBinding = z
       .optional(),
     /** Scope tokens that start with this grant what follows it (`account:123` with prefix `account:`). */
     scope_prefix: scopeToken.optional(),
+    /** Methods allowed on the path_prefix itself (the collection: a list, a create), which names no resource. */
+    collection_methods: z.array(z.enum(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'])).default(['GET', 'HEAD', 'POST']),
   })
   .refine((b) => b.authorization_details !== undefined || b.scope_prefix !== undefined, 'set authorization_details, scope_prefix or both');
 

@@ -31,16 +31,17 @@ function schemesFor(binding: Route['binding']): AuthScheme[] {
   return ['bearer', 'dpop'];
 }
 
+const detailRule = (x: { type: string; actions?: string[]; datatypes?: string[]; locations?: string[] }): DetailRule =>
+  Object.freeze({
+    type: x.type,
+    actions: Object.freeze([...(x.actions ?? [])]),
+    datatypes: Object.freeze([...(x.datatypes ?? [])]),
+    locations: Object.freeze([...(x.locations ?? [])]),
+  });
+
 function compileDetails(d: RouteConfig['auth']['authorization_details']): DetailsRule | undefined {
   if (d === undefined) return undefined;
-  const rule = (x: (typeof d.all_of)[number]): DetailRule =>
-    Object.freeze({
-      type: x.type,
-      actions: Object.freeze([...(x.actions ?? [])]),
-      datatypes: Object.freeze([...(x.datatypes ?? [])]),
-      locations: Object.freeze([...(x.locations ?? [])]),
-    });
-  return Object.freeze({ allOf: Object.freeze(d.all_of.map(rule)), anyOf: Object.freeze(d.any_of.map(rule)) });
+  return Object.freeze({ allOf: Object.freeze(d.all_of.map(detailRule)), anyOf: Object.freeze(d.any_of.map(detailRule)) });
 }
 
 function compileResourceBinding(r: RouteConfig): ResourceBinding | undefined {
@@ -48,8 +49,9 @@ function compileResourceBinding(r: RouteConfig): ResourceBinding | undefined {
   if (b === undefined || r.match.path_prefix === undefined) return undefined;
   return Object.freeze({
     prefix: r.match.path_prefix.replace(/\/$/, ''),
-    details: Object.freeze((b.authorization_details ?? []).map((d) => Object.freeze({ type: d.type, path: Object.freeze(d.field.split('.')) }))),
+    details: Object.freeze((b.authorization_details ?? []).map((d) => Object.freeze({ ...detailRule(d), path: Object.freeze(d.field.split('.')) }))),
     scopePrefix: b.scope_prefix,
+    collectionMethods: new Set(b.collection_methods),
   });
 }
 
@@ -111,6 +113,22 @@ const overlaps = (a: Route, b: Route): boolean =>
   [...a.methods].some((m) => b.methods.has(m)) &&
   (a.host === undefined || b.host === undefined || a.host === b.host) &&
   pathsOverlap(a, b);
+
+/**
+ * TOK-8: pairs of a route that binds resources and another route, without a binding, whose paths
+ * overlap it (they differ in method, or they would overlap outright): an upstream that takes a method
+ * override from the body could serve the bound resources through the other route. For `check`'s notes.
+ */
+export function unboundNeighbours(routes: readonly Route[]): [bound: Route, other: Route][] {
+  const out: [Route, Route][] = [];
+  for (const a of routes) {
+    if (a.resourceBinding === undefined) continue;
+    for (const b of routes) {
+      if (b !== a && b.resourceBinding === undefined && (a.host === undefined || b.host === undefined || a.host === b.host) && pathsOverlap(a, b)) out.push([a, b]);
+    }
+  }
+  return out;
+}
 
 /** `missingFilesOk` (check): an upstream.ca_file not on this machine compiles without its CA. */
 export function compileRouteTable(loaded: LoadedConfig, opts: { readonly missingFilesOk?: boolean } = {}): RouteTable {

@@ -17,7 +17,7 @@ export function checkAuthorizationDetails(claims: TokenClaims, route: Route): vo
 }
 
 /** One entry meets one rule: same `type`, all its actions and datatypes, one of its locations. */
-function entryMeets(entry: unknown, r: DetailRule): boolean {
+export function entryMeets(entry: unknown, r: DetailRule): boolean {
   if (typeof entry !== 'object' || entry === null) return false;
   const e = entry as Record<string, unknown>;
   return (

@@ -1,10 +1,13 @@
 // TOK-8, Q-9: a legacy upstream serves whatever account or consent the path names. On a route with
 // `resource_binding`, the path segment after the route's prefix must be one the token grants, else
-// 403 insufficient_scope (E6). The prefix alone (the collection) names no resource and passes.
-// Compared exactly, after percent-decoding: any other spelling (case, `;param`) is refused, never
-// passed unbound.
+// 403 insufficient_scope (E6). The prefix alone (the collection) names no resource: only its
+// collection methods pass. Compared exactly, after percent-decoding: any other spelling (case,
+// `;param`) is refused, never passed unbound. RFC 9396 §2.2: an entry's permissions are its own
+// actions x locations x datatypes, so the entry that grants the resource must itself meet the
+// binding's rule and, when the route has authorization_details rules, one of those.
 import { GatewayError } from '../errors/gateway-error.js';
 import type { ResourceBinding, Route, TokenClaims } from '../types.js';
+import { entryMeets } from './authorization-details.js';
 
 /** The segment after `prefix`, undefined for the prefix itself (with or without a trailing slash). */
 export function boundSegment(path: string, prefix: string): string | undefined {
@@ -14,12 +17,15 @@ export function boundSegment(path: string, prefix: string): string | undefined {
   return end === -1 ? rest : rest.slice(0, end);
 }
 
-export function checkResourceBinding(claims: TokenClaims, route: Route, path: string): void {
+export function checkResourceBinding(claims: TokenClaims, route: Route, method: string, path: string): void {
   const b = route.resourceBinding as ResourceBinding;
   const segment = boundSegment(path, b.prefix);
-  if (segment === undefined) return;
+  if (segment === undefined) {
+    if (b.collectionMethods.has(method)) return;
+    throw new GatewayError('GW_RESOURCE_NOT_GRANTED', `TOK-8 ${method} on ${b.prefix || '/'} itself names no resource, and is not one of resource_binding.collection_methods`);
+  }
   const value = decoded(segment);
-  if (value !== undefined && value !== '' && grants(claims, b, value)) return;
+  if (value !== undefined && value !== '' && grants(claims, route, b, value)) return;
   const shown = JSON.stringify(segment.slice(0, 80));
   throw new GatewayError('GW_RESOURCE_NOT_GRANTED', `TOK-8 the token does not grant the resource ${shown} after ${b.prefix || '/'} (${sources(b)})`);
 }
@@ -32,16 +38,18 @@ function decoded(segment: string): string | undefined {
   }
 }
 
-function grants(claims: TokenClaims, b: ResourceBinding, value: string): boolean {
+function grants(claims: TokenClaims, route: Route, b: ResourceBinding, value: string): boolean {
   if (b.scopePrefix !== undefined) {
     const wanted = b.scopePrefix + value;
     if (claims.scopes.includes(wanted)) return true;
   }
   if (b.details.length === 0 || claims.authorizationDetails === undefined) return false;
+  const rules = route.authorizationDetails;
   for (const entry of claims.authorizationDetails) {
-    if (typeof entry !== 'object' || entry === null) continue;
-    const type = (entry as Record<string, unknown>).type;
-    for (const d of b.details) if (d.type === type && holds(entry, d.path, 0, value)) return true;
+    for (const d of b.details) {
+      if (!entryMeets(entry, d) || !holds(entry, d.path, 0, value)) continue;
+      if (rules === undefined || rules.allOf.some((r) => entryMeets(entry, r)) || rules.anyOf.some((r) => entryMeets(entry, r))) return true;
+    }
   }
   return false;
 }
@@ -57,7 +65,7 @@ function holds(node: unknown, path: readonly string[], i: number, value: string)
 
 /** For the log: where grants were looked for (never the token's values). */
 function sources(b: ResourceBinding): string {
-  const parts = b.details.map((d) => `authorization_details type ${d.type} ${d.path.join('.')}`);
+  const parts = b.details.map((d) => `authorization_details type ${d.type} ${d.path.join('.')}${d.actions.length + d.datatypes.length + d.locations.length > 0 ? ' (with its rule)' : ''}`);
   if (b.scopePrefix !== undefined) parts.push(`scope ${b.scopePrefix}<value>`);
   return `looked in ${parts.join(', ')}`;
 }

@@ -1,5 +1,6 @@
 // `fapi-gateway check` prints the compiled route table: which routes verify signed requests and which
-// sign responses (SIG-2, SIG-8) is a column of it, as the binding and the scopes are.
+// sign responses (SIG-2, SIG-8), and where a route's resource must be granted (TOK-8), are columns of
+// it, as the binding and the scopes are; a route sharing a bound route's paths unbound is a note.
 import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -41,8 +42,37 @@ describe('check: the route table', () => {
     const r = spawnSync(process.execPath, [cliJs, 'check', '--config', f], { encoding: 'utf8' });
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
-    expect(r.stdout).toMatch(/^ROUTE\s+METHODS\s+HOST\s+PATH\s+BINDING\s+ISSUERS\s+AUDIENCE\s+SCOPES\s+SIGNED\s+UPSTREAM$/m);
+    expect(r.stdout).toMatch(/^ROUTE\s+METHODS\s+HOST\s+PATH\s+BINDING\s+ISSUERS\s+AUDIENCE\s+SCOPES\s+RESOURCE\s+SIGNED\s+UPSTREAM$/m);
     const signed = (id: string): string | undefined => r.stdout.split('\n').find((l) => l.startsWith(`${id} `))?.trim().split(/\s+/).at(-2);
     expect([signed('plain'), signed('req'), signed('res'), signed('both')]).toEqual(['-', 'requests', 'responses', 'requests+responses']);
+  });
+
+  it('TOK-8: a RESOURCE column, and a note for a route that shares a bound route\'s paths without binding', () => {
+    const auth = (extra: Record<string, unknown>) => ({ issuers: ['main'], audience: 'https://api.test', binding: 'mtls', ...extra });
+    const f = join(dir, 'bound.yaml');
+    writeFileSync(
+      f,
+      stringify({
+        server: { listen: '127.0.0.1:0', public_origin: 'https://api.test', tls: { cert_file: files.serverCertFile, key_file: files.serverKeyFile } },
+        issuers: { main: { issuer: 'https://as.test', jwks_uri: 'https://127.0.0.1:1/jwks', ca_file: files.caFile } },
+        routes: [
+          { id: 'consents', match: { methods: ['GET', 'DELETE'], path_prefix: '/consents' }, auth: auth({ resource_binding: { scope_prefix: 'consent:' } }), upstream: { url: 'http://127.0.0.1:1' } },
+          { id: 'consents-create', match: { methods: ['POST'], path_prefix: '/consents' }, auth: auth({}), upstream: { url: 'http://127.0.0.1:1' } },
+          {
+            id: 'accounts',
+            match: { methods: ['GET'], path_prefix: '/accounts' },
+            auth: auth({ resource_binding: { authorization_details: [{ type: 'account_information', field: 'accounts' }] } }),
+            upstream: { url: 'http://127.0.0.1:1' },
+          },
+          { id: 'other', match: { methods: ['POST'], path: '/other' }, auth: auth({}), upstream: { url: 'http://127.0.0.1:1' } },
+        ],
+      }),
+    );
+    const r = spawnSync(process.execPath, [cliJs, 'check', '--config', f], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    const resource = (id: string): string | undefined => r.stdout.split('\n').find((l) => l.startsWith(`${id} `))?.trim().split(/\s+/).at(-3);
+    expect([resource('consents'), resource('consents-create'), resource('accounts'), resource('other')]).toEqual(['scope:consent:', '-', 'rar:account_information.accounts', '-']);
+    const notes = r.stdout.split('\n').filter((l) => l.startsWith('note: route '));
+    expect(notes).toEqual([expect.stringMatching(/^note: route consents-create \(POST\) shares paths with route consents, which binds resources, and binds none: .*_method/)]);
   });
 });

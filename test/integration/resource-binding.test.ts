@@ -112,5 +112,10 @@ describe('TOK-8 resource_binding', () => {
     const { r, line } = await bearer('/consents/urn:bank:c-43', token, 'DELETE');
     expectErrorContract(r, 403, 'insufficient_scope');
     expect(line?.detail).toMatch(/looked in scope consent:<value>/);
+    // The collection itself: GET (a list) passes by default, a DELETE of it names no consent.
+    expect((await bearer('/consents', token)).r.status).toBe(200);
+    const all = await bearer('/consents', token, 'DELETE');
+    expectErrorContract(all.r, 403, 'insufficient_scope');
+    expect(all.line?.detail).toMatch(/DELETE on \/consents itself names no resource/);
   });
 });

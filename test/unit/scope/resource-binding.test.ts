@@ -12,15 +12,18 @@ const config = (binding: unknown, match: Record<string, unknown> = { methods: ['
   issuers: { as: { issuer: 'https://as.test', jwks_uri: 'https://as.test/jwks' } },
   routes: [{ id: 'acct', match, auth: { issuers: ['as'], audience: 'https://api.test', resource_binding: binding }, upstream: { url: 'http://127.0.0.1:1' } }],
 });
-const routeWith = (binding: unknown, prefix = '/accounts'): Route =>
-  compileRouteTable(parseConfig(stringify(config(binding, { methods: ['GET'], path_prefix: prefix })), '/tmp/gateway.yaml', {})).routes[0] as Route;
+const routeWith = (binding: unknown, prefix = '/accounts', details?: unknown): Route => {
+  const c = config(binding, { methods: ['GET', 'POST', 'DELETE'], path_prefix: prefix });
+  if (details !== undefined) Object.assign(c.routes[0]?.auth as object, { authorization_details: details });
+  return compileRouteTable(parseConfig(stringify(c), '/tmp/gateway.yaml', {})).routes[0] as Route;
+};
 const token = (c: Partial<TokenClaims>): TokenClaims => ({ scopes: [], ...c }) as unknown as TokenClaims;
-const outcome = (claims: TokenClaims, r: Route, path: string): string => {
+const outcome = (claims: TokenClaims, r: Route, path: string, method = 'GET'): string => {
   try {
-    checkResourceBinding(claims, r, path);
+    checkResourceBinding(claims, r, method, path);
     return 'granted';
   } catch {
-    return gatewayErrorOf(() => checkResourceBinding(claims, r, path)).code;
+    return gatewayErrorOf(() => checkResourceBinding(claims, r, method, path)).code;
   }
 };
 
@@ -46,14 +49,48 @@ describe('TOK-8 checkResourceBinding', () => {
     const t = token({ authorizationDetails: [ACCOUNTS] });
     expect(outcome(t, details, '/accounts/DE02100100109307118603/balances')).toBe('granted');
     expect(outcome(t, details, '/accounts/DE89370400440532013000')).toBe('GW_RESOURCE_NOT_GRANTED');
-    const e = gatewayErrorOf(() => checkResourceBinding(t, details, '/accounts/DE89370400440532013000'));
+    const e = gatewayErrorOf(() => checkResourceBinding(t, details, 'GET', '/accounts/DE89370400440532013000'));
     expect({ status: e.status, error: e.entry.error }).toEqual({ status: 403, error: 'insufficient_scope' });
     // The log names the segment and where grants were looked for, never the token's values.
     expect(e.message).toBe('TOK-8 the token does not grant the resource "DE89370400440532013000" after /accounts (looked in authorization_details type account_information accounts)');
     expect(e.message).not.toContain('DE02100100109307118603');
-    // The collection itself names no resource.
+    // The collection itself names no resource: its methods (GET, HEAD, POST by default) pass.
     expect(outcome(t, details, '/accounts')).toBe('granted');
-    expect(outcome(t, details, '/accounts/')).toBe('granted');
+    expect(outcome(t, details, '/accounts/', 'POST')).toBe('granted');
+    expect(outcome(token({}), details, '/accounts')).toBe('granted');
+  });
+
+  it('collection_methods: another method on the prefix itself is refused (a DELETE of the collection names no resource)', () => {
+    expect(outcome(token({}), details, '/accounts', 'DELETE')).toBe('GW_RESOURCE_NOT_GRANTED');
+    expect(gatewayErrorOf(() => checkResourceBinding(token({}), details, 'DELETE', '/accounts/')).message).toBe(
+      'TOK-8 DELETE on /accounts itself names no resource, and is not one of resource_binding.collection_methods',
+    );
+    const listOnly = routeWith({ scope_prefix: 'a:', collection_methods: ['GET'] });
+    expect(outcome(token({}), listOnly, '/accounts', 'POST')).toBe('GW_RESOURCE_NOT_GRANTED');
+    expect(outcome(token({}), listOnly, '/accounts', 'GET')).toBe('granted');
+  });
+
+  it('RFC 9396 §2.2: the entry that grants must itself meet the binding rule and one of the route\'s rules (no union of entries)', () => {
+    const listA = { type: 'account_information', actions: ['list_accounts', 'read_balances'], accounts: ['A'] };
+    const listB = { type: 'account_information', actions: ['list_accounts'], accounts: ['B'] };
+    const elsewhere = { type: 'account_information', actions: ['read_balances'], locations: ['https://other-rs.example'], accounts: ['C'] };
+    const t = token({ authorizationDetails: [listA, listB, elsewhere] });
+    const ruled = routeWith(
+      { authorization_details: [{ type: 'account_information', field: 'accounts' }] },
+      '/accounts',
+      { all_of: [{ type: 'account_information', actions: ['read_balances'], locations: ['https://api.test'] }] },
+    );
+    // listA meets the route rule only if it lists the location: it does not, so nothing grants.
+    expect(outcome(t, ruled, '/accounts/A/balances')).toBe('GW_RESOURCE_NOT_GRANTED');
+    const here = { ...listA, locations: ['https://api.test'] };
+    const t2 = token({ authorizationDetails: [here, listB, elsewhere] });
+    expect(outcome(t2, ruled, '/accounts/A/balances')).toBe('granted');
+    expect(outcome(t2, ruled, '/accounts/B/balances')).toBe('GW_RESOURCE_NOT_GRANTED'); // its entry lacks read_balances
+    expect(outcome(t2, ruled, '/accounts/C/balances')).toBe('GW_RESOURCE_NOT_GRANTED'); // its entry is for another RS
+    // The binding's own rule, without route rules: the same, on the granting entry.
+    const own = routeWith({ authorization_details: [{ type: 'account_information', field: 'accounts', actions: ['read_balances'] }] });
+    expect(outcome(t, own, '/accounts/A')).toBe('granted');
+    expect(outcome(t, own, '/accounts/B')).toBe('GW_RESOURCE_NOT_GRANTED');
   });
 
   it('compares exactly after percent-decoding: another spelling is refused, never passed unbound', () => {
@@ -108,5 +145,12 @@ describe('TOK-8 resource_binding config', () => {
     expect(problems(config({ authorization_details: [] })).join()).toMatch(/authorization_details/);
     expect(problems(config({ scope_prefix: 'has space' })).join()).toMatch(/scope_prefix/);
     expect(problems(config({ authorization_details: [{ type: 't' }], scope_prefix: 'a:' }))).toEqual([]);
+    // With the route's own authorization_details rules, a binding type none of them names could never grant.
+    const ruled = config({ authorization_details: [{ type: 'payment_initiation' }] });
+    Object.assign(ruled.routes[0]?.auth as object, { authorization_details: { all_of: [{ type: 'account_information' }] } });
+    expect(problems(ruled)).toEqual([
+      "routes[0].auth.resource_binding.authorization_details[0].type: payment_initiation is in none of the route's authorization_details rules, so no entry of it could grant",
+    ]);
+    expect(problems(config({ scope_prefix: 'a:', collection_methods: ['TRACE'] })).join()).toMatch(/collection_methods/);
   });
 });
