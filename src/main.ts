@@ -73,6 +73,8 @@ interface Shared {
 }
 
 const MEMORY_KEY_PREFIX = 'fapi:dpop:';
+/** Clients' jwks_uri fetched at once when a config starts serving. */
+const WARM_CLIENT_FETCHES = 16;
 
 function buildReplayStore(loaded: LoadedConfig, logger: Logger, metrics: Metrics): ReplayStore {
   const r = loaded.config.replay;
@@ -110,12 +112,14 @@ function build(loaded: LoadedConfig, logger: Logger, metrics: Metrics, shared: S
   const issuerKeys: IssuerKeys[] = [];
   const issuers = Object.entries(c.issuers).map(([name, cfg]) => {
     const ca = cfg.ca_file === undefined ? [] : [readConfigFile(loaded, cfg.ca_file, `issuers.${name}.ca_file`)];
-    // Only what IssuerKeys reads: a reload changing leeway, algorithms or introspection keeps the keys
-    // (a refetch would turn readiness to 503 and, with the AS unreachable, refuse every token).
-    const cacheKey = JSON.stringify([name, cfg.issuer, cfg.jwks_uri, cfg.http_timeout_ms, cfg.jwks_refresh_s, cfg.jwks_refetch_cooldown_s, ca]);
+    // Where the keys come from: a reload changing anything else (leeway, algorithms, introspection,
+    // timings) keeps them (a refetch would turn readiness to 503 and, with the AS unreachable, refuse
+    // every token); the timings are applied to the kept ones.
+    const cacheKey = JSON.stringify([name, cfg.issuer, cfg.jwks_uri, ca]);
     keyCacheKeys.add(cacheKey);
     let keys = shared.issuerKeys.get(cacheKey);
-    if (keys === undefined) {
+    if (keys !== undefined) keys.configure(cfg);
+    else {
       keys = new IssuerKeys(cfg, ca, {
         onFetch: (issuer, ok, detail) => {
           metrics.jwksFetches.inc({ issuer: name, result: ok ? 'ok' : 'error' });
@@ -195,11 +199,14 @@ function buildClientJwks(loaded: LoadedConfig, logger: Logger, metrics: Metrics,
   const out: ClientJwks[] = [];
   for (const [clientId, source] of Object.entries(section.clients)) {
     if (source.jwks_uri === undefined) continue;
-    const cacheKey = JSON.stringify(['client', clientId, source.jwks_uri, f, ca]);
+    // Where the keys come from; the timings and limits are applied to kept keys (an outage must not
+    // turn into 503s because a reload raised a timeout).
+    const cacheKey = JSON.stringify(['client', clientId, source.jwks_uri, ca]);
     keyCacheKeys.add(cacheKey);
+    const opts = { http: { ca, timeoutMs: f.http_timeout_ms, maxBytes: f.max_bytes }, refreshS: f.refresh_s, refetchCooldownS: f.refetch_cooldown_s };
     let keys = shared.clientJwks.get(cacheKey);
-    if (keys === undefined) {
-      const opts = { http: { ca, timeoutMs: f.http_timeout_ms, maxBytes: f.max_bytes }, refreshS: f.refresh_s, refetchCooldownS: f.refetch_cooldown_s };
+    if (keys !== undefined) keys.configure(opts);
+    else {
       keys = new ClientJwks(clientId, source.jwks_uri, opts, {
         onFetch: (client, ok, detail) => {
           metrics.clientJwksFetches.inc({ client, result: ok ? 'ok' : 'error' });
@@ -321,10 +328,15 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
     { api: `https://${apiAddress.address}:${apiAddress.port}`, admin: adminAddress && `http://${adminAddress.address}:${adminAddress.port}` },
     'fapi-gateway listening',
   );
-  // Warm every issuer's and client's keys so the first request does not pay for it (failures retry on demand).
+  // Warm every issuer's and client's keys so the first request does not pay for it (failures retry on
+  // demand). Clients may be hundreds (a directory): a few fetches at a time.
   const warm = (b: Built): void => {
     for (const k of b.issuerKeys) if (!k.ready) k.refresh().catch(() => undefined);
-    for (const k of b.clientJwks) if (!k.ready) k.refresh().catch(() => undefined);
+    const cold = b.clientJwks.filter((k) => !k.ready);
+    const next = async (): Promise<void> => {
+      for (let k = cold.shift(); k !== undefined; k = cold.shift()) await k.refresh().catch(() => undefined);
+    };
+    for (let i = 0; i < Math.min(WARM_CLIENT_FETCHES, cold.length); i++) void next();
   };
   warm(current.built);
 

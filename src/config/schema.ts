@@ -415,7 +415,7 @@ const httpSignatures = z.strictObject({
       http_timeout_ms: z.int().min(100).max(30000).default(2000),
       refresh_s: z.int().min(10).max(86400).default(300),
       refetch_cooldown_s: z.int().min(1).max(3600).default(30),
-      max_bytes: z.int().min(1024).max(10_485_760).default(1_048_576),
+      max_bytes: z.int().min(1024).max(4_194_304).default(1_048_576),
     })
     .prefault({}),
   response_signing: responseSigning.optional(),

@@ -1,11 +1,11 @@
 // SIG-2: a client's signing keys behind its `jwks_uri` (a directory-hosted JWKS): fetched over
-// verified TLS (TLS-11), refreshed in the background, refetched on an unknown keyid at most once per
-// cooldown, one fetch at a time; as the issuers' keys (token/issuer-keys.ts). The gateway does not
-// own the document: keys it cannot use for signing (encryption keys, no `alg`, weak RSA) are skipped,
-// not fatal. Each fetch replaces the keys, so a key removed from the document stops verifying.
+// verified TLS (TLS-11), fetched again before keys older than refresh_s judge a request, refetched on an
+// unknown keyid at most once per cooldown, one fetch at a time. The gateway does not own the document:
+// keys it cannot use for signing (encryption keys, no `alg`, weak RSA) are skipped, not fatal. Each
+// fetch replaces the keys, so a key removed from the document stops verifying.
 import { signingJwk } from '../config/schema.js';
 import { GatewayError } from '../errors/gateway-error.js';
-import { getJson, type HttpClientOptions } from '../token/http-client.js';
+import { getJwksKeys, type HttpClientOptions } from '../token/http-client.js';
 import { importClientKey, type ClientKey, type FetchedClientKeys } from './client-keys.js';
 
 export interface ClientJwksOptions {
@@ -20,31 +20,39 @@ export interface ClientJwksEvents {
 
 /** As the issuers' keys: requests fail closed meanwhile, and a long cooldown would outlast the outage. */
 const FIRST_FETCH_BACKOFF_MAX_S = 5;
-/** How many skipped keys a fetch's log line names. */
+/** How many skipped keys a fetch's log line names (the others are counted). */
 const SKIPPED_NAMED = 5;
 
-/** keyid -> key, and why the others were left out. */
-export function usableKeys(jwks: unknown): { keys: Map<string, ClientKey>; skipped: string[] } {
-  const list = typeof jwks === 'object' && jwks !== null ? (jwks as { keys?: unknown }).keys : undefined;
-  if (!Array.isArray(list)) throw new Error('not a JWKS (no keys array)');
+/** keyid -> key, how many entries were skipped, and why (the first few). */
+export function usableKeys(list: readonly unknown[]): { keys: Map<string, ClientKey>; skipped: number; reasons: string[] } {
+  // Which key a signature under a kid published twice meant is unknown: none of them is used, whatever
+  // the others are (an encryption key, a weak one).
+  const seen = new Set<string>();
+  const twice = new Set<string>();
+  for (const raw of list) {
+    const kid = (raw as { kid?: unknown } | null)?.kid;
+    if (typeof kid !== 'string') continue;
+    if (seen.has(kid)) twice.add(kid);
+    seen.add(kid);
+  }
   const keys = new Map<string, ClientKey>();
-  const skipped: string[] = [];
-  const duplicated = new Set<string>();
+  const reasons: string[] = [];
+  let skipped = 0;
+  const skip = (i: number, raw: unknown, why: () => string): void => {
+    if (++skipped > SKIPPED_NAMED) return;
+    const kid = (raw as { kid?: unknown } | null)?.kid;
+    reasons.push(`${typeof kid === 'string' ? JSON.stringify(kid).slice(0, 40) : `#${i}`}: ${why()}`);
+  };
   list.forEach((raw: unknown, i) => {
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return skip(i, raw, () => 'not a JWK object');
     const parsed = signingJwk.safeParse(raw);
-    const kid = typeof (raw as { kid?: unknown } | null)?.kid === 'string' ? JSON.stringify((raw as { kid: string }).kid).slice(0, 40) : `#${i}`;
-    if (!parsed.success) return void skipped.push(`${kid}: ${parsed.error.issues.map((x) => `${x.path.join('.') || 'key'} ${x.message}`.slice(0, 80)).join('; ')}`);
+    if (!parsed.success) return skip(i, raw, () => parsed.error.issues.map((x) => `${x.path.join('.') || 'key'} ${x.message}`.slice(0, 80)).join('; '));
+    if (twice.has(parsed.data.kid)) return skip(i, raw, () => 'duplicate kid');
     const key = importClientKey(parsed.data);
-    if (typeof key === 'string') return void skipped.push(`${kid}: ${key.slice(0, 80)}`);
-    // Two keys under one kid: which one a signature meant is not known, so neither is used.
-    if (keys.has(parsed.data.kid) || duplicated.has(parsed.data.kid)) {
-      keys.delete(parsed.data.kid);
-      duplicated.add(parsed.data.kid);
-      return void skipped.push(`${kid}: duplicate kid`);
-    }
+    if (typeof key === 'string') return skip(i, raw, () => key.slice(0, 80));
     keys.set(parsed.data.kid, key);
   });
-  return { keys, skipped };
+  return { keys, skipped, reasons };
 }
 
 export class ClientJwks implements FetchedClientKeys {
@@ -59,7 +67,7 @@ export class ClientJwks implements FetchedClientKeys {
   constructor(
     readonly clientId: string,
     private readonly uri: string,
-    private readonly opts: ClientJwksOptions,
+    private opts: ClientJwksOptions,
     private readonly events: ClientJwksEvents = {},
     private readonly now: () => number = Date.now,
   ) {}
@@ -68,12 +76,22 @@ export class ClientJwks implements FetchedClientKeys {
     return this.keys !== undefined;
   }
 
+  /** A reload that changes only timings or limits keeps the keys held (a new fetcher would drop them). */
+  configure(opts: ClientJwksOptions): void {
+    this.opts = opts;
+  }
+
   async find(keyid: string): Promise<ClientKey | undefined> {
     if (this.keys === undefined) await this.firstFetch();
-    else this.refreshIfStale();
+    else if (this.stale()) {
+      // Keys older than refresh_s never judge a request while a fetch could replace them: a key the
+      // client withdrew (compromised) stops verifying within refresh_s, however idle the route was.
+      // A failed fetch leaves the held keys verifying (an outage), and is retried after the cooldown.
+      await this.refresh().catch(() => undefined);
+    }
     const key = (this.keys as ReadonlyMap<string, ClientKey>).get(keyid);
     if (key !== undefined) return key;
-    // A fetch under way (a stale refresh, another request's miss) may bring a key just rotated in.
+    // A fetch under way (another request's miss) may bring a key just rotated in.
     if (this.inflight !== undefined) {
       await this.inflight.catch(() => undefined);
       return (this.keys as ReadonlyMap<string, ClientKey>).get(keyid) ?? this.miss();
@@ -91,17 +109,17 @@ export class ClientJwks implements FetchedClientKeys {
     return this.inflight;
   }
 
+  /** Older than refresh_s, and a fetch is due: at once after a success, after the cooldown after a failure. */
+  private stale(): boolean {
+    const now = this.now();
+    if (now - this.fetchedAt <= this.opts.refreshS * 1000) return false;
+    return !this.lastFetchFailed || now - this.attemptedAt >= this.opts.refetchCooldownS * 1000;
+  }
+
   /** An unknown keyid with no fetch due: no such key (401), or an outage (503) if the last fetch failed. */
   private miss(): undefined {
     if (this.lastFetchFailed) throw this.unavailable(`unknown keyid while the last fetch failed (${this.lastProblem})`);
     return undefined;
-  }
-
-  private refreshIfStale(): void {
-    const now = this.now();
-    if (now - this.fetchedAt > this.opts.refreshS * 1000 && now - this.attemptedAt >= this.opts.refetchCooldownS * 1000) {
-      this.refresh().catch(() => undefined);
-    }
   }
 
   private firstFetch(): Promise<void> {
@@ -112,25 +130,25 @@ export class ClientJwks implements FetchedClientKeys {
     return this.refresh();
   }
 
-  private unavailable(detail: string): GatewayError {
-    return new GatewayError('GW_CLIENT_JWKS_UNAVAILABLE', `SIG-2 keys of client ${JSON.stringify(this.clientId).slice(0, 80)} from its jwks_uri: ${detail}`, { retryAfterS: 5 });
+  private unavailable(detail: string, cause?: unknown): GatewayError {
+    return new GatewayError('GW_CLIENT_JWKS_UNAVAILABLE', `SIG-2 keys of client ${JSON.stringify(this.clientId).slice(0, 80)} from its jwks_uri: ${detail}`, { retryAfterS: 5, cause });
   }
 
   private async fetch(): Promise<void> {
     this.attemptedAt = this.now();
     try {
-      const { keys, skipped } = usableKeys(await getJson(this.uri, this.opts.http));
+      const { keys, skipped, reasons } = usableKeys(await getJwksKeys(this.uri, this.opts.http));
       this.keys = keys;
       this.fetchedAt = this.now();
       this.lastFetchFailed = false;
-      const named = skipped.slice(0, SKIPPED_NAMED).join(', ') + (skipped.length > SKIPPED_NAMED ? `, ${skipped.length - SKIPPED_NAMED} more` : '');
-      this.events.onFetch?.(this.clientId, true, `${keys.size} usable keys${skipped.length > 0 ? `, ${skipped.length} skipped (${named})` : ''}`);
+      const named = reasons.join(', ') + (skipped > reasons.length ? `, ${skipped - reasons.length} more` : '');
+      this.events.onFetch?.(this.clientId, true, `${keys.size} usable keys${skipped > 0 ? `, ${skipped} skipped (${named})` : ''}`);
     } catch (e) {
       this.lastFetchFailed = true;
       this.failedAt = this.now();
       this.lastProblem = (e as Error).message;
       this.events.onFetch?.(this.clientId, false, this.lastProblem);
-      throw this.unavailable(this.lastProblem);
+      throw this.unavailable(this.lastProblem, e);
     }
   }
 }

@@ -1,5 +1,5 @@
 // SIG-2: the public keys clients sign requests with, by the access token's client_id: compiled once
-// per config from `jwks`/`jwks_file`, or fetched from the client's `jwks_uri` (remote-client-keys.ts).
+// per config from `jwks`/`jwks_file`, or fetched from the client's `jwks_uri` (client-jwks.ts).
 // The algorithm is the key's (its JWK `alg`), never the request's choice.
 import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { ConfigError, formatPath, readConfigFile, type LoadedConfig } from '../config/load.js';
@@ -36,6 +36,9 @@ export class ClientKeyring {
 /** A JWK (already shaped as `signingJwk`) as a client's signing key, or why it cannot be one. */
 export function importClientKey(jwk: SigningJwks['keys'][number]): ClientKey | string {
   if (jwk.use !== undefined && jwk.use !== 'sig') return 'use must be sig';
+  // RFC 7517 §4.3, as jose checks the issuers' keys: listed operations must include verify.
+  const ops = (jwk as { key_ops?: unknown }).key_ops;
+  if (ops !== undefined && !(Array.isArray(ops) && ops.includes('verify'))) return 'key_ops must include verify';
   let key: KeyObject;
   try {
     key = createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' });

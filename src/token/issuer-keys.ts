@@ -8,7 +8,7 @@ import { createLocalJWKSet, type JSONWebKeySet, type JWK, type JWSHeaderParamete
 import type { IssuerConfig } from '../config/schema.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { metadataUrls } from './discovery.js';
-import { getJson, type HttpClientOptions } from './http-client.js';
+import { getJson, getJwksKeys, type HttpClientOptions } from './http-client.js';
 
 type KeyGetter = ReturnType<typeof createLocalJWKSet>;
 
@@ -57,19 +57,25 @@ export class IssuerKeys {
   private lastFetchFailed = false;
   private failedAt = 0;
   private inflight: Promise<void> | undefined;
-  private readonly http: HttpClientOptions;
+  private http: HttpClientOptions;
   private material: ReadonlySet<string> = new Set();
   /** Bumped by every successful fetch. */
   generation = 0;
 
   constructor(
-    private readonly cfg: IssuerConfig,
+    private cfg: IssuerConfig,
     ca: readonly string[],
     private readonly events: KeySourceEvents = {},
     private readonly now: () => number = Date.now,
   ) {
     this.jwksUri = cfg.jwks_uri;
     this.http = { ca, timeoutMs: cfg.http_timeout_ms };
+  }
+
+  /** A reload that changes only timings keeps the keys (same issuer, jwks_uri and CAs: see main.ts). */
+  configure(cfg: IssuerConfig): void {
+    this.cfg = cfg;
+    this.http = { ...this.http, timeoutMs: cfg.http_timeout_ms };
   }
 
   get issuer(): string {
@@ -86,9 +92,12 @@ export class IssuerKeys {
     return this.material.has(material);
   }
 
-  /** Keys older than jwks_refresh_s: refresh in the background and keep serving the keys we have. */
+  /**
+   * Keys older than jwks_refresh_s: refresh in the background and keep serving the keys we have. The
+   * cooldown holds it back only after a failed fetch (a longer cooldown would stretch refresh_s).
+   */
   refreshIfStale(): void {
-    if (this.local !== undefined && this.now() - this.fetchedAt > this.cfg.jwks_refresh_s * 1000 && this.coolingDown() === false) {
+    if (this.local !== undefined && this.now() - this.fetchedAt > this.cfg.jwks_refresh_s * 1000 && (!this.lastFetchFailed || !this.coolingDown())) {
       this.refresh().catch(() => undefined);
     }
   }
@@ -173,16 +182,13 @@ export class IssuerKeys {
     this.attemptedAt = this.now();
     try {
       this.jwksUri ??= await this.discover();
-      const jwks = await getJson(this.jwksUri, this.http);
-      if (typeof jwks !== 'object' || jwks === null || !Array.isArray((jwks as { keys?: unknown }).keys)) {
-        throw new Error('JWKS has no keys array');
-      }
-      this.local = createLocalJWKSet(jwks as JSONWebKeySet);
-      this.material = new Set((jwks as JSONWebKeySet).keys.map(publishedMaterial).filter((m): m is string => m !== undefined));
+      const jwks = { keys: await getJwksKeys(this.jwksUri, this.http) } as JSONWebKeySet;
+      this.local = createLocalJWKSet(jwks);
+      this.material = new Set(jwks.keys.map(publishedMaterial).filter((m): m is string => m !== undefined));
       this.generation++;
       this.fetchedAt = this.now();
       this.lastFetchFailed = false;
-      this.events.onFetch?.(this.cfg.issuer, true, `${(jwks as JSONWebKeySet).keys.length} keys`);
+      this.events.onFetch?.(this.cfg.issuer, true, `${jwks.keys.length} keys`);
     } catch (e) {
       this.lastFetchFailed = true;
       this.failedAt = this.now();

@@ -687,7 +687,7 @@ describe('TLS-11: a reload forgets the upstream CA agents no route uses', () => 
 });
 
 describe('config reload and the issuers\' key caches', () => {
-  it('an unchanged issuer keeps its keys; a replaced setting\'s cache is dropped, so going back to it fetches afresh', async () => {
+  it('an unchanged issuer keeps its keys, also with new timings; a replaced source\'s cache is dropped, so going back to it fetches afresh', async () => {
     const h2 = await startHarness();
     try {
       const token = await h2.issuer.mint({ cnf: cnfX5t(h2.pki.client1.x5tS256) });
@@ -697,7 +697,12 @@ describe('config reload and the issuers\' key caches', () => {
       h2.reload();
       await ok();
       expect(h2.issuer.jwksFetches).toBe(base);
-      h2.reload((c) => (c.issuers.main.jwks_refetch_cooldown_s = 7));
+      // Timings only: the keys are kept (a refetch would make readiness 503 with the AS down).
+      h2.reload((c) => Object.assign(c.issuers.main, { jwks_refetch_cooldown_s: 7, http_timeout_ms: 3000, jwks_refresh_s: 600 }));
+      await ok();
+      expect(h2.issuer.jwksFetches).toBe(base);
+      // Another source (the jwks_uri discovered from metadata instead of configured): a cache of its own.
+      h2.reload((c) => delete c.issuers.main.jwks_uri);
       await ok();
       expect(h2.issuer.jwksFetches).toBe(base + 1);
       // Without pruning, the first cache would still be held (and reused here) after any number of reloads.

@@ -56,37 +56,41 @@ async function unavailable(p: Promise<unknown>): Promise<string> {
 }
 
 describe('SIG-2 usableKeys: the keys of a document the gateway does not own', () => {
-  it('keeps signing keys and skips, with a reason each, what cannot sign', () => {
+  it('keeps signing keys and skips what cannot sign, naming the first five with a reason and counting the rest', () => {
     const ed = edKey('ed-1').jwk;
     const rsaWeak = { ...generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ format: 'jwk' }), kid: 'weak', alg: 'PS256' };
     const priv = { ...generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' }), kid: 'priv', alg: 'ES256' };
     const { alg: _a, ...noAlg } = ec('no-alg');
-    const { keys, skipped } = usableKeys({
-      keys: [ec('good'), ed, ec('enc', { use: 'enc' }), noAlg, ec('rs', { alg: 'RS256' }), rsaWeak, priv, ec('mismatch', { alg: 'PS256' }), 'x', { kid: 'no-kty' }],
-    });
-    expect([...keys.keys()]).toEqual(['good', 'ed-1']);
-    expect(keys.get('good')?.alg).toBe('ES256');
-    expect(skipped).toHaveLength(8);
-    expect(skipped.join('\n')).toMatch(/"enc": use must be sig/);
-    expect(skipped.join('\n')).toMatch(/"no-alg": alg/);
-    expect(skipped.join('\n')).toMatch(/"rs": alg/);
-    expect(skipped.join('\n')).toMatch(/"weak": RSA keys need at least 2048 bits/);
-    expect(skipped.join('\n')).toMatch(/"priv": d a private key/);
-    expect(skipped.join('\n')).toMatch(/"mismatch": alg PS256 needs kty RSA/);
-    expect(skipped.join('\n')).toMatch(/#8: /);
+    const cases: [unknown, RegExp][] = [
+      [ec('enc', { use: 'enc' }), /"enc": use must be sig/],
+      [noAlg, /"no-alg": alg/],
+      [ec('rs', { alg: 'RS256' }), /"rs": alg/],
+      [rsaWeak, /"weak": RSA keys need at least 2048 bits/],
+      [priv, /"priv": d a private key/],
+      [ec('mismatch', { alg: 'PS256' }), /"mismatch": alg PS256 needs kty RSA/],
+      [ec('ops', { key_ops: ['encrypt'] }), /"ops": key_ops must include verify/],
+      [ec('ops-str', { key_ops: 'verify' }), /"ops-str": key_ops must include verify/],
+      ['x', /#\d+: not a JWK object/],
+      [{ kid: 'no-kty' }, /"no-kty": kty/],
+    ];
+    for (const [jwk, why] of cases) {
+      const one = usableKeys([ec('good'), jwk]);
+      expect([...one.keys.keys()], String(why)).toEqual(['good']);
+      expect(one.reasons.join('\n'), String(why)).toMatch(why);
+    }
+    const all = usableKeys([ec('good'), ed, ec('verify-ok', { key_ops: ['verify'] }), ...cases.map(([k]) => k)]);
+    expect([...all.keys.keys()]).toEqual(['good', 'ed-1', 'verify-ok']);
+    expect(all.keys.get('good')?.alg).toBe('ES256');
+    expect(all.skipped).toBe(10);
+    expect(all.reasons).toHaveLength(5);
   });
 
-  it('two keys under one kid: neither is used (which one a signature meant is unknown), a third neither', () => {
-    const { keys, skipped } = usableKeys({ keys: [ec('dup'), ec('ok'), ec('dup'), ec('dup')] });
-    expect([...keys.keys()]).toEqual(['ok']);
-    expect(skipped).toEqual(['"dup": duplicate kid', '"dup": duplicate kid']);
-  });
-
-  it('a document that is not a JWKS is an error, not an empty key set', () => {
-    expect(() => usableKeys([])).toThrow(/no keys array/);
-    expect(() => usableKeys({ keys: {} })).toThrow(/no keys array/);
-    expect(() => usableKeys(null)).toThrow(/no keys array/);
-    expect(usableKeys({ keys: [] }).keys.size).toBe(0);
+  it('a kid published more than once is not used at all, whatever the other entries under it are', () => {
+    expect(usableKeys([ec('dup'), ec('ok'), ec('dup'), ec('dup')])).toMatchObject({ skipped: 3, reasons: ['"dup": duplicate kid', '"dup": duplicate kid', '"dup": duplicate kid'] });
+    expect([...usableKeys([ec('dup'), ec('ok'), ec('dup')]).keys.keys()]).toEqual(['ok']);
+    // An encryption key or a weak key beside a signing key under the same kid: the signing key is not used either.
+    expect(usableKeys([ec('k', { use: 'enc' }), ec('k')]).keys.size).toBe(0);
+    expect(usableKeys([{ kid: 'k' }, edKey('k').jwk]).keys.size).toBe(0);
   });
 });
 
@@ -117,17 +121,52 @@ describe('SIG-2 ClientJwks: fetched, refreshed, refetched on an unknown keyid', 
     expect(host.fetches.get(path)).toBe(2);
   });
 
-  it('refreshes stale keys in the background: a key removed from the document stops verifying', async () => {
+  it('keys older than refresh_s are fetched again before they judge a request: a removed key stops verifying at once', async () => {
     const { keys, path, clock } = fetcher({ keys: [ec('k1'), ec('k2')] }, { refreshS: 60, refetchCooldownS: 5 });
     expect(await keys.find('k1')).toBeDefined();
     host.docs.set(path, { keys: [ec('k2')] });
-    clock.t += 61_000;
-    // Served from the keys held while the refresh runs.
-    expect(await keys.find('k1')).toBeDefined();
-    await keys.refresh(); // joins the refresh under way
+    clock.t += 59_000;
+    expect(await keys.find('k1')).toBeDefined(); // fresh enough: no fetch
+    expect(host.fetches.get(path)).toBe(1);
+    clock.t += 2_000;
+    // However long the route was idle, a withdrawn key never verifies once refresh_s has passed.
+    expect(await Promise.all([keys.find('k1'), keys.find('k1'), keys.find('k2')])).toEqual([undefined, undefined, expect.objectContaining({ alg: 'ES256' })]);
     expect(host.fetches.get(path)).toBe(2);
+  });
+
+  it('refresh_s is kept even when refetch_cooldown_s is longer (the cooldown holds back only after a failure)', async () => {
+    const { keys, path, clock } = fetcher({ keys: [ec('k1')] }, { refreshS: 10, refetchCooldownS: 120 });
+    await keys.find('k1');
+    host.docs.set(path, { keys: [ec('k2')] });
+    clock.t += 11_000;
     expect(await keys.find('k1')).toBeUndefined();
-    expect(await keys.find('k2')).toBeDefined();
+    expect(host.fetches.get(path)).toBe(2);
+  });
+
+  it('Q-13: a refresh that fails leaves the held keys verifying, and is tried again after the cooldown, not per request', async () => {
+    const { keys, path, clock } = fetcher({ keys: [ec('k1')] }, { refreshS: 10, refetchCooldownS: 30 });
+    await keys.find('k1');
+    host.mode = 'down';
+    clock.t += 11_000;
+    expect(await keys.find('k1')).toBeDefined();
+    expect(await keys.find('k1')).toBeDefined();
+    expect(host.fetches.get(path)).toBe(2);
+    host.mode = 'ok';
+    host.docs.set(path, { keys: [ec('k2')] });
+    clock.t += 31_000;
+    expect(await keys.find('k1')).toBeUndefined();
+    expect(host.fetches.get(path)).toBe(3);
+  });
+
+  it('configure: new timings apply to the keys held (a reload keeps them)', async () => {
+    const { keys, path, clock } = fetcher({ keys: [ec('k1')] }, { refreshS: 300 });
+    await keys.find('k1');
+    host.docs.set(path, { keys: [ec('k2')] });
+    clock.t += 61_000;
+    expect(await keys.find('k1')).toBeDefined();
+    keys.configure({ http: { ca: [ca], timeoutMs: 1000 }, refreshS: 60, refetchCooldownS: 30 });
+    expect(await keys.find('k1')).toBeUndefined();
+    expect(host.fetches.get(path)).toBe(2);
   });
 
   it('Q-13: no keys yet and the host down: 503, retried after a short back-off, recovers by itself', async () => {
@@ -167,11 +206,18 @@ describe('SIG-2 ClientJwks: fetched, refreshed, refetched on an unknown keyid', 
     expect(await unavailable(fetcher(big, { http: { timeoutMs: 1000, maxBytes: 2048 } }).keys.find('k1'))).toMatch(/over 2048 bytes/);
     expect(await unavailable(fetcher('{ not json').keys.find('k1'))).toMatch(/not JSON/);
     expect(await unavailable(fetcher({ nokeys: true }).keys.find('k1'))).toMatch(/no keys array/);
+    expect(await unavailable(fetcher([]).keys.find('k1'))).toMatch(/no keys array/);
+    expect(await unavailable(fetcher({ keys: {} }).keys.find('k1'))).toMatch(/no keys array/);
+    // A document of junk entries (a million zeros fit in 1 MiB) is refused before any entry is looked at.
+    const t = performance.now();
+    expect(await unavailable(fetcher(`{"keys":[${'0,'.repeat(200_000)}0]}`).keys.find('k1'))).toMatch(/JWKS has 200001 keys, more than 100/);
+    expect(performance.now() - t).toBeLessThan(1500);
     expect(await unavailable(fetcher(undefined).keys.find('k1'))).toMatch(/answered 404/);
   });
 
   it('names at most five skipped keys in the fetch event', async () => {
     const { keys, events } = fetcher({ keys: [ec('ok'), ...Array.from({ length: 8 }, (_, i) => ec(`e${i}`, { use: 'enc' }))] });
+    // (8 skipped: five named, three counted)
     await keys.find('ok');
     expect(events[0]?.[1]).toMatch(/^1 usable keys, 8 skipped \("e0": use must be sig, .*"e4": use must be sig, 3 more\)$/);
   });

@@ -59,7 +59,7 @@ describe('SIG-2 http_signatures.clients', () => {
     expect(load(config(undefined, false)).keys).toBeUndefined();
   });
 
-  it('refuses private keys, a key type that is not its alg, weak RSA, duplicate kids and a use other than sig', () => {
+  it('refuses private keys, a key type that is not its alg, weak RSA, duplicate kids, a use other than sig and key_ops without verify', () => {
     const priv = { ...generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' }), kid: 'p', alg: 'ES256' };
     expect(problems(() => load(config({ clients: { a: { jwks: { keys: [priv] } } } }))).join('\n')).toMatch(/keys\[0\]\.d: a private key/);
     const mismatched = [
@@ -74,6 +74,8 @@ describe('SIG-2 http_signatures.clients', () => {
     expect(problems(() => load(config({ clients: { a: { jwks: { keys: [rsa(1024)] } } } }))).join()).toMatch(/at least 2048 bits/);
     expect(problems(() => load(config({ clients: { a: { jwks: { keys: [ec(), ec()] } } } }))).join()).toMatch(/duplicate kid ec/);
     expect(problems(() => load(config({ clients: { a: { jwks: { keys: [{ ...ec(), use: 'enc' }] } } } }))).join()).toMatch(/use must be sig/);
+    expect(problems(() => load(config({ clients: { a: { jwks: { keys: [{ ...ec(), key_ops: ['encrypt'] }] } } } }))).join()).toMatch(/key_ops must include verify/);
+    expect(load(config({ clients: { a: { jwks: { keys: [{ ...ec(), key_ops: ['verify'] }] } } } })).keys?.get('a')?.get('ec')).toBeDefined();
   });
 
   it('refuses an unknown alg, both or neither of jwks and jwks_file, no clients, and a bad file', () => {
