@@ -104,7 +104,8 @@ function boundBy(r: Route): string {
   const b = r.resourceBinding;
   if (b === undefined) return '-';
   const from = [...b.details.map((d) => `rar:${d.type}.${d.path.join('.')}`), ...(b.scopePrefix === undefined ? [] : [`scope:${b.scopePrefix}`])];
-  return from.join('|');
+  const where = [...(b.prefix === undefined ? [] : ['path']), ...(b.queryParam === undefined ? [] : [`?${b.queryParam.name}`])];
+  return `${where.join('+')}:${from.join('|')}`;
 }
 
 export function formatRouteTable(routes: readonly Route[]): string {

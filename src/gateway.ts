@@ -418,7 +418,7 @@ export class Gateway {
     t = o.stages.mark('binding', t);
     checkScopes(claims, route);
     if (route.authorizationDetails !== undefined) checkAuthorizationDetails(claims, route);
-    if (route.resourceBinding !== undefined) checkResourceBinding(claims, route, facts.method, facts.path);
+    if (route.resourceBinding !== undefined) checkResourceBinding(claims, route, facts.method, facts.path, facts.query);
     if (route.stepUp !== undefined) checkStepUp(claims, route, Date.now() / 1000);
     let extra: ForwardExtras | null | undefined;
     if (route.signedRequests || route.signResponses) {

@@ -30,8 +30,10 @@ export interface RequestFacts {
 
 /** TOK-8: where a token lists the resources it grants; the bound one is the segment after the prefix. */
 export interface ResourceBinding {
-  /** The route's path_prefix without a trailing slash ('' for '/'). */
-  readonly prefix: string;
+  /** The route's path_prefix without a trailing slash ('' for '/'); undefined on an exact-path route (query only). */
+  readonly prefix: string | undefined;
+  /** The canonical name (route/query.ts) of the bound query parameter, if any, and as configured. */
+  readonly queryParam: { readonly canonical: string; readonly name: string } | undefined;
   /** authorization_details entries meeting the rule grant the strings at `path` (member names). */
   readonly details: readonly (DetailRule & { readonly path: readonly string[] })[];
   readonly scopePrefix: string | undefined;

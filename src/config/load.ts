@@ -167,8 +167,8 @@ function crossCheck(c: GatewayConfig): RawIssue[] {
       }
     }
     const binding = r.auth.resource_binding;
-    if (binding !== undefined && r.match.path_prefix === undefined) {
-      issues.push({ path: at('auth', 'resource_binding'), message: 'resource_binding needs match.path_prefix (it binds the path segment after it)' });
+    if (binding !== undefined && r.match.path_prefix === undefined && binding.query_param === undefined) {
+      issues.push({ path: at('auth', 'resource_binding'), message: 'resource_binding needs match.path_prefix (it binds the path segment after it) or query_param' });
     }
     // TOK-8 with TOK-7: only an entry meeting one of the route's rules may grant (see scope/resource-binding.ts).
     const ruled = r.auth.authorization_details;

@@ -217,7 +217,9 @@ const resourceBinding = z
       .optional(),
     /** Scope tokens that start with this grant what follows it (`account:123` with prefix `account:`). */
     scope_prefix: scopeToken.optional(),
-    /** Methods allowed on the path_prefix itself (the collection: a list, a create), which names no resource. */
+    /** Also bind every value of this query parameter (`?accountId=...`), in any spelling an upstream reads. */
+    query_param: z.string().regex(/^[A-Za-z0-9_-]+$/, 'a parameter name of letters, digits, _ and -').optional(),
+    /** Methods allowed on a request that names no resource (the path_prefix itself, no query_param): a list, a create. */
     collection_methods: z.array(z.enum(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'])).default(['GET', 'HEAD', 'POST']),
   })
   .refine((b) => b.authorization_details !== undefined || b.scope_prefix !== undefined, 'set authorization_details, scope_prefix or both');

@@ -52,6 +52,35 @@ export function checkMethodOverride(query: string): void {
   }
 }
 
+/**
+ * TOK-8: the values of every parameter an upstream could read as `canonical` (any spelling, `;` as a
+ * separator too). A value with `+` is a space to form decoding and a plus to others: both readings are
+ * returned. undefined: an escape that does not decode (no grant can name it).
+ */
+export function queryValues(query: string, canonical: string): (string | undefined)[] {
+  const out: (string | undefined)[] = [];
+  for (const pair of query.split(/[&;]/)) {
+    const eq = pair.indexOf('=');
+    const rawName = eq === -1 ? pair : pair.slice(0, eq);
+    let name: string;
+    try {
+      name = decodeURIComponent(rawName.replace(/\+/g, ' '));
+    } catch {
+      name = rawName;
+    }
+    if (canonicalName(name) !== canonical) continue;
+    const raw = eq === -1 ? '' : pair.slice(eq + 1);
+    for (const v of raw.includes('+') ? [raw.replace(/\+/g, ' '), raw] : [raw]) {
+      try {
+        out.push(decodeURIComponent(v));
+      } catch {
+        out.push(undefined);
+      }
+    }
+  }
+  return out;
+}
+
 /** A client's query may not set a parameter its route's upstream.url fixes. */
 export function checkFixedQuery(query: string, fixed: ReadonlySet<string>): void {
   // `;` separates parameters for Rack 2, Perl CGI.pm, older Python and Go: a name could hide behind it.

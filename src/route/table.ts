@@ -3,7 +3,7 @@ import { X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { compileCors } from './cors.js';
-import { fixedQueryNames } from './query.js';
+import { canonicalName, fixedQueryNames } from './query.js';
 import { normaliseTarget } from './normalize-path.js';
 import { ConfigError, formatPath, type LoadedConfig } from '../config/load.js';
 import type { RouteConfig } from '../config/schema.js';
@@ -46,9 +46,10 @@ function compileDetails(d: RouteConfig['auth']['authorization_details']): Detail
 
 function compileResourceBinding(r: RouteConfig): ResourceBinding | undefined {
   const b = r.auth.resource_binding;
-  if (b === undefined || r.match.path_prefix === undefined) return undefined;
+  if (b === undefined) return undefined;
   return Object.freeze({
-    prefix: r.match.path_prefix.replace(/\/$/, ''),
+    prefix: r.match.path_prefix?.replace(/\/$/, ''),
+    queryParam: b.query_param === undefined ? undefined : Object.freeze({ canonical: canonicalName(b.query_param), name: b.query_param }),
     details: Object.freeze((b.authorization_details ?? []).map((d) => Object.freeze({ ...detailRule(d), path: Object.freeze(d.field.split('.')) }))),
     scopePrefix: b.scope_prefix,
     collectionMethods: new Set(b.collection_methods),

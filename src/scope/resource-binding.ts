@@ -1,11 +1,12 @@
 // TOK-8, Q-9: a legacy upstream serves whatever account or consent the path names. On a route with
-// `resource_binding`, the path segment after the route's prefix must be one the token grants, else
-// 403 insufficient_scope (E6). The prefix alone (the collection) names no resource: only its
-// collection methods pass. Compared exactly, after percent-decoding: any other spelling (case,
+// `resource_binding`, the path segment after the route's prefix, and every value of its query_param,
+// must be one the token grants, else 403 insufficient_scope (E6). A request naming none (the prefix
+// itself, no such parameter) is the collection: only its collection methods pass. Compared exactly, after percent-decoding: any other spelling (case,
 // `;param`) is refused, never passed unbound. RFC 9396 §2.2: an entry's permissions are its own
 // actions x locations x datatypes, so the entry that grants the resource must itself meet the
 // binding's rule and, when the route has authorization_details rules, one of those.
 import { GatewayError } from '../errors/gateway-error.js';
+import { queryValues } from '../route/query.js';
 import type { ResourceBinding, Route, TokenClaims } from '../types.js';
 import { entryMeets } from './authorization-details.js';
 
@@ -17,17 +18,26 @@ export function boundSegment(path: string, prefix: string): string | undefined {
   return end === -1 ? rest : rest.slice(0, end);
 }
 
-export function checkResourceBinding(claims: TokenClaims, route: Route, method: string, path: string): void {
+export function checkResourceBinding(claims: TokenClaims, route: Route, method: string, path: string, query: string): void {
   const b = route.resourceBinding as ResourceBinding;
-  const segment = boundSegment(path, b.prefix);
-  if (segment === undefined) {
+  const segment = b.prefix === undefined ? undefined : boundSegment(path, b.prefix);
+  const values = b.queryParam === undefined || query === '' ? [] : queryValues(query, b.queryParam.canonical);
+  if (segment === undefined && values.length === 0) {
     if (b.collectionMethods.has(method)) return;
-    throw new GatewayError('GW_RESOURCE_NOT_GRANTED', `TOK-8 ${method} on ${b.prefix || '/'} itself names no resource, and is not one of resource_binding.collection_methods`);
+    throw new GatewayError('GW_RESOURCE_NOT_GRANTED', `TOK-8 ${method} on ${path} names no resource, and is not one of resource_binding.collection_methods`);
   }
-  const value = decoded(segment);
-  if (value !== undefined && value !== '' && grants(claims, route, b, value)) return;
-  const shown = JSON.stringify(segment.slice(0, 80));
-  throw new GatewayError('GW_RESOURCE_NOT_GRANTED', `TOK-8 the token does not grant the resource ${shown} after ${b.prefix || '/'} (${sources(b)})`);
+  if (segment !== undefined) {
+    const value = decoded(segment);
+    if (value === undefined || value === '' || !grants(claims, route, b, value)) {
+      throw new GatewayError('GW_RESOURCE_NOT_GRANTED', `TOK-8 the token does not grant the resource ${JSON.stringify(segment.slice(0, 80))} after ${b.prefix || '/'} (${sources(b)})`);
+    }
+  }
+  for (const value of values) {
+    if (value === undefined || value === '' || !grants(claims, route, b, value)) {
+      const shown = value === undefined ? 'that does not decode' : JSON.stringify(value.slice(0, 80));
+      throw new GatewayError('GW_RESOURCE_NOT_GRANTED', `TOK-8 the token does not grant the resource ${shown} in query parameter ${b.queryParam?.name} (${sources(b)})`);
+    }
+  }
 }
 
 function decoded(segment: string): string | undefined {

@@ -61,7 +61,7 @@ describe('check: the route table', () => {
           {
             id: 'accounts',
             match: { methods: ['GET'], path_prefix: '/accounts' },
-            auth: auth({ resource_binding: { authorization_details: [{ type: 'account_information', field: 'accounts' }] } }),
+            auth: auth({ resource_binding: { authorization_details: [{ type: 'account_information', field: 'accounts' }], query_param: 'accountId' } }),
             upstream: { url: 'http://127.0.0.1:1' },
           },
           { id: 'other', match: { methods: ['POST'], path: '/other' }, auth: auth({}), upstream: { url: 'http://127.0.0.1:1' } },
@@ -71,7 +71,7 @@ describe('check: the route table', () => {
     const r = spawnSync(process.execPath, [cliJs, 'check', '--config', f], { encoding: 'utf8' });
     expect(r.status).toBe(0);
     const resource = (id: string): string | undefined => r.stdout.split('\n').find((l) => l.startsWith(`${id} `))?.trim().split(/\s+/).at(-3);
-    expect([resource('consents'), resource('consents-create'), resource('accounts'), resource('other')]).toEqual(['scope:consent:', '-', 'rar:account_information.accounts', '-']);
+    expect([resource('consents'), resource('consents-create'), resource('accounts'), resource('other')]).toEqual(['path:scope:consent:', '-', 'path+?accountId:rar:account_information.accounts', '-']);
     const notes = r.stdout.split('\n').filter((l) => l.startsWith('note: route '));
     expect(notes).toEqual([expect.stringMatching(/^note: route consents-create \(POST\) shares paths with route consents, which binds resources, and binds none: .*_method/)]);
   });

@@ -27,7 +27,7 @@ beforeAll(async () => {
       {
         id: 'accounts',
         match: { methods: ['GET'], path_prefix: '/v1/accounts' },
-        auth: { issuers: ['main', 'opaque'], binding: 'any', resource_binding: { authorization_details: [{ type: 'account_information', field: 'accounts' }] } },
+        auth: { issuers: ['main', 'opaque'], binding: 'any', resource_binding: { authorization_details: [{ type: 'account_information', field: 'accounts' }], query_param: 'accountId' } },
       },
       { id: 'consents', match: { methods: ['GET', 'DELETE'], path_prefix: '/consents' }, auth: { binding: 'mtls', resource_binding: { scope_prefix: 'consent:' } } },
     ],
@@ -89,6 +89,19 @@ describe('TOK-8 resource_binding', () => {
     expect(h.upstream.received.length).toBe(before + 1);
   });
 
+  it('query_param: an account named in the query is bound too, in every spelling; the query reaches the upstream as sent', async () => {
+    const token = await mtlsJwt({ authorization_details: [ACCOUNTS] });
+    const before = h.upstream.received.length;
+    expect((await bearer(`/v1/accounts?accountId=${MINE}&page=2`, token)).r.status).toBe(200);
+    expect(h.upstream.received.at(-1)?.url).toBe(`/v1/accounts?accountId=${MINE}&page=2`);
+    for (const q of [`accountId=${THEIRS}`, `accountId=${MINE}&accountId=${THEIRS}`, `AccountID=${THEIRS}`, `accountId[]=${THEIRS}`, `x=1;accountId=${THEIRS}`]) {
+      const { r, line } = await bearer(`/v1/accounts?${q}`, token);
+      expectErrorContract(r, 403, 'insufficient_scope');
+      expect(line?.detail, q).toMatch(/in query parameter accountId/);
+    }
+    expect(h.upstream.received.length).toBe(before + 1);
+  });
+
   it('a DPoP-bound token: the refusal is on the DPoP challenge', async () => {
     const token = await h.issuer.mint({ cnf: cnfJkt(key.jkt), authorization_details: [ACCOUNTS] });
     const call = async (path: string) =>
@@ -116,6 +129,6 @@ describe('TOK-8 resource_binding', () => {
     expect((await bearer('/consents', token)).r.status).toBe(200);
     const all = await bearer('/consents', token, 'DELETE');
     expectErrorContract(all.r, 403, 'insufficient_scope');
-    expect(all.line?.detail).toMatch(/DELETE on \/consents itself names no resource/);
+    expect(all.line?.detail).toMatch(/DELETE on \/consents names no resource/);
   });
 });

@@ -18,12 +18,17 @@ const routeWith = (binding: unknown, prefix = '/accounts', details?: unknown): R
   return compileRouteTable(parseConfig(stringify(c), '/tmp/gateway.yaml', {})).routes[0] as Route;
 };
 const token = (c: Partial<TokenClaims>): TokenClaims => ({ scopes: [], ...c }) as unknown as TokenClaims;
+/** `target`: path and query, as normalised. */
+const check = (claims: TokenClaims, r: Route, method: string, target: string): void => {
+  const q = target.indexOf('?');
+  checkResourceBinding(claims, r, method, q === -1 ? target : target.slice(0, q), q === -1 ? '' : target.slice(q + 1));
+};
 const outcome = (claims: TokenClaims, r: Route, path: string, method = 'GET'): string => {
   try {
-    checkResourceBinding(claims, r, method, path);
+    check(claims, r, method, path);
     return 'granted';
   } catch {
-    return gatewayErrorOf(() => checkResourceBinding(claims, r, method, path)).code;
+    return gatewayErrorOf(() => check(claims, r, method, path)).code;
   }
 };
 
@@ -49,7 +54,7 @@ describe('TOK-8 checkResourceBinding', () => {
     const t = token({ authorizationDetails: [ACCOUNTS] });
     expect(outcome(t, details, '/accounts/DE02100100109307118603/balances')).toBe('granted');
     expect(outcome(t, details, '/accounts/DE89370400440532013000')).toBe('GW_RESOURCE_NOT_GRANTED');
-    const e = gatewayErrorOf(() => checkResourceBinding(t, details, 'GET', '/accounts/DE89370400440532013000'));
+    const e = gatewayErrorOf(() => check(t, details, 'GET', '/accounts/DE89370400440532013000'));
     expect({ status: e.status, error: e.entry.error }).toEqual({ status: 403, error: 'insufficient_scope' });
     // The log names the segment and where grants were looked for, never the token's values.
     expect(e.message).toBe('TOK-8 the token does not grant the resource "DE89370400440532013000" after /accounts (looked in authorization_details type account_information accounts)');
@@ -62,8 +67,8 @@ describe('TOK-8 checkResourceBinding', () => {
 
   it('collection_methods: another method on the prefix itself is refused (a DELETE of the collection names no resource)', () => {
     expect(outcome(token({}), details, '/accounts', 'DELETE')).toBe('GW_RESOURCE_NOT_GRANTED');
-    expect(gatewayErrorOf(() => checkResourceBinding(token({}), details, 'DELETE', '/accounts/')).message).toBe(
-      'TOK-8 DELETE on /accounts itself names no resource, and is not one of resource_binding.collection_methods',
+    expect(gatewayErrorOf(() => check(token({}), details, 'DELETE', '/accounts/')).message).toBe(
+      'TOK-8 DELETE on /accounts/ names no resource, and is not one of resource_binding.collection_methods',
     );
     const listOnly = routeWith({ scope_prefix: 'a:', collection_methods: ['GET'] });
     expect(outcome(token({}), listOnly, '/accounts', 'POST')).toBe('GW_RESOURCE_NOT_GRANTED');
@@ -128,6 +133,49 @@ describe('TOK-8 checkResourceBinding', () => {
   });
 });
 
+describe('TOK-8 query_param: every value of the parameter, in every spelling an upstream reads', () => {
+  const t = token({ authorizationDetails: [ACCOUNTS] });
+  const both = routeWith({ authorization_details: [{ type: 'account_information', field: 'accounts' }], query_param: 'accountId' });
+  const MINE = 'DE02100100109307118603';
+
+  it('binds the parameter beside the path segment; a request naming neither is the collection', () => {
+    expect(outcome(t, both, `/accounts?accountId=${MINE}`)).toBe('granted');
+    expect(outcome(t, both, `/accounts/${MINE}?accountId=${MINE}&from=2026-01-01`)).toBe('granted');
+    expect(outcome(t, both, '/accounts?accountId=DE89370400440532013000')).toBe('GW_RESOURCE_NOT_GRANTED');
+    expect(outcome(t, both, `/accounts/${MINE}?accountId=other`)).toBe('GW_RESOURCE_NOT_GRANTED');
+    expect(outcome(t, both, '/accounts?from=2026-01-01')).toBe('granted');
+    expect(outcome(t, both, '/accounts?from=2026-01-01', 'DELETE')).toBe('GW_RESOURCE_NOT_GRANTED');
+    expect(gatewayErrorOf(() => check(t, both, 'GET', '/accounts?accountId=other')).message).toBe(
+      'TOK-8 the token does not grant the resource "other" in query parameter accountId (looked in authorization_details type account_information accounts)',
+    );
+  });
+
+  it('every occurrence and spelling counts (a framework may read the first, the last, any case, name[], after ;)', () => {
+    for (const q of [`accountId=${MINE}&accountId=other`, `accountId=other&accountId=${MINE}`, `accountId=${MINE}&ACCOUNTID=other`, `accountId=${MINE}&accountId[]=other`, `accountId=${MINE};accountId=other`, `accountId=${MINE}&%61ccountId=other`, `accountId=${MINE}&accountId`]) {
+      expect(outcome(t, both, `/accounts?${q}`), q).toBe('GW_RESOURCE_NOT_GRANTED');
+    }
+    expect(outcome(t, both, `/accounts?ACCOUNTID=${MINE}&accountid[]=${MINE}`)).toBe('granted');
+    expect(outcome(t, both, `/accounts?accountId=%44E02100100109307118603`)).toBe('granted');
+  });
+
+  it('a + is a space to some upstreams and a plus to others: both readings must be granted', () => {
+    const spaced = token({ authorizationDetails: [{ ...ACCOUNTS, accounts: ['acc 7'] }] });
+    expect(outcome(spaced, both, '/accounts?accountId=acc%207')).toBe('granted');
+    expect(outcome(spaced, both, '/accounts?accountId=acc+7')).toBe('GW_RESOURCE_NOT_GRANTED');
+    const plusAndSpace = token({ authorizationDetails: [{ ...ACCOUNTS, accounts: ['acc 7', 'acc+7'] }] });
+    expect(outcome(plusAndSpace, both, '/accounts?accountId=acc+7')).toBe('granted');
+    expect(outcome(plusAndSpace, both, '/accounts?accountId=%ZZ')).toBe('GW_RESOURCE_NOT_GRANTED');
+  });
+
+  it('an exact-path route can bind by query_param alone', () => {
+    const c = config({ scope_prefix: 'account:', query_param: 'account' }, { methods: ['GET'], path: '/balances' });
+    const r = compileRouteTable(parseConfig(stringify(c), '/tmp/gateway.yaml', {})).routes[0] as Route;
+    expect(outcome(token({ scopes: ['account:a1'] }), r, '/balances?account=a1')).toBe('granted');
+    expect(outcome(token({ scopes: ['account:a1'] }), r, '/balances?account=a2')).toBe('GW_RESOURCE_NOT_GRANTED');
+    expect(outcome(token({ scopes: ['account:a1'] }), r, '/balances')).toBe('granted');
+  });
+});
+
 describe('TOK-8 resource_binding config', () => {
   const problems = (c: unknown): string[] => {
     try {
@@ -140,7 +188,8 @@ describe('TOK-8 resource_binding config', () => {
   };
   it('needs a source, a path_prefix route, and a field that is a dotted member path', () => {
     expect(problems(config({}))).toEqual(['routes[0].auth.resource_binding: set authorization_details, scope_prefix or both']);
-    expect(problems(config({ scope_prefix: 'a:' }, { methods: ['GET'], path: '/accounts/1' })).join()).toMatch(/resource_binding needs match\.path_prefix/);
+    expect(problems(config({ scope_prefix: 'a:' }, { methods: ['GET'], path: '/accounts/1' })).join()).toMatch(/resource_binding needs match\.path_prefix .* or query_param/);
+    expect(problems(config({ scope_prefix: 'a:', query_param: 'a b' })).join()).toMatch(/query_param/);
     expect(problems(config({ authorization_details: [{ type: 't', field: 'a..b' }] })).join()).toMatch(/dotted path/);
     expect(problems(config({ authorization_details: [] })).join()).toMatch(/authorization_details/);
     expect(problems(config({ scope_prefix: 'has space' })).join()).toMatch(/scope_prefix/);
