@@ -58,6 +58,8 @@ interface Built {
   readonly keyCacheKeys: ReadonlySet<string>;
   /** Clients' keys behind a jwks_uri, warmed at start (readiness does not wait for them). */
   readonly clientJwks: readonly ClientJwks[];
+  /** New timings for key caches kept from the serving config: applied only once this one serves. */
+  readonly retime: readonly (() => void)[];
 }
 
 /**
@@ -107,7 +109,8 @@ function build(loaded: LoadedConfig, logger: Logger, metrics: Metrics, shared: S
   const routes = compileRouteTable(loaded);
   const signingKeys = compileClientKeys(loaded);
   const keyCacheKeys = new Set<string>();
-  const clientJwks = buildClientJwks(loaded, logger, metrics, shared, keyCacheKeys);
+  const retime: (() => void)[] = [];
+  const clientJwks = buildClientJwks(loaded, logger, metrics, shared, keyCacheKeys, retime);
   const trust = clientTrust(loaded);
   const issuerKeys: IssuerKeys[] = [];
   const issuers = Object.entries(c.issuers).map(([name, cfg]) => {
@@ -118,8 +121,10 @@ function build(loaded: LoadedConfig, logger: Logger, metrics: Metrics, shared: S
     const cacheKey = JSON.stringify([name, cfg.issuer, cfg.jwks_uri, ca]);
     keyCacheKeys.add(cacheKey);
     let keys = shared.issuerKeys.get(cacheKey);
-    if (keys !== undefined) keys.configure(cfg);
-    else {
+    if (keys !== undefined) {
+      const kept = keys;
+      retime.push(() => kept.configure(cfg));
+    } else {
       keys = new IssuerKeys(cfg, ca, {
         onFetch: (issuer, ok, detail) => {
           metrics.jwksFetches.inc({ issuer: name, result: ok ? 'ok' : 'error' });
@@ -187,11 +192,11 @@ function build(loaded: LoadedConfig, logger: Logger, metrics: Metrics, shared: S
       },
     },
   };
-  return { pipeline, dpop, issuerKeys, keyCacheKeys, clientJwks };
+  return { pipeline, dpop, issuerKeys, keyCacheKeys, clientJwks, retime };
 }
 
-/** SIG-2: the clients with a jwks_uri, each fetcher kept across reloads while its settings are unchanged. */
-function buildClientJwks(loaded: LoadedConfig, logger: Logger, metrics: Metrics, shared: Shared, keyCacheKeys: Set<string>): ClientJwks[] {
+/** SIG-2: the clients with a jwks_uri, each fetcher kept across reloads while its URL and CA are unchanged. */
+function buildClientJwks(loaded: LoadedConfig, logger: Logger, metrics: Metrics, shared: Shared, keyCacheKeys: Set<string>, retime: (() => void)[]): ClientJwks[] {
   const section = loaded.config.http_signatures;
   if (section === undefined) return [];
   const f = section.client_jwks;
@@ -205,8 +210,10 @@ function buildClientJwks(loaded: LoadedConfig, logger: Logger, metrics: Metrics,
     keyCacheKeys.add(cacheKey);
     const opts = { http: { ca, timeoutMs: f.http_timeout_ms, maxBytes: f.max_bytes }, refreshS: f.refresh_s, refetchCooldownS: f.refetch_cooldown_s };
     let keys = shared.clientJwks.get(cacheKey);
-    if (keys !== undefined) keys.configure(opts);
-    else {
+    if (keys !== undefined) {
+      const kept = keys;
+      retime.push(() => kept.configure(opts));
+    } else {
       keys = new ClientJwks(clientId, source.jwks_uri, opts, {
         onFetch: (client, ok, detail) => {
           metrics.clientJwksFetches.inc({ client, result: ok ? 'ok' : 'error' });
@@ -376,6 +383,7 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
         // intermediates the client sent: such a client gets 401 there until it reconnects.
         if (casChanged) api.closeIdleConnections();
         pruneKeyCaches(shared, built);
+        for (const apply of built.retime) apply();
         if (built.pipeline.replay instanceof MemoryReplayStore) built.pipeline.replay.resize(next.config.replay.memory_max_entries);
         shared.forwarder.retainUpstreamCas(upstreamCas(built));
         if (built.pipeline.replay !== previousStore) {

@@ -3,6 +3,7 @@
 // - A key whose key_ops exclude "verify" verified requests (jose, which checks the issuers' keys, refuses it).
 // - A reload that changed only client_jwks.http_timeout_ms (likely during a directory incident) dropped
 //   every client's held keys: signed requests went from verified to 503 while the directory was down.
+// - (found while fixing the above) a refused reload applied its new timings to the serving key caches.
 // - 150 clients behind client_jwks.ca_file stalled the event loop for seconds at start (a TLS context
 //   built from ~120 roots per connection), and the stall made fetches time out against a healthy host.
 import { randomUUID } from 'node:crypto';
@@ -64,6 +65,22 @@ describe('SIG-2 jwks_uri keys', () => {
     h.reload((c) => clientJwks(c, { http_timeout_ms: 5000 }));
     const r = await send(await sign(await mtlsReq(h, 'GET', '/signed/b'), sig));
     expect(r.status, `${r.line?.reason} ${r.line?.detail}`).toBe(200);
+  });
+
+  it('a refused reload leaves the serving keys\' timings alone (its new settings are applied only once it serves)', async () => {
+    host.docs.set(PATH, { keys: [sig.jwk] });
+    h.reload((c) => clientJwks(c, { refetch_cooldown_s: 1 }));
+    expect(() => h.reload((c) => {
+      clientJwks(c, { refetch_cooldown_s: 3600 });
+      c.issuers.main.ca_file = '/nonexistent/ca.pem';
+    })).toThrow();
+    const before = host.fetches.get(PATH) ?? 0;
+    await sleep(1100);
+    expect((await send(await sign(await mtlsReq(h, 'GET', '/signed/u1'), edKey('unknown-1')))).status).toBe(401);
+    await sleep(1100);
+    expect((await send(await sign(await mtlsReq(h, 'GET', '/signed/u2'), edKey('unknown-2')))).status).toBe(401);
+    // Two unknown keyids more than the serving cooldown (1 s) apart: two fetches, not one (3600 s).
+    expect(host.fetches.get(PATH)).toBe(before + 2);
   });
 
   it('150 clients behind client_jwks.ca_file: all fetched at start, the event loop never held for long', async () => {
