@@ -37,7 +37,7 @@ export interface ResourceBinding {
   /** authorization_details entries meeting the rule grant the strings at `path` (member names). */
   readonly details: readonly (DetailRule & { readonly path: readonly string[] })[];
   readonly scopePrefix: string | undefined;
-  /** Methods allowed on the prefix itself, which names no resource. */
+  /** Methods allowed on a request that names no resource (the prefix itself, no query_param value). */
   readonly collectionMethods: ReadonlySet<string>;
 }
 

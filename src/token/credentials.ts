@@ -2,7 +2,7 @@
 import type { IncomingMessage } from 'node:http';
 import { GatewayError } from '../errors/gateway-error.js';
 import { fieldValues } from '../listen/header-fields.js';
-import { canonicalName, queryNames } from '../route/query.js';
+import { queryHas } from '../route/query.js';
 import type { AuthScheme, Credentials } from '../types.js';
 import { sha256Hex } from './jwt-validator.js';
 
@@ -55,7 +55,7 @@ export function schemeOf(req: IncomingMessage): AuthScheme | undefined {
  * (Rack 2, Go, CGI.pm), PHP's and ASP.NET's spellings (`access.token`, `access_token[]`, `ACCESS_TOKEN`).
  */
 function queryHasToken(query: string): boolean {
-  return query !== '' && queryNames(query.replace(/;/g, '&')).some((n) => canonicalName(n) === 'access_token');
+  return query !== '' && queryHas(query, 'access_token');
 }
 
 /** One accepted Authorization value: its scheme, token and the token's SHA-256 (the token cache key). */
