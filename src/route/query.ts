@@ -40,8 +40,18 @@ export function checkMethodOverride(query: string): void {
   }
 }
 
+const letterRuns = new Map<string, RegExp>();
+
 /** Whether the query has a parameter some upstream reads as `canonical` (`;` as a separator too). */
 export function queryHas(query: string, canonical: string): boolean {
+  // Decoding is the only way to letters not written as such: without a `%`, the name's longest run of
+  // letters must be in the query as written (the usual query is answered here).
+  let run = letterRuns.get(canonical);
+  if (run === undefined) {
+    const longest = canonical.split(/[^a-z0-9]+/).reduce((a, b) => (b.length > a.length ? b : a), '');
+    letterRuns.set(canonical, (run = new RegExp(longest, 'i')));
+  }
+  if (!query.includes('%') && !run.test(query)) return false;
   return query.split(/[&;]/).some((pair) => nameReadsAs(pair.split('=', 1)[0] as string, canonical));
 }
 
