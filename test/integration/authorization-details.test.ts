@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dpopKey, proof, type DpopKey } from '../support/dpop.js';
 import { cnfJkt, cnfX5t } from '../support/issuer.js';
 import { logFor, PUBLIC_ORIGIN, startHarness, type Harness } from '../support/gateway.js';
-import { startIntrospectionAs, type IntrospectionAs } from '../support/introspection-as.js';
+import { opaqueIssuer, startIntrospectionAs, type IntrospectionAs } from '../support/introspection-as.js';
 import { challenges, expectErrorContract } from '../support/contract.js';
 import { testPki, writePki } from '../support/pki.js';
 import { parseConfig } from '../../src/config/load.js';
@@ -48,12 +48,7 @@ beforeAll(async () => {
           upstream,
         },
       );
-      c.issuers.opaque = {
-        issuer: as.issuer,
-        ca_file: files.caFile,
-        token_format: 'opaque',
-        introspection: { client_id: 'gw-mtls', auth: 'tls_client_auth', cert_file: files.client1CertFile, key_file: files.client1KeyFile },
-      };
+      c.issuers.opaque = opaqueIssuer(as, files);
     },
   });
 });

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { challenges, expectErrorContract } from '../support/contract.js';
 import { dpopKey, proof, type DpopKey } from '../support/dpop.js';
 import { logFor, PUBLIC_ORIGIN, startHarness, type Harness } from '../support/gateway.js';
-import { startIntrospectionAs, type IntrospectionAs } from '../support/introspection-as.js';
+import { opaqueIssuer, startIntrospectionAs, type IntrospectionAs } from '../support/introspection-as.js';
 import { cnfJkt, cnfX5t } from '../support/issuer.js';
 import { testPki, writePki } from '../support/pki.js';
 
@@ -32,12 +32,7 @@ beforeAll(async () => {
       { id: 'consents', match: { methods: ['GET', 'DELETE'], path_prefix: '/consents' }, auth: { binding: 'mtls', resource_binding: { scope_prefix: 'consent:' } } },
     ],
     patch: (c) => {
-      c.issuers.opaque = {
-        issuer: as.issuer,
-        ca_file: files.caFile,
-        token_format: 'opaque',
-        introspection: { client_id: 'gw-mtls', auth: 'tls_client_auth', cert_file: files.client1CertFile, key_file: files.client1KeyFile },
-      };
+      c.issuers.opaque = opaqueIssuer(as, files);
     },
   });
 });

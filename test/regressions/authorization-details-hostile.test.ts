@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectErrorContract } from '../support/contract.js';
 import { logFor, startHarness, type Harness } from '../support/gateway.js';
-import { startIntrospectionAs, type IntrospectionAs } from '../support/introspection-as.js';
+import { opaqueIssuer, startIntrospectionAs, type IntrospectionAs } from '../support/introspection-as.js';
 import { cnfX5t } from '../support/issuer.js';
 import { testPki, writePki } from '../support/pki.js';
 
@@ -23,12 +23,7 @@ beforeAll(async () => {
   h = await startHarness({
     patch: (c) => {
       c.server.limits = { max_credential_bytes: 32768, max_header_bytes: 65536 };
-      c.issuers.opaque = {
-        issuer: as.issuer,
-        ca_file: files.caFile,
-        token_format: 'opaque',
-        introspection: { client_id: 'gw-mtls', auth: 'tls_client_auth', cert_file: files.client1CertFile, key_file: files.client1KeyFile },
-      };
+      c.issuers.opaque = opaqueIssuer(as, files);
       c.routes.push({
         id: 'pay',
         match: { methods: ['GET'], path_prefix: '/pay' },

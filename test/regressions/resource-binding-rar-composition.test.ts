@@ -12,7 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { logFor, startHarness, type Harness } from '../support/gateway.js';
-import { startIntrospectionAs, type IntrospectionAs } from '../support/introspection-as.js';
+import { opaqueIssuer, startIntrospectionAs, type IntrospectionAs } from '../support/introspection-as.js';
 import { cnfX5t } from '../support/issuer.js';
 import { testPki, writePki } from '../support/pki.js';
 
@@ -43,12 +43,7 @@ beforeAll(async () => {
       },
     ],
     patch: (c) => {
-      c.issuers.opaque = {
-        issuer: as.issuer,
-        ca_file: files.caFile,
-        token_format: 'opaque',
-        introspection: { client_id: 'gw-mtls', auth: 'tls_client_auth', cert_file: files.client1CertFile, key_file: files.client1KeyFile },
-      };
+      c.issuers.opaque = opaqueIssuer(as, files);
     },
   });
 });

@@ -7,7 +7,7 @@ import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { SignJWT, exportJWK, generateKeyPair, jwtVerify, type JWK } from 'jose';
-import { testPki, type TestPki } from './pki.js';
+import { testPki, type PkiFiles, type TestPki } from './pki.js';
 
 type Key = webcrypto.CryptoKey | KeyObject;
 
@@ -238,4 +238,17 @@ export async function startIntrospectionAs(opts: { client: RegisteredClient; pki
     },
   };
   return state;
+}
+
+/**
+ * The harness config of an opaque-token issuer introspected at `as` (tls_client_auth with the client1
+ * certificate, as `startIntrospectionAs({ client: { id: 'gw-mtls', auth: 'tls_client_auth', ... } })`).
+ */
+export function opaqueIssuer(as: IntrospectionAs, files: PkiFiles): Record<string, unknown> {
+  return {
+    issuer: as.issuer,
+    ca_file: files.caFile,
+    token_format: 'opaque',
+    introspection: { client_id: 'gw-mtls', auth: 'tls_client_auth', cert_file: files.client1CertFile, key_file: files.client1KeyFile },
+  };
 }
