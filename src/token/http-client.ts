@@ -27,8 +27,9 @@ export interface OutboundResponse {
  * One agent, with its TLS context built once, per trust and client-certificate setting: building the
  * context loads ~120 root certificates (7-17 ms of one core), which per connection stalls the event
  * loop when many documents are fetched at once. An agent of its own, since the default one would pool
- * a connection verified under one setting for a request made under another. No keep-alive: fetches are
- * minutes apart. Bounded: config changes leave at most a few stale ones behind.
+ * a connection verified under one setting for a request made under another. Keep-alive as Node's
+ * default agent (introspection calls on cache misses reuse their connection; idle sockets are unref'd
+ * and close after 5 s). Bounded: config changes leave at most a few stale ones behind.
  */
 const agents = new Map<string, Agent>();
 const MAX_AGENTS = 64;
@@ -46,7 +47,7 @@ function agentFor(opts: HttpClientOptions): Agent | undefined {
       ...(extraCa && { ca: [...rootCertificates, ...(opts.ca as readonly string[])] }),
       ...(cert && { cert: opts.cert, key: opts.key }),
     });
-    agent = new Agent({ keepAlive: false, secureContext });
+    agent = new Agent({ keepAlive: true, scheduling: 'lifo', timeout: 5000, secureContext });
     agents.set(id, agent);
   }
   return agent;
