@@ -97,6 +97,19 @@ describe('TOK-8 resource_binding', () => {
     expect(h.upstream.received.length).toBe(before + 1);
   });
 
+  it('what an upstream decoding twice or normalising Unicode could read as another account is 400 before the token is looked at', async () => {
+    const token = await mtlsJwt({ authorization_details: [ACCOUNTS] });
+    const before = h.upstream.received.length;
+    for (const t of [`/v1/accounts/${MINE}/%252e%252e/${THEIRS}`, `/v1/accounts/${MINE}/%EF%BC%8E%EF%BC%8E/${THEIRS}`, `/v1/accounts/${MINE}/%C0%AE%C0%AE/${THEIRS}`, `/v1/accounts?account%2549d=${THEIRS}`]) {
+      const { r, line } = await bearer(t, token);
+      expectErrorContract(r, 400, 'invalid_request');
+      expect(line?.detail, t).toMatch(/^TOK-8 .* of a route that binds resources/);
+    }
+    expect(h.upstream.received.length).toBe(before);
+    // Unrelated parameters may hold anything.
+    expect((await bearer(`/v1/accounts/${MINE}?note=10%25`, token)).r.status).toBe(200);
+  });
+
   it('a DPoP-bound token: the refusal is on the DPoP challenge', async () => {
     const token = await h.issuer.mint({ cnf: cnfJkt(key.jkt), authorization_details: [ACCOUNTS] });
     const call = async (path: string) =>

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { ConfigError, parseConfig } from '../../../src/config/load.js';
 import { compileRouteTable } from '../../../src/route/table.js';
-import { boundSegment, checkResourceBinding } from '../../../src/scope/resource-binding.js';
+import { boundSegment, checkBoundTarget, checkResourceBinding } from '../../../src/scope/resource-binding.js';
 import type { Route, TokenClaims } from '../../../src/types.js';
 import { gatewayErrorOf } from '../../support/contract.js';
 
@@ -173,6 +173,44 @@ describe('TOK-8 query_param: every value of the parameter, in every spelling an 
     expect(outcome(token({ scopes: ['account:a1'] }), r, '/balances?account=a1')).toBe('granted');
     expect(outcome(token({ scopes: ['account:a1'] }), r, '/balances?account=a2')).toBe('GW_RESOURCE_NOT_GRANTED');
     expect(outcome(token({ scopes: ['account:a1'] }), r, '/balances')).toBe('granted');
+  });
+});
+
+describe('TOK-8 checkBoundTarget: what an upstream decoding again could read otherwise (400)', () => {
+  const both = routeWith({ authorization_details: [{ type: 'account_information', field: 'accounts' }], query_param: 'accountId' });
+  const target = (r: Route, t: string): string => {
+    const q = t.indexOf('?');
+    try {
+      checkBoundTarget(r, q === -1 ? t : t.slice(0, q), q === -1 ? '' : t.slice(q + 1));
+      return 'ok';
+    } catch {
+      return gatewayErrorOf(() => checkBoundTarget(r, q === -1 ? t : t.slice(0, q), q === -1 ? '' : t.slice(q + 1))).message;
+    }
+  };
+
+  it.each([
+    ['/accounts/A%2549/x', /an encoded % \(%25\) in the path/],
+    ['/accounts/A/%252e%252e/B', /%25/],
+    ['/accounts/A/%C0%AE%C0%AE/B', /an escape that is not UTF-8 in the path/],
+    ['/accounts/A/%EF%BC%8E%EF%BC%8E/B', /a character Unicode normalisation changes in the path/],
+    ['/accounts?account%2549d=B', /in the query/],
+    ['/accounts?accountId=A%252C', /in the query/],
+    ['/accounts?accountId=%EF%BC%A1', /Unicode normalisation/],
+    ['/accounts?account%u0049d=B', /not UTF-8 in the query/],
+  ])('%s is refused', (t, why) => {
+    expect(target(both, t)).toMatch(why);
+    expect(gatewayErrorOf(() => checkBoundTarget(both, t.split('?')[0] as string, t.split('?')[1] ?? '')).code).toBe('GW_BAD_REQUEST');
+  });
+
+  it.each(['/accounts/A/transactions', '/accounts/caf%C3%A9', '/accounts?accountId=A&q=10%25', '/accounts?accountId=A&name=%EF%BC%A1', '/accounts?accountId=caf%C3%A9'])('%s passes', (t) => {
+    expect(target(both, t)).toBe('ok');
+  });
+
+  it('a route bound by its query alone does not look at its path', () => {
+    const c = config({ scope_prefix: 'account:', query_param: 'account' }, { methods: ['GET'], path: '/balances' });
+    const r = compileRouteTable(parseConfig(stringify(c), '/tmp/gateway.yaml', {})).routes[0] as Route;
+    expect(target(r, '/balances?account=a1')).toBe('ok');
+    expect(target(r, '/balances?account=a%25')).toMatch(/%25/);
   });
 });
 
