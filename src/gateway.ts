@@ -26,12 +26,13 @@ import type { ReplayStore } from './replay/store.js';
 import { acceptSignature, requestSignatureOf, type RequestSignatureVerifier, type VerifiedSignature } from './signature/request-signature.js';
 import type { ResponseSigner } from './signature/response-signer.js';
 import { fieldValue } from './signature/signature-base.js';
+import { checkBoundTarget } from './route/bound-target.js';
 import { checkFixedQuery, checkMethodOverride } from './route/query.js';
 import type { RouteTable } from './route/table.js';
 import { declaresBody, limitStreamedBody, readBody } from './forward/body.js';
 import { allowedOrigin, corsResponseHeaders, preflightHeaders, preflightMethod } from './route/cors.js';
 import { checkAuthorizationDetails } from './scope/authorization-details.js';
-import { checkBoundTarget, checkResourceBinding } from './scope/resource-binding.js';
+import { checkResourceBinding } from './scope/resource-binding.js';
 import { checkScopes } from './scope/scopes.js';
 import { checkStepUp } from './scope/step-up.js';
 import { extractCredentials, schemeOf } from './token/credentials.js';
@@ -401,7 +402,7 @@ export class Gateway {
       if (route.upstream.fixedQuery !== undefined) checkFixedQuery(facts.query, route.upstream.fixedQuery);
       checkMethodOverride(facts.query);
     }
-    if (route.resourceBinding !== undefined) checkBoundTarget(route, facts.path, facts.query);
+    if (route.resourceBinding !== undefined) checkBoundTarget(route.resourceBinding, facts.path, facts.query);
     const length = req.headers['content-length'];
     if (length !== undefined && Number(length) > route.upstream.maxBodyBytes) {
       // Not read: the connection closes after the 413 rather than draining the body.

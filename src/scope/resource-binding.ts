@@ -6,7 +6,7 @@
 // actions x locations x datatypes, so the entry that grants the resource must itself meet the
 // binding's rule and, when the route has authorization_details rules, one of those.
 import { GatewayError } from '../errors/gateway-error.js';
-import { nameReadsAs, queryValues } from '../route/query.js';
+import { queryValues } from '../route/query.js';
 import type { ResourceBinding, Route, TokenClaims } from '../types.js';
 import { entryMeets } from './authorization-details.js';
 
@@ -16,43 +16,6 @@ export function boundSegment(path: string, prefix: string): string | undefined {
   const rest = path.slice(prefix.length + 1);
   const end = rest.indexOf('/');
   return end === -1 ? rest : rest.slice(0, end);
-}
-
-/** What only an upstream that decodes again, or normalises Unicode, could read as another resource. */
-function ambiguity(text: string): string | undefined {
-  if (/%25/i.test(text)) return 'an encoded % (%25)';
-  let decoded: string;
-  try {
-    decoded = decodeURIComponent(text);
-  } catch {
-    return 'an escape that is not UTF-8';
-  }
-  // Full-width dots and slashes, ligatures: NFKC (some upstreams apply it) turns them into others.
-  if (/[^\x00-\x7f]/.test(decoded) && decoded.normalize('NFKC') !== decoded) return 'a character Unicode normalisation changes';
-  return undefined;
-}
-
-/**
- * TOK-8, before the token is looked at: on a bound route, nothing in the path (or, with query_param, in
- * the query's names and the bound values) that an upstream decoding twice or normalising Unicode could
- * read otherwise than the gateway did (`%2549` is `I` to it, `%EF%BC%8E` a dot). 400.
- */
-export function checkBoundTarget(route: Route, path: string, query: string): void {
-  const b = route.resourceBinding as ResourceBinding;
-  const refuse = (why: string, where: string): never => {
-    throw new GatewayError('GW_BAD_REQUEST', `TOK-8 ${why} in the ${where} of a route that binds resources (an upstream decoding again could read another resource)`);
-  };
-  if (b.prefix !== undefined) {
-    const why = ambiguity(path);
-    if (why !== undefined) refuse(why, 'path');
-  }
-  if (b.queryParam === undefined || query === '') return;
-  for (const pair of query.split(/[&;]/)) {
-    const eq = pair.indexOf('=');
-    const name = eq === -1 ? pair : pair.slice(0, eq);
-    const why = ambiguity(name.replace(/\+/g, ' ')) ?? (eq !== -1 && nameReadsAs(name, b.queryParam.canonical) ? ambiguity(pair.slice(eq + 1).replace(/\+/g, ' ')) : undefined);
-    if (why !== undefined) refuse(why, 'query');
-  }
 }
 
 export function checkResourceBinding(claims: TokenClaims, route: Route, method: string, path: string, query: string): void {

@@ -9,6 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../support/cli.js';
 import { logFor, startHarness, type Harness } from '../support/gateway.js';
 import { edKey, mtlsReq, sign, startJwksHost, type ClientKey, type JwksHost, type Req } from '../support/http-sig.js';
 
@@ -21,13 +22,7 @@ let sig: ClientKey;
 let enc: ClientKey;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-async function until(pred: () => boolean, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await sleep(10);
-  }
-}
+const until = (pred: () => boolean, ms: number): Promise<void> => eventually(async () => pred(), ms);
 async function send(req: Req): Promise<{ status: number; line: Record<string, any> | undefined }> {
   const iid = randomUUID();
   const r = await h.call(req.path, { method: req.method, cert: h.pki.client1, headers: [...req.headers, ['x-fapi-interaction-id', iid]] });

@@ -3,8 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { ConfigError, parseConfig } from '../../../src/config/load.js';
 import { compileRouteTable } from '../../../src/route/table.js';
-import { boundSegment, checkBoundTarget, checkResourceBinding } from '../../../src/scope/resource-binding.js';
-import type { Route, TokenClaims } from '../../../src/types.js';
+import { checkBoundTarget as checkTarget } from '../../../src/route/bound-target.js';
+import { boundSegment, checkResourceBinding } from '../../../src/scope/resource-binding.js';
+import type { ResourceBinding, Route, TokenClaims } from '../../../src/types.js';
 import { gatewayErrorOf } from '../../support/contract.js';
 
 const config = (binding: unknown, match: Record<string, unknown> = { methods: ['GET'], path_prefix: '/accounts' }) => ({
@@ -178,6 +179,7 @@ describe('TOK-8 query_param: every value of the parameter, in every spelling an 
 
 describe('TOK-8 checkBoundTarget: what an upstream decoding again could read otherwise (400)', () => {
   const both = routeWith({ authorization_details: [{ type: 'account_information', field: 'accounts' }], query_param: 'accountId' });
+  const checkBoundTarget = (r: Route, path: string, query: string): void => checkTarget(r.resourceBinding as ResourceBinding, path, query);
   const target = (r: Route, t: string): string => {
     const q = t.indexOf('?');
     try {
