@@ -20,6 +20,9 @@ export interface ClientJwksEvents {
 
 /** As the issuers' keys: requests fail closed meanwhile, and a long cooldown would outlast the outage. */
 const FIRST_FETCH_BACKOFF_MAX_S = 5;
+
+/** The share of refresh_s after which a request starts a background fetch (as issuer keys do). */
+const SOFT_REFRESH = 0.8;
 /** How many skipped keys a fetch's log line names (the others are counted). */
 const SKIPPED_NAMED = 5;
 
@@ -83,11 +86,9 @@ export class ClientJwks implements FetchedClientKeys {
 
   async find(keyid: string): Promise<ClientKey | undefined> {
     if (this.keys === undefined) await this.firstFetch();
-    else if (this.stale()) {
-      // Keys older than refresh_s never judge a request while a fetch could replace them: a key the
-      // client withdrew (compromised) stops verifying within refresh_s, however idle the route was.
-      // A failed fetch leaves the held keys verifying (an outage), and is retried after the cooldown.
-      await this.refresh().catch(() => undefined);
+    else {
+      const fetch = this.freshen();
+      if (fetch !== undefined) await fetch;
     }
     const key = (this.keys as ReadonlyMap<string, ClientKey>).get(keyid);
     if (key !== undefined) return key;
@@ -109,11 +110,19 @@ export class ClientJwks implements FetchedClientKeys {
     return this.inflight;
   }
 
-  /** Older than refresh_s, and a fetch is due: at once after a success, after the cooldown after a failure. */
-  private stale(): boolean {
-    const now = this.now();
-    if (now - this.fetchedAt <= this.opts.refreshS * 1000) return false;
-    return !this.lastFetchFailed || now - this.attemptedAt >= this.opts.refetchCooldownS * 1000;
+  /**
+   * Keys older than refresh_s never judge a request while a fetch could replace them: a key the client
+   * withdrew (compromised) stops verifying within refresh_s, however idle the route was. From
+   * SOFT_REFRESH of it a fetch starts in the background, so under traffic nobody waits. A failed fetch
+   * leaves the held keys verifying (an outage; the promise never rejects) and is retried after the cooldown.
+   */
+  private freshen(): Promise<void> | undefined {
+    const age = this.now() - this.fetchedAt;
+    const refreshMs = this.opts.refreshS * 1000;
+    const due = this.inflight !== undefined || !this.lastFetchFailed || this.now() - this.attemptedAt >= this.opts.refetchCooldownS * 1000;
+    if (!due || age <= refreshMs * SOFT_REFRESH) return undefined;
+    const fetch = this.refresh().catch(() => undefined);
+    return age > refreshMs ? fetch : undefined;
   }
 
   /** An unknown keyid with no fetch due: no such key (401), or an outage (503) if the last fetch failed. */

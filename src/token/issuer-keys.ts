@@ -19,6 +19,9 @@ type KeyGetter = ReturnType<typeof createLocalJWKSet>;
  */
 const FIRST_FETCH_BACKOFF_MAX_S = 5;
 
+/** The share of jwks_refresh_s after which a request starts a background refresh (see freshen). */
+const SOFT_REFRESH = 0.8;
+
 /** A public key's identity: its RFC 7638 members, canonically ordered (kid and alg do not count). */
 export function keyMaterial(jwk: JWK): string | undefined {
   switch (jwk.kty) {
@@ -93,24 +96,34 @@ export class IssuerKeys {
   }
 
   /**
-   * Keys older than jwks_refresh_s: refresh in the background and keep serving the keys we have. The
-   * cooldown holds it back only after a failed fetch (a longer cooldown would stretch refresh_s).
+   * JWT-3 on every use of the keys. Past SOFT_REFRESH of jwks_refresh_s: a fetch starts in the
+   * background, so under traffic the keys never go stale. Past jwks_refresh_s (an idle issuer): the
+   * returned fetch must settle before they judge a token, so a key the AS withdrew stops verifying
+   * within jwks_refresh_s however long nobody asked. A failed fetch keeps the held keys (the promise
+   * never rejects); the cooldown then holds the next one back, so an AS outage costs one wait per cooldown.
    */
-  refreshIfStale(): void {
-    if (this.local !== undefined && this.now() - this.fetchedAt > this.cfg.jwks_refresh_s * 1000 && (!this.lastFetchFailed || !this.coolingDown())) {
-      this.refresh().catch(() => undefined);
-    }
+  freshen(): Promise<void> | undefined {
+    if (this.local === undefined) return undefined;
+    const age = this.now() - this.fetchedAt;
+    const refreshMs = this.cfg.jwks_refresh_s * 1000;
+    const due = this.inflight !== undefined || !this.lastFetchFailed || !this.coolingDown();
+    if (!due || age <= refreshMs * SOFT_REFRESH) return undefined;
+    const fetch = this.refresh().catch(() => undefined);
+    return age > refreshMs ? fetch : undefined;
   }
 
   /** The key resolver handed to jose. Never called with an unverified `jku`/`x5u`/`jwk`. */
   readonly getKey = async (header: JWSHeaderParameters, token: FlattenedJWSInput) => {
     if (this.local === undefined) await this.firstFetch();
-    else this.refreshIfStale();
+    else {
+      const fetch = this.freshen();
+      if (fetch !== undefined) await fetch;
+    }
     try {
       return await (this.local as KeyGetter)(header, token);
     } catch (e) {
       if ((e as { code?: string }).code !== 'ERR_JWKS_NO_MATCHING_KEY') throw e;
-      // A fetch under way (another request's kid miss, or the stale refresh just above) may bring the
+      // A fetch under way (another request's kid miss, or a background refresh) may bring the
       // key (JWT-4): wait for it rather than refuse a token of a key the AS has just rotated in.
       if (this.inflight !== undefined) {
         await this.inflight.catch(() => undefined);

@@ -22,8 +22,8 @@ export interface TokenValidator {
 export interface JwtIssuer {
   readonly name: string;
   readonly config: IssuerConfig;
-  /** generation/holds/refreshIfStale: without them, cached tokens are not re-checked against the JWKS. */
-  readonly keys: Pick<IssuerKeys, 'getKey'> & Partial<Pick<IssuerKeys, 'generation' | 'holds' | 'refreshIfStale' | 'refetchAllowed'>>;
+  /** generation/holds/freshen: without them, cached tokens are not re-checked against the JWKS. */
+  readonly keys: Pick<IssuerKeys, 'getKey'> & Partial<Pick<IssuerKeys, 'generation' | 'holds' | 'freshen' | 'refetchAllowed'>>;
 }
 
 const REQUIRED_CLAIMS = ['iss', 'exp', 'aud', 'sub', 'client_id', 'iat', 'jti'];
@@ -235,7 +235,8 @@ export class JwtValidator implements TokenValidator {
     if (v === undefined) return undefined;
     const nowS = Math.floor(this.now() / 1000);
     if (nowS >= v.claims.expiresAt + v.leeway || (v.notBefore !== undefined && v.notBefore > nowS + v.leeway)) return undefined;
-    if (!keyStillPublished(v)) return undefined;
+    // Keys past jwks_refresh_s wait for their refresh: validate() does the waiting.
+    if (v.keys.freshen?.() !== undefined || !keyStillPublished(v)) return undefined;
     try {
       checkRouteIssuer(v.claims, route);
       checkAudience(v.claims, route);
@@ -248,6 +249,8 @@ export class JwtValidator implements TokenValidator {
   async validate(token: string, route: Route, tokenHash: string = sha256Hex(token)): Promise<TokenClaims> {
     const nowS = Math.floor(this.now() / 1000);
     let v = this.cache.get(tokenHash);
+    const fetch = v?.keys.freshen?.();
+    if (fetch !== undefined) await fetch;
     if (v !== undefined && !keyStillPublished(v)) {
       // The key that verified it left the JWKS: verify again (and fail, unless it came back).
       this.cache.delete(tokenHash);
@@ -343,12 +346,10 @@ export class JwtValidator implements TokenValidator {
 
 /**
  * JWT-3 on cached results: the key that verified the token is still in the issuer's JWKS. Checked once
- * per JWKS generation; stale keys are refreshed in the background from here too, since cached tokens
- * never ask for a key.
+ * per JWKS generation, after freshen (cached tokens never ask for a key, so the refresh starts there).
  */
 function keyStillPublished(v: Verified): boolean {
   const keys = v.keys;
-  keys.refreshIfStale?.();
   if (keys.generation === undefined || keys.generation === v.generation) return true;
   if (v.material === undefined || keys.holds?.(v.material) !== true) return false;
   v.generation = keys.generation;

@@ -67,7 +67,7 @@ describe('issuer JWKS fetches', () => {
     const { keys, path, clock } = issuerKeys({ keys: [jwk('k1')] }, { jwks_refresh_s: 10, jwks_refetch_cooldown_s: 120 });
     await keys.refresh();
     clock.t += 11_000;
-    keys.refreshIfStale();
+    keys.freshen();
     expect(await fetchesReach(path, 2)).toBe(true);
   });
 
@@ -75,11 +75,11 @@ describe('issuer JWKS fetches', () => {
     const { keys, path, clock, cfg } = issuerKeys({ keys: [jwk('k1')] }, { jwks_refresh_s: 300 });
     await keys.refresh();
     clock.t += 61_000;
-    keys.refreshIfStale();
+    keys.freshen();
     expect(host.fetches.get(path)).toBe(1);
     expect(await fetchesReach(path, 2, 300)).toBe(false);
     keys.configure(cfg({ jwks_refresh_s: 60 }));
-    keys.refreshIfStale();
+    keys.freshen();
     expect(await fetchesReach(path, 2)).toBe(true);
     expect(keys.ready).toBe(true);
   });

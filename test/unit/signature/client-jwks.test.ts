@@ -1,7 +1,7 @@
 // SIG-2, TLS-11: a client's signing keys behind its jwks_uri, fetched from a real TLS host on loopback
 // (the test CA), with the clock injected for refresh and cooldown.
 import { generateKeyPairSync } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { isGatewayError } from '../../../src/errors/gateway-error.js';
 import { ClientJwks, usableKeys, type ClientJwksOptions } from '../../../src/signature/client-jwks.js';
 import { edKey, startJwksHost, type JwksHost } from '../../support/http-sig.js';
@@ -125,12 +125,25 @@ describe('SIG-2 ClientJwks: fetched, refreshed, refetched on an unknown keyid', 
     const { keys, path, clock } = fetcher({ keys: [ec('k1'), ec('k2')] }, { refreshS: 60, refetchCooldownS: 5 });
     expect(await keys.find('k1')).toBeDefined();
     host.docs.set(path, { keys: [ec('k2')] });
-    clock.t += 59_000;
-    expect(await keys.find('k1')).toBeDefined(); // fresh enough: no fetch
+    clock.t += 47_000;
+    expect(await keys.find('k1')).toBeDefined(); // fresh enough (78%): no fetch
     expect(host.fetches.get(path)).toBe(1);
-    clock.t += 2_000;
+    clock.t += 14_000;
     // However long the route was idle, a withdrawn key never verifies once refresh_s has passed.
     expect(await Promise.all([keys.find('k1'), keys.find('k1'), keys.find('k2')])).toEqual([undefined, undefined, expect.objectContaining({ alg: 'ES256' })]);
+    expect(host.fetches.get(path)).toBe(2);
+  });
+
+  it('from 80% of refresh_s a request starts the fetch in the background and is not held (under traffic nobody waits)', async () => {
+    const { keys, path, clock } = fetcher({ keys: [ec('k1')] }, { refreshS: 60, refetchCooldownS: 5 });
+    expect(await keys.find('k1')).toBeDefined();
+    host.docs.set(path, { keys: [ec('k2')] });
+    clock.t += 50_000;
+    expect(await keys.find('k1')).toBeDefined(); // judged by the held keys...
+    await vi.waitFor(() => expect(host.fetches.get(path)).toBe(2), { timeout: 2000 }); // ...while the fetch runs
+    await vi.waitFor(async () => expect(await keys.find('k1')).toBeUndefined(), { timeout: 2000 });
+    clock.t += 20_000; // past refresh_s since the first fetch, not since the second: no wait, no fetch
+    expect(await keys.find('k2')).toBeDefined();
     expect(host.fetches.get(path)).toBe(2);
   });
 

@@ -1,7 +1,7 @@
 // JWT-3 on cached tokens: a token verified once is served from the cache until `exp`, unless the key
 // that verified it leaves the issuer's JWKS. Real IssuerKeys against the test issuer over TLS; only the
 // clock is ours, to pass `jwks_refresh_s` without waiting.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { stringify } from 'yaml';
 import { parseConfig } from '../../../src/config/load.js';
 import { compileRouteTable } from '../../../src/route/table.js';
@@ -38,8 +38,8 @@ function setup() {
 }
 
 describe('JWT-3: cached tokens and the JWKS', () => {
-  it('a key removed from the JWKS revokes the cached tokens it signed, from the first refresh after jwks_refresh_s', async () => {
-    const { jwt, keys, route, advance } = setup();
+  it('a key removed from the JWKS revokes the cached tokens it signed, from the first use after jwks_refresh_s', async () => {
+    const { jwt, route, advance } = setup();
     const token = await issuer.mint();
     await jwt.validate(token, route);
     expect(jwt.cached(token, route)?.subject).toBe('user-1');
@@ -47,15 +47,63 @@ describe('JWT-3: cached tokens and the JWKS', () => {
 
     await issuer.rotate(); // the signing key leaves the JWKS
     advance(11_000);
-    // Still served while the refresh (started by this very lookup) is in flight...
-    expect(jwt.cached(token, route)?.subject).toBe('user-1');
-    await keys.refresh();
-    expect(issuer.jwksFetches).toBeGreaterThan(fetches);
-    // ...and refused once the new JWKS is in.
+    // Keys past jwks_refresh_s do not judge: the cache defers to validate(), which waits for the refresh.
     expect(jwt.cached(token, route)).toBeUndefined();
     expect(await codeOf(jwt.validate(token, route))).toBe('GW_TOKEN_INVALID');
+    expect(issuer.jwksFetches).toBe(fetches + 1);
     // A token from the new key is fine.
     expect((await jwt.validate(await issuer.mint(), route)).subject).toBe('user-1');
+  });
+
+  it('JWT-3 idle issuer: the first token after a long quiet spell is judged by fresh keys, not hour-old ones', async () => {
+    const { jwt, route, advance } = setup();
+    const withdrawn = await issuer.mint();
+    await jwt.validate(withdrawn, route);
+    const uncached = await issuer.mint({ sub: 'user-2' }); // signed by the same key, never seen
+    await issuer.rotate(); // the AS withdraws the key (compromised, say)
+    advance(3_600_000);
+    const fetches = issuer.jwksFetches;
+    expect(await codeOf(jwt.validate(uncached, route))).toBe('GW_TOKEN_INVALID');
+    expect(await codeOf(jwt.validate(withdrawn, route))).toBe('GW_TOKEN_INVALID');
+    expect(issuer.jwksFetches).toBe(fetches + 1); // one fetch, which both waited for
+  });
+
+  it('JWT-3 under traffic: past 80% of jwks_refresh_s a request starts the refresh in the background and is not held', async () => {
+    const { jwt, keys, route, advance } = setup();
+    const token = await issuer.mint();
+    await jwt.validate(token, route);
+    const fetches = issuer.jwksFetches;
+    advance(7_000);
+    expect(jwt.cached(token, route)?.subject).toBe('user-1');
+    expect(issuer.jwksFetches).toBe(fetches); // 70%: nothing yet
+    advance(1_500);
+    expect(keys.freshen()).toBeUndefined(); // 85%: nobody waits...
+    expect(jwt.cached(token, route)?.subject).toBe('user-1');
+    const generation = keys.generation;
+    await vi.waitFor(() => expect(keys.generation).toBe(generation + 1), { timeout: 2000 }); // ...the fetch it started lands
+    expect(issuer.jwksFetches).toBe(fetches + 1);
+    advance(2_000); // past jwks_refresh_s since the first fetch, not since this one
+    expect(keys.freshen()).toBeUndefined();
+    expect(jwt.cached(token, route)?.subject).toBe('user-1');
+  });
+
+  it('JWT-3 AS down: a failed refresh keeps the held keys, and only one request per cooldown waits for the next try', async () => {
+    const { jwt, keys, route, advance } = setup();
+    const token = await issuer.mint();
+    await jwt.validate(token, route);
+    issuer.mode = 'down';
+    advance(11_000);
+    const fetches = issuer.jwksFetches;
+    expect((await jwt.validate(token, route)).subject).toBe('user-1'); // waited for a failed fetch
+    expect(issuer.jwksFetches).toBe(fetches + 1);
+    expect(keys.freshen()).toBeUndefined(); // within the cooldown: no wait, the held keys judge
+    expect(jwt.cached(token, route)?.subject).toBe('user-1');
+    advance(1_100); // past jwks_refetch_cooldown_s (1 s)
+    issuer.mode = 'ok';
+    expect(keys.freshen()).toBeDefined();
+    expect((await jwt.validate(token, route)).subject).toBe('user-1');
+    expect(issuer.jwksFetches).toBe(fetches + 2);
+    expect(keys.freshen()).toBeUndefined();
   });
 
   it('a refresh that keeps the key keeps the cached token (one check per JWKS generation)', async () => {
@@ -64,8 +112,8 @@ describe('JWT-3: cached tokens and the JWKS', () => {
     await jwt.validate(token, route);
     await issuer.addKey(); // the JWKS changes, the signing key stays
     advance(11_000);
-    jwt.cached(token, route);
-    await keys.refresh();
+    expect(jwt.cached(token, route)).toBeUndefined(); // stale keys: validate() waits for the refresh
+    expect((await jwt.validate(token, route)).subject).toBe('user-1');
     expect(jwt.cached(token, route)?.subject).toBe('user-1');
     expect((await jwt.validate(token, route)).subject).toBe('user-1');
   });
