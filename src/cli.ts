@@ -74,6 +74,11 @@ function routeNotes(loaded: LoadedConfig, routes: readonly Route[]): string[] {
   if (signing.length > 0 && jwksPath !== undefined && c.resource_metadata === undefined) {
     notes.push(`routes ${signing.join(', ')} sign responses, and without resource_metadata no jwks_uri is published: tell clients the keys are at ${new URL(jwksPath, c.server.public_origin).href}`);
   }
+  if (c.server.tls.client_certificate === 'required' && c.resource_metadata?.without_client_certificate === true) {
+    notes.push(
+      'tls.client_certificate: required, with resource_metadata served to clients without a certificate (PRM-6): every handshake completes, and API requests without a trusted certificate get 403 and a closed connection; resource_metadata.without_client_certificate: false refuses them at the handshake instead',
+    );
+  }
   for (const [bound, other] of unboundNeighbours(routes)) {
     notes.push(
       `route ${other.id} (${[...other.methods].join(',')}) shares paths with route ${bound.id}, which binds resources, and binds none: an upstream that takes a method override from the body (_method in a form) could serve ${bound.id}'s resources through it; give it a resource_binding too, or make the paths disjoint`,

@@ -3,6 +3,7 @@
 // replay claim (last) -> forward (the response signed, opt-in).
 // Stages throw GatewayError; this file renders, logs once and counts once.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
 import type { BindingVerifier } from './binding/sender-constraint.js';
 import type { ChallengeContext } from './errors/challenge.js';
 import { GatewayError, isGatewayError } from './errors/gateway-error.js';
@@ -13,7 +14,7 @@ import { EXPECTS_CONTINUE, SEND_TIMED_OUT, UNMET_EXPECTATION, type BodyRefused, 
 import { checkFapiHeaders } from './listen/fapi-headers.js';
 import type { ClientTrust } from './listen/client-chain.js';
 import type { ForwardedCertPolicy } from './listen/forwarded-cert.js';
-import { hostOf, interactionIdOf, requestFacts } from './listen/request-facts.js';
+import { hostOf, interactionIdOf, requestFacts, requiredCertificateMissing } from './listen/request-facts.js';
 import { fieldValues } from './listen/header-fields.js';
 import { normaliseTarget } from './route/normalize-path.js';
 import { HOST_FIELD_RE } from './uri-host.js';
@@ -54,6 +55,8 @@ export interface GatewaySettings {
   /** The client CAs in force (MTLS-4), for connections verified against others or long ago. */
   readonly clientTrust: ClientTrust;
   readonly forwardedCert: ForwardedCertPolicy | undefined;
+  /** PRM-6: tls.client_certificate: required, checked per request since the handshake let everyone in. */
+  readonly certificateRequiredPerRequest: boolean;
 }
 
 /** Everything one config generation needs. Swapped atomically on reload; a request keeps the one it started with. */
@@ -396,6 +399,15 @@ export class Gateway {
     }
     const route = (o.route = p.routes.match(facts.method, facts.path, facts.host));
     if (route === undefined) throw new GatewayError('GW_ROUTE_NOT_FOUND', `no route for ${facts.method} ${facts.path}`);
+    if (p.settings.certificateRequiredPerRequest) {
+      // After routing, so the 403 carries the route's challenges (ERR-5).
+      const missing = requiredCertificateMissing(req.socket as TLSSocket, p.settings.clientTrust);
+      if (missing !== undefined) {
+        // As the handshake refusal it stands for: nothing more on this connection.
+        res.shouldKeepAlive = false;
+        throw missing;
+      }
+    }
     if (route.cors !== undefined) o.corsOrigin = allowedOrigin(route.cors, req.headers.origin);
     if (req.headers.upgrade !== undefined) throw new GatewayError('GW_UPGRADE_REFUSED', 'HDR-12 Upgrade requested');
     if (facts.query !== '') {

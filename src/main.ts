@@ -14,7 +14,7 @@ import { createAdminServer } from './listen/admin-server.js';
 import { applyClientCertificatePolicy, applyServerLimits, createApiServer } from './listen/api-server.js';
 import { clientTrust, type ClientTrust } from './listen/client-chain.js';
 import { ForwardedCertPolicy } from './listen/forwarded-cert.js';
-import { tlsOptions } from './listen/tls-options.js';
+import { clientCertificatePolicy, tlsOptions } from './listen/tls-options.js';
 import { buildProtectedResourceMetadata } from './metadata/protected-resource.js';
 import { createLogger, flushLogger, type Logger } from './observe/logger.js';
 import { createMetrics, type Metrics } from './observe/metrics.js';
@@ -184,6 +184,7 @@ function build(loaded: LoadedConfig, logger: Logger, metrics: Metrics, shared: S
       maxPipelined: c.server.limits.max_pipelined_requests,
       clientTrust: trust,
       forwardedCert: forwardedCertPolicy(loaded, trust),
+      certificateRequiredPerRequest: clientCertificatePolicy(loaded).requiredPerRequest,
       forward: {
         names: c.identity_headers,
         maxDetailsBytes: c.server.limits.max_authorization_details_bytes,

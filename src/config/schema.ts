@@ -447,6 +447,8 @@ export const configSchema = z
         resource_documentation: httpsUrl.optional(),
         /** PRM-4: Cache-Control max-age of the metadata documents. */
         max_age_s: z.int().min(0).max(86_400).default(3600),
+        /** PRM-6: with tls.client_certificate: required, serve the documents to connections without one. */
+        without_client_certificate: z.boolean().default(true),
       })
       .optional(),
     logging: z

@@ -40,6 +40,7 @@ export const CATALOG = Object.freeze({
   GW_HEADERS_TOO_LARGE: e(431, 'invalid_request', 'none', 'Request header fields are too large', 'HDR-16, CRED-8'),
   GW_REQUEST_TIMEOUT: e(408, 'invalid_request', 'none', 'The request was not received in time', 'headers_timeout_ms, request_timeout_ms'),
   GW_ROUTE_NOT_FOUND: e(404, 'not_found', 'none', 'No route matches this request', 'routes'),
+  GW_CLIENT_CERT_REQUIRED: e(403, 'client_certificate_required', 'bare', 'This API requires a TLS client certificate', 'TLS-9, PRM-6 (tls.client_certificate: required)'),
   GW_CORS_ORIGIN_REFUSED: e(403, 'origin_not_allowed', 'bare', 'This origin may not call this API from a browser', 'HDR-15'),
   GW_UPGRADE_REFUSED: e(400, 'invalid_request', 'none', 'Protocol upgrades are not allowed on this route', 'HDR-12'),
   GW_TRANSFER_CODING_UNSUPPORTED: e(501, 'invalid_request', 'none', 'Only the chunked transfer coding is supported', 'RFC 9112 §6.1'),

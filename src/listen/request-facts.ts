@@ -67,6 +67,19 @@ export function peerCertificate(socket: TLSSocket, trust: ClientTrust, nowMs: nu
   return { thumbprint: e.thumbprint, trusted: e.chained && e.validFromMs <= nowMs && nowMs < e.validToMs, weakKey: e.weakKey };
 }
 
+/**
+ * PRM-6: `tls.client_certificate: required` enforced per request, when the handshake let connections
+ * without one in for the public metadata. The connection's own certificate, never a forwarded one:
+ * with client CAs, one that chains to them now (as the handshake would have checked); without, any.
+ */
+export function requiredCertificateMissing(socket: TLSSocket, trust: ClientTrust): GatewayError | undefined {
+  const pc = peerCertificate(socket, trust);
+  if (pc.thumbprint === undefined) return new GatewayError('GW_CLIENT_CERT_REQUIRED', 'TLS-9 tls.client_certificate: required, and the client sent none');
+  if (trust.cas === undefined || pc.trusted) return undefined;
+  const why = socket.authorizationError == null ? 'not within its validity period, or not issued by the client CAs in force' : String(socket.authorizationError);
+  return new GatewayError('GW_CLIENT_CERT_REQUIRED', `TLS-9 tls.client_certificate: required, and the client certificate is not trusted: ${why}`);
+}
+
 /** Q-8: a UUID is echoed; anything else is replaced by a fresh one, and the original kept (sanitised) for the log. */
 export function interactionIdOf(req: IncomingMessage): { readonly id: string; readonly replaced?: string } {
   const sent = fieldValues(req, 'x-fapi-interaction-id');

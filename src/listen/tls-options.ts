@@ -24,11 +24,20 @@ export const FAPI1_TLS12_CIPHERS = [
 /**
  * `tls.client_certificate`: OpenSSL refuses a missing or untrusted certificate itself when there is a
  * CA to verify it against; required without a CA is enforced after the handshake (api-server.ts).
+ * PRM-6: when metadata is published to connections without a certificate, every handshake completes
+ * and the certificate is required per request instead, for everything but the public documents.
  */
-export function clientCertificatePolicy(loaded: LoadedConfig): { readonly rejectUnauthorized: boolean; readonly requiredWithoutCa: boolean } {
-  const t = loaded.config.server.tls;
-  const required = t.client_certificate === 'required';
-  return { rejectUnauthorized: required && t.client_ca_file !== undefined, requiredWithoutCa: required && t.client_ca_file === undefined };
+export function clientCertificatePolicy(loaded: LoadedConfig): {
+  readonly rejectUnauthorized: boolean;
+  readonly requiredWithoutCa: boolean;
+  readonly requiredPerRequest: boolean;
+} {
+  const c = loaded.config;
+  const required = c.server.tls.client_certificate === 'required';
+  const perRequest = required && c.resource_metadata?.without_client_certificate === true;
+  const atHandshake = required && !perRequest;
+  const hasCa = c.server.tls.client_ca_file !== undefined;
+  return { rejectUnauthorized: atHandshake && hasCa, requiredWithoutCa: atHandshake && !hasCa, requiredPerRequest: perRequest };
 }
 
 /** `make()`, or an error that names the setting instead of OpenSSL's decoder message alone. */

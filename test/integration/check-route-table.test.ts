@@ -76,3 +76,28 @@ describe('check: the route table', () => {
     expect(notes).toEqual([expect.stringMatching(/^note: route consents-create \(POST\) shares paths with route consents, which binds resources, and binds none: .*_method/)]);
   });
 });
+
+describe('check: PRM-6 under a required client certificate', () => {
+  it('says when handshakes without a certificate complete for the metadata, and not otherwise', () => {
+    const run = (tls: Record<string, unknown>, metadata: Record<string, unknown> | undefined): string => {
+      const f = join(dir, 'prm6.yaml');
+      writeFileSync(
+        f,
+        stringify({
+          server: { listen: '127.0.0.1:0', public_origin: 'https://api.test', tls: { cert_file: files.serverCertFile, key_file: files.serverKeyFile, client_ca_file: files.caFile, ...tls } },
+          issuers: { main: { issuer: 'https://as.test', jwks_uri: 'https://127.0.0.1:1/jwks', ca_file: files.caFile } },
+          ...(metadata === undefined ? {} : { resource_metadata: metadata }),
+          routes: [{ id: 'a', match: { methods: ['GET'], path_prefix: '/a' }, auth: { issuers: ['main'], audience: 'https://api.test', binding: 'mtls' }, upstream: { url: 'http://127.0.0.1:1' } }],
+        }),
+      );
+      const r = spawnSync(process.execPath, [cliJs, 'check', '--config', f], { encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+      return r.stdout;
+    };
+    const note = 'note: tls.client_certificate: required, with resource_metadata served to clients without a certificate (PRM-6)';
+    expect(run({ client_certificate: 'required' }, {})).toContain(note);
+    expect(run({ client_certificate: 'required' }, { without_client_certificate: false })).not.toContain(note);
+    expect(run({ client_certificate: 'required' }, undefined)).not.toContain(note);
+    expect(run({ client_certificate: 'optional' }, {})).not.toContain(note);
+  });
+});
