@@ -11,6 +11,7 @@ import { configSchema } from './config/schema.js';
 import { watchFiles } from './config/watch.js';
 import { clientTrust } from './listen/client-chain.js';
 import { tlsOptions } from './listen/tls-options.js';
+import { publishable } from './metadata/protected-resource.js';
 import { startGateway } from './main.js';
 import { compileRouteTable, unboundNeighbours } from './route/table.js';
 import { compileClientKeys } from './signature/client-keys.js';
@@ -73,6 +74,11 @@ function routeNotes(loaded: LoadedConfig, routes: readonly Route[]): string[] {
   const jwksPath = c.http_signatures?.response_signing?.jwks_path;
   if (signing.length > 0 && jwksPath !== undefined && c.resource_metadata === undefined) {
     notes.push(`routes ${signing.join(', ')} sign responses, and without resource_metadata no jwks_uri is published: tell clients the keys are at ${new URL(jwksPath, c.server.public_origin).href}`);
+  }
+  if (c.resource_metadata !== undefined) {
+    for (const same of publishable(routes.map((r) => r.audience), c.server.public_origin).clashing) {
+      notes.push(`audiences ${same.map((a) => JSON.stringify(a)).join(' and ')} share one metadata URL, and a document there could name only one of them (PRM-2): neither is published; write them alike`);
+    }
   }
   if (c.server.tls.client_certificate === 'required' && c.resource_metadata?.without_client_certificate === true) {
     notes.push(

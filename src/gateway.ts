@@ -330,7 +330,7 @@ export class Gateway {
       used: schemeOf(req),
       realm: p.settings.realm,
       dpopAlgs: p.settings.dpopAlgs,
-      resourceMetadata: o.route === undefined ? undefined : p.metadata?.urlFor(o.route.audience),
+      resourceMetadata: o.route === undefined ? undefined : p.metadata?.advertisedFor(o.route),
     };
     // A refusal before routing (strict x-fapi headers, Expect) to a browser: its route's CORS still applies.
     // (o.path set: the route lookup itself ran, and found nothing.)

@@ -9,8 +9,10 @@ const WELL_KNOWN = '/.well-known/oauth-protected-resource';
 export interface ProtectedResourceMetadata {
   /** The serialised document for a request path, or undefined when the path publishes none. */
   document(path: string): string | undefined;
-  /** PRM-5: the metadata URL of a resource identifier, for `resource_metadata=` in 401 challenges. */
+  /** The metadata URL of a resource identifier, when it is published. */
   urlFor(audience: string): string | undefined;
+  /** PRM-5: `resource_metadata=` for this route's 401 challenges, where its document can apply (see appliesTo). */
+  advertisedFor(route: Route): string | undefined;
   readonly maxAgeS: number;
 }
 
@@ -26,7 +28,9 @@ export function wellKnownPath(audience: string, publicOrigin: string): string | 
     return undefined;
   }
   if (u.protocol !== 'https:' || u.origin !== new URL(publicOrigin).origin || u.search !== '' || u.hash !== '' || u.username !== '' || u.password !== '') return undefined;
-  // Only the identifier exactly as written can be published (PRM-2): `https://h` and `https://h/` are the same.
+  // Only the identifier exactly as written can be published (PRM-2), in the origin's own spelling (not
+  // `https://API.test`): `https://h` and `https://h/` are the same.
+  if (!audience.startsWith(u.origin)) return undefined;
   const rest = audience.slice(u.origin.length);
   if (rest !== '' && rest !== u.pathname) return undefined;
   return WELL_KNOWN + (u.pathname === '/' ? '' : u.pathname);
@@ -59,25 +63,65 @@ export function metadataDocument(audience: string, routes: readonly Route[], loa
   return doc;
 }
 
+/**
+ * The identifiers that can be published, by the path their document is served under (the path requests
+ * are matched in: hex upper-cased, unreserved characters decoded) with the URL advertised as written.
+ * Identifiers that share one well-known URL (`https://h` and `https://h/`) are `clashing`: a document
+ * there could name only one of them (PRM-2), so neither is published, and `check` says so.
+ */
+export function publishable(audiences: readonly string[], origin: string): { byServedPath: Map<string, { audience: string; url: string }>; clashing: string[][] } {
+  const byServedPath = new Map<string, { audience: string; url: string }>();
+  const seen = new Map<string, string[]>();
+  for (const audience of unique(audiences)) {
+    const path = wellKnownPath(audience, origin);
+    const served = path === undefined ? undefined : normaliseTarget(path);
+    if (path === undefined || served === undefined || !served.ok) continue;
+    const same = seen.get(served.path);
+    if (same === undefined) {
+      seen.set(served.path, [audience]);
+      byServedPath.set(served.path, { audience, url: new URL(path, origin).href });
+    } else {
+      same.push(audience);
+      byServedPath.delete(served.path);
+    }
+  }
+  return { byServedPath, clashing: [...seen.values()].filter((a) => a.length > 1) };
+}
+
+/**
+ * RFC 9728 §3.3: a client must discard metadata fetched from a challenge unless `resource` matches the URL
+ * it called; read as the same origin and a path prefix on a segment boundary (the strict reading, an
+ * identical URL, would rule out every identifier with paths below it). A route with its own public
+ * origin, or paths outside its audience's path, gets no `resource_metadata` it would have to discard.
+ */
+function appliesTo(route: Route, audience: string, origin: string): boolean {
+  if (route.publicOrigin !== undefined && new URL(route.publicOrigin).origin !== origin) return false;
+  const base = new URL(audience).pathname;
+  if (base === '/') return true;
+  const path = route.pathPrefix ?? route.exactPath ?? '';
+  return path === base || path.startsWith(base.endsWith('/') ? base : `${base}/`);
+}
+
 /** undefined when `resource_metadata` is not configured. */
 export function buildProtectedResourceMetadata(loaded: LoadedConfig, routes: readonly Route[]): ProtectedResourceMetadata | undefined {
   const m = loaded.config.resource_metadata;
   if (m === undefined) return undefined;
-  const origin = loaded.config.server.public_origin;
   const byPath = new Map<string, string>();
   const urls = new Map<string, string>();
-  for (const audience of unique(routes.map((r) => r.audience))) {
-    const path = wellKnownPath(audience, origin);
-    // Served under the path requests are matched in (hex upper-cased, unreserved characters decoded);
-    // advertised as written.
-    const served = path === undefined ? undefined : normaliseTarget(path);
-    if (path === undefined || served === undefined || !served.ok) continue;
-    byPath.set(served.path, JSON.stringify(metadataDocument(audience, routes, loaded)));
-    urls.set(audience, new URL(path, origin).href);
+  for (const [served, { audience, url }] of publishable(routes.map((r) => r.audience), loaded.config.server.public_origin).byServedPath) {
+    byPath.set(served, JSON.stringify(metadataDocument(audience, routes, loaded)));
+    urls.set(audience, url);
+  }
+  const origin = new URL(loaded.config.server.public_origin).origin;
+  const advertised = new Map<string, string>();
+  for (const r of routes) {
+    const url = urls.get(r.audience);
+    if (url !== undefined && appliesTo(r, r.audience, origin)) advertised.set(r.id, url);
   }
   return {
     document: (path) => byPath.get(path),
     urlFor: (audience) => urls.get(audience),
+    advertisedFor: (route) => advertised.get(route.id),
     maxAgeS: m.max_age_s,
   };
 }

@@ -67,6 +67,14 @@ function checkType(header: Record<string, unknown>, issuer: IssuerConfig): void 
   throw new GatewayError('GW_TOKEN_INVALID', `JWT-1 typ ${typ === undefined ? 'not a string' : 'not at+jwt'}`);
 }
 
+/**
+ * JWT-12: no unencoded payload. jose honours `b64` only when `crit` lists it (and then refuses it), so a
+ * `b64` member outside `crit` would pass unread; RFC 7797 §7 rules it out for JWTs either way.
+ */
+function checkEncodedPayload(header: Record<string, unknown>): void {
+  if (header.b64 !== undefined && header.b64 !== true) throw new GatewayError('GW_TOKEN_INVALID', 'JWT-12 b64 header member (unencoded payload)');
+}
+
 /** JWT-2: the allow-list comes from config, never from the token. */
 function checkAlgorithm(header: Record<string, unknown>, issuer: IssuerConfig): void {
   if (typeof header.alg !== 'string' || !(issuer.algorithms as readonly string[]).includes(header.alg)) {
@@ -281,6 +289,7 @@ export class JwtValidator implements TokenValidator {
     }
     const cfg = issuer.config;
     checkType(header, cfg);
+    checkEncodedPayload(header);
     checkAlgorithm(header, cfg);
     // Read before the fetch a verification may trigger: a newer generation is then checked on first use.
     const generation = issuer.keys.generation;

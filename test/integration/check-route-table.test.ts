@@ -101,3 +101,23 @@ describe('check: PRM-6 under a required client certificate', () => {
     expect(run({ client_certificate: 'optional' }, {})).not.toContain(note);
   });
 });
+
+describe('check: PRM-2 identifiers that would share one metadata URL', () => {
+  it('names them in a note (neither is published)', () => {
+    const f = join(dir, 'prm2.yaml');
+    const route = (id: string, audience: string) => ({ id, match: { methods: ['GET'], path_prefix: `/${id}` }, auth: { issuers: ['main'], audience, binding: 'mtls' }, upstream: { url: 'http://127.0.0.1:1' } });
+    writeFileSync(
+      f,
+      stringify({
+        server: { listen: '127.0.0.1:0', public_origin: 'https://api.test', tls: { cert_file: files.serverCertFile, key_file: files.serverKeyFile } },
+        issuers: { main: { issuer: 'https://as.test', jwks_uri: 'https://127.0.0.1:1/jwks', ca_file: files.caFile } },
+        resource_metadata: {},
+        routes: [route('a', 'https://api.test'), route('b', 'https://api.test/'), route('c', 'https://api.test/c')],
+      }),
+    );
+    const r = spawnSync(process.execPath, [cliJs, 'check', '--config', f], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain('note: audiences "https://api.test" and "https://api.test/" share one metadata URL');
+    expect(r.stdout).not.toContain('"https://api.test/c"');
+  });
+});

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { parseConfig } from '../../../src/config/load.js';
-import { buildProtectedResourceMetadata, metadataDocument, wellKnownPath } from '../../../src/metadata/protected-resource.js';
+import { buildProtectedResourceMetadata, metadataDocument, publishable, wellKnownPath } from '../../../src/metadata/protected-resource.js';
 import { compileRouteTable } from '../../../src/route/table.js';
 
 const ORIGIN = 'https://api.bank.example';
@@ -16,7 +16,7 @@ describe('PRM-1 / PRM-2: the well-known path of a resource identifier', () => {
   });
 
   it('publishes nothing for identifiers this gateway cannot serve as written', () => {
-    for (const aud of ['urn:bank:accounts', 'http://api.bank.example/a', 'https://other.example/a', `${ORIGIN}/a?x=1`, `${ORIGIN}/a#f`, `${ORIGIN}/a b`, `${ORIGIN}:8443/a`]) {
+    for (const aud of ['urn:bank:accounts', 'http://api.bank.example/a', 'https://other.example/a', `${ORIGIN}/a?x=1`, `${ORIGIN}/a#f`, `${ORIGIN}/a b`, `${ORIGIN}:8443/a`, 'https://API.bank.example/a']) {
       expect(wellKnownPath(aud, ORIGIN), aud).toBeUndefined();
     }
   });
@@ -74,5 +74,36 @@ describe('PRM-3: the document', () => {
     expect(m.maxAgeS).toBe(60);
     const off = loaded(routes, null);
     expect(buildProtectedResourceMetadata(off, compileRouteTable(off).routes)).toBeUndefined();
+  });
+});
+
+describe('PRM-2: identifiers that would share one metadata URL are published by neither', () => {
+  it('https://h and https://h/ clash (the trailing / after the host is dropped); the others are kept', () => {
+    const { byServedPath, clashing } = publishable([ORIGIN, `${ORIGIN}/`, `${ORIGIN}/accounts`, `${ORIGIN}/accounts`], ORIGIN);
+    expect(clashing).toEqual([[ORIGIN, `${ORIGIN}/`]]);
+    expect([...byServedPath.keys()]).toEqual(['/.well-known/oauth-protected-resource/accounts']);
+  });
+});
+
+describe('PRM-5: resource_metadata only on routes whose requests the document can apply to (RFC 9728 §3.3)', () => {
+  it('same origin, and route paths at or below the identifier path', () => {
+    const routes = [
+      { id: 'under', match: { methods: ['GET'], path_prefix: '/accounts/v1' }, auth: { issuers: ['as1'], audience: `${ORIGIN}/accounts` } },
+      { id: 'at', match: { methods: ['GET'], path: '/accounts' }, auth: { issuers: ['as1'], audience: `${ORIGIN}/accounts` } },
+      { id: 'beside', match: { methods: ['GET'], path_prefix: '/accountsX' }, auth: { issuers: ['as1'], audience: `${ORIGIN}/accounts` } },
+      { id: 'root', match: { methods: ['GET'], path_prefix: '/payments' }, auth: { issuers: ['as1'], audience: ORIGIN } },
+      { id: 'elsewhere', public_origin: 'https://other.example', match: { methods: ['GET'], path_prefix: '/other' }, auth: { issuers: ['as1'], audience: ORIGIN } },
+    ];
+    const l = loaded(routes);
+    const table = compileRouteTable(l).routes;
+    const m = buildProtectedResourceMetadata(l, table)!;
+    const advertised = Object.fromEntries(table.map((r) => [r.id, m.advertisedFor(r)]));
+    expect(advertised).toEqual({
+      under: `${ORIGIN}/.well-known/oauth-protected-resource/accounts`,
+      at: `${ORIGIN}/.well-known/oauth-protected-resource/accounts`,
+      beside: undefined,
+      root: `${ORIGIN}/.well-known/oauth-protected-resource`,
+      elsewhere: undefined,
+    });
   });
 });
