@@ -99,6 +99,8 @@ function buildReplayStore(loaded: LoadedConfig, logger: Logger, metrics: Metrics
     // Each refused request logs its own line; the metric counts the failed command too.
     onCommandError: () => metrics.replayStoreErrors.inc(),
     readinessKey: `${c.key_prefix}readiness`,
+    epochKey: `${c.key_prefix}epoch`,
+    onWarning: (detail: string) => logger.warn({ detail }, 'replay store warning'),
   });
 }
 
@@ -294,8 +296,9 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
   let draining = false;
   // The replay store gates readiness until it has taken a write once (a wrong URL stops a rollout), not
   // after: every replica shares it, so an outage would make them all unready at once and take the
-  // mTLS routes down with the DPoP ones, which fail closed by themselves (503).
-  let storeReached: ReplayStore | undefined;
+  // mTLS routes down with the DPoP ones, which fail closed by themselves (503). Nor does a reload's new
+  // store: one ConfigMap reloads every replica at once, during an outage too.
+  let storeReached = false;
   // The issuers' keys gate readiness until the first time it is ready, not after: a reload that adds an
   // issuer whose JWKS is not reachable yet would otherwise take every replica (one ConfigMap) out of the
   // Service at once, though only that issuer's routes fail (503 by themselves).
@@ -309,10 +312,9 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
       if (missing.length > 0) return `issuer(s) without keys: ${missing.map((k) => k.issuer).join(', ')}`;
       keysReached = true;
     }
-    const store = current.built.pipeline.replay;
-    if (store !== storeReached) {
-      if (!(await store.ping())) return 'replay store not reached yet';
-      storeReached = store;
+    if (!storeReached) {
+      if (!(await current.built.pipeline.replay.ping())) return 'replay store not reached yet';
+      storeReached = true;
     }
     return undefined;
   };

@@ -180,7 +180,7 @@ export interface TokenClaims {
 export interface Binding {
   readonly kind: 'mtls' | 'dpop' | 'none';
   readonly thumbprint: string | undefined;
-  readonly replay?: { readonly key: string; readonly ttlMs: number };
+  readonly replay?: { readonly key: string; readonly ttlMs: number; readonly iatS: number };
   /** Headers for the client's response, e.g. the next `DPoP-Nonce` (DPOP-27). */
   readonly responseHeaders?: Readonly<Record<string, string>>;
 }

@@ -69,6 +69,8 @@ export interface DpopProofResult {
   readonly jkt: string;
   readonly replayKey: string;
   readonly ttlMs: number;
+  /** The proof's `iat` (s), against the replay store's memory (DPOP-21). */
+  readonly iatS: number;
 }
 
 type JsonObject = Record<string, unknown>;
@@ -421,6 +423,7 @@ export class DpopVerifier {
       jkt,
       replayKey: this.opts.keyPrefix + hash('sha256', `${jkt}:${claims.jti}`, 'hex'),
       ttlMs: (this.opts.iatPastS + iatFutureS) * 1000 + REPLAY_TTL_MARGIN_MS,
+      iatS: claims.iat,
     };
   }
 

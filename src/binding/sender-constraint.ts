@@ -61,7 +61,7 @@ export class SenderConstraintVerifier implements BindingVerifier {
       expectedJkt,
       nonceRequired: route.dpop.nonce,
     });
-    const binding = { kind: 'dpop' as const, thumbprint: r.jkt, replay: { key: r.replayKey, ttlMs: r.ttlMs } };
+    const binding = { kind: 'dpop' as const, thumbprint: r.jkt, replay: { key: r.replayKey, ttlMs: r.ttlMs, iatS: r.iatS } };
     // DPOP-27: rotate by handing out the next nonce on the response.
     return route.dpop.nonce && this.nonces !== undefined ? { ...binding, responseHeaders: { 'dpop-nonce': this.nonces.issue() } } : binding;
   }

@@ -76,6 +76,7 @@ export const CATALOG = Object.freeze({
 
   // E4 / E5: DPoP proof.
   GW_DPOP_PROOF_INVALID: e(401, 'invalid_dpop_proof', 'used', 'The DPoP proof is invalid', 'E4, DPOP-1..DPOP-13, DPOP-23, M8'),
+  GW_DPOP_PROOF_PREDATES_STORE: e(401, 'invalid_dpop_proof', 'used', 'The DPoP proof is older than the replay record; send a new proof', 'E4, DPOP-21, Q-1'),
   GW_DPOP_REPLAY: e(401, 'invalid_dpop_proof', 'used', 'The DPoP proof was already used', 'E4, DPOP-21, Q-1'),
   GW_DPOP_NONCE_REQUIRED: e(401, 'use_dpop_nonce', 'used', 'A fresh DPoP nonce is required', 'E5, DPOP-24..DPOP-26, M16'),
 

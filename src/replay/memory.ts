@@ -19,10 +19,17 @@ export class MemoryReplayStore implements ReplayStore {
   private fullSweepAt = Number.NEGATIVE_INFINITY;
   private maxEntries: number;
   private readonly now: () => number;
+  /**
+   * A new process remembers nothing: the claims it forgot were made before it started. From the start of
+   * that second, as `iat` is written: a client's first proof after a restart is not refused for a
+   * rounding (a predecessor that used a proof within the same second is the one case left open).
+   */
+  readonly rememberedSinceMs: number;
 
   constructor(opts: MemoryReplayStoreOptions = {}) {
     this.maxEntries = opts.maxEntries ?? 1_000_000;
     this.now = opts.now ?? Date.now;
+    this.rememberedSinceMs = Math.floor(this.now() / 1000) * 1000;
     if (!Number.isInteger(this.maxEntries) || this.maxEntries < 1) throw new RangeError('maxEntries must be a positive integer');
   }
 

@@ -1,5 +1,6 @@
 // Shared replay store on Redis (DPOP-21, DPOP-22): one atomic `SET key 1 NX PX ttl` per claim.
-// Fails fast and closed while Redis is away, and reconnects by itself forever.
+// Fails fast and closed while Redis is away, and reconnects by itself forever. Watches for what would
+// make Redis forget a claim early: lost data (the epoch) and eviction.
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { ReplayStore } from './store.js';
@@ -28,7 +29,26 @@ export interface RedisReplayStoreOptions {
   readonly onCommandError?: () => void;
   /** Written by ping(): readiness means Redis takes writes, not just that it answers. */
   readonly readinessKey?: string;
+  /** Holds the time since which Redis remembers every claim (see inspect); never expires. */
+  readonly epochKey?: string;
+  /** What an operator must act on: Redis lost its keys, or may evict them. Called once per change. */
+  readonly onWarning?: (detail: string) => void;
 }
+
+/**
+ * The claim, where one node holds every key (standalone, sentinel): refused (-1) when the epoch is gone,
+ * i.e. Redis lost its keys since the gateway last looked, atomically with the SET NX itself.
+ */
+const CLAIM_LUA = `if redis.call('EXISTS', KEYS[2]) == 0 then return -1 end
+if redis.call('SET', KEYS[1], '1', 'PX', ARGV[1], 'NX') then return 1 end
+return 0`;
+
+type ClaimingRedis = Redis & { fapiClaim(key: string, epochKey: string, ttlMs: number): Promise<number> };
+
+/** How often the epoch is read again (cluster mode: the claims cannot check it, their keys are elsewhere). */
+const INSPECT_EVERY_MS = 1000;
+/** The eviction policy is read at every (re)connect and every this many inspections. */
+const EVICTION_CHECK_EVERY = 5;
 
 /** Reconnect forever with a capped backoff: recovery after an outage must need no restart. */
 const backoff = (times: number): number => Math.min(times * 100, 2000);
@@ -39,11 +59,23 @@ const unavailable = (detail: string, cause?: unknown): GatewayError =>
 export class RedisReplayStore implements ReplayStore {
   private readonly client: Redis | Cluster;
   private readonly onCommandError: (() => void) | undefined;
+  private readonly onWarning: ((detail: string) => void) | undefined;
   private readonly readinessKey: string;
+  private readonly epochKey: string;
+  /** Until the epoch is read: this store's own start (what it cannot vouch for yet). */
+  private sinceMs = Date.now();
+  private epochRead = false;
+  /** Why Redis may drop a claim before it expires (an evicting maxmemory-policy), or undefined. */
+  private evicting: string | undefined;
+  private inspections = 0;
+  private warnedNoPerm = false;
+  private readonly timer: NodeJS.Timeout;
 
   constructor(opts: RedisReplayStoreOptions) {
     this.onCommandError = opts.onCommandError;
+    this.onWarning = opts.onWarning;
     this.readinessKey = opts.readinessKey ?? 'fapi:readiness';
+    this.epochKey = opts.epochKey ?? 'fapi:epoch';
     const common: RedisOptions = {
       // Named in CLIENT LIST, so operators can tell the gateway's connections apart.
       connectionName: 'fapi-gateway',
@@ -68,6 +100,7 @@ export class RedisReplayStore implements ReplayStore {
       case 'standalone':
         if (opts.url === undefined) throw new TypeError('redis standalone mode needs a url');
         this.client = new Redis(opts.url, common);
+        this.client.defineCommand('fapiClaim', { numberOfKeys: 2, lua: CLAIM_LUA });
         break;
       case 'sentinel':
         if (opts.sentinels === undefined || opts.sentinels.length === 0 || opts.sentinelName === undefined) {
@@ -81,13 +114,16 @@ export class RedisReplayStore implements ReplayStore {
           ...(opts.sentinelPassword !== undefined ? { sentinelPassword: opts.sentinelPassword } : {}),
           ...(opts.tls === true ? { enableTLSForSentinelMode: true } : {}),
         });
+        this.client.defineCommand('fapiClaim', { numberOfKeys: 2, lua: CLAIM_LUA });
         break;
       case 'cluster': {
         if (opts.nodes === undefined || opts.nodes.length === 0) throw new TypeError('redis cluster mode needs nodes');
         const { retryStrategy: _r, enableOfflineQueue: _q, ...redisOptions } = common;
         this.client = new Cluster(
           opts.nodes.map((n) => ({ host: n.host, port: n.port })),
-          { redisOptions, enableOfflineQueue: false, clusterRetryStrategy: backoff },
+          // retryDelayOnFailover 0: a command whose connection closed is not sent again (its SET NX may
+          // have run, and a resent claim would read as a replay of itself).
+          { redisOptions, enableOfflineQueue: false, clusterRetryStrategy: backoff, retryDelayOnFailover: 0 },
         );
         break;
       }
@@ -95,21 +131,114 @@ export class RedisReplayStore implements ReplayStore {
     // Without a listener an 'error' event would crash the process.
     const onError = opts.onError;
     this.client.on('error', (err: Error) => onError?.(err));
+    this.client.on('ready', () => void this.inspect(true));
+    this.timer = setInterval(() => void this.inspect(false), INSPECT_EVERY_MS);
+    this.timer.unref();
+  }
+
+  get rememberedSinceMs(): number {
+    return this.sinceMs;
+  }
+
+  /**
+   * DPOP-21 needs Redis to keep every claim until it expires. The epoch key (no TTL) holds when this
+   * Redis began remembering: missing, it is written now, so after a restart without persistence, a
+   * failover that lost writes or a FLUSHALL, every gateway refuses proofs issued before that moment
+   * instead of accepting their replays. Each claim sees a missing epoch itself (CLAIM_LUA); in cluster
+   * mode this once-a-second look is all there is. An evicting maxmemory-policy could drop claims at any
+   * time: claims fail (503) until it is noeviction (or maxmemory 0), and a new epoch starts then.
+   */
+  private async inspect(connected: boolean): Promise<void> {
+    if (this.client.status !== 'ready') return;
+    await this.readEpoch();
+    if (connected || this.inspections++ % EVICTION_CHECK_EVERY === 0) await this.checkEviction();
+  }
+
+  private async readEpoch(): Promise<void> {
+    try {
+      const created = (await this.client.set(this.epochKey, String(Date.now()), 'NX')) === 'OK';
+      const epoch = Number(await this.client.get(this.epochKey));
+      if (Number.isSafeInteger(epoch) && epoch > 0 && epoch !== this.sinceMs) {
+        if (this.epochRead || created) {
+          this.onWarning?.(`DPOP-21 the replay store remembers since ${new Date(epoch).toISOString()} (${this.epochKey}: it is new, or lost or could evict its keys): proofs issued before are refused`);
+        }
+        this.sinceMs = epoch;
+      }
+      this.epochRead = true;
+    } catch {
+      // Claims fail by themselves while Redis is away; the next inspection tries again.
+    }
+  }
+
+  private async checkEviction(): Promise<void> {
+    const nodes = this.client instanceof Cluster ? this.client.nodes('master') : [this.client];
+    let evicting: string | undefined;
+    for (const node of nodes) {
+      let info: string;
+      try {
+        info = await node.info('memory');
+      } catch (e) {
+        // An ACL without INFO: the policy cannot be read; said once, not refused.
+        if ((e as Error).message.startsWith('NOPERM') && !this.warnedNoPerm) {
+          this.warnedNoPerm = true;
+          this.onWarning?.('DPOP-21 cannot read the replay store\'s maxmemory-policy (NOPERM for INFO): it must be noeviction');
+        }
+        continue;
+      }
+      const policy = /^maxmemory_policy:(\S+)/m.exec(info)?.[1];
+      const max = Number(/^maxmemory:(\d+)/m.exec(info)?.[1] ?? '0');
+      if (policy !== undefined && policy !== 'noeviction' && max > 0) {
+        evicting = `maxmemory-policy ${policy} (maxmemory ${max}) may evict replay keys before they expire; set noeviction`;
+        break;
+      }
+    }
+    if (evicting !== this.evicting) {
+      // Claims made while it could evict may be gone: a new epoch, as for a Redis that lost its keys.
+      if (evicting === undefined && (await this.restartEpoch()) === false) return;
+      this.evicting = evicting;
+      this.onWarning?.(evicting === undefined ? 'DPOP-21 the replay store no longer evicts keys: claims resume, and proofs issued before now are refused (some claims may have been evicted)' : `DPOP-21 replay store: ${evicting}; DPoP requests get 503 until then`);
+    }
+  }
+
+  /** A new epoch now, whatever the old one said; false if Redis did not take it (tried again later). */
+  private async restartEpoch(): Promise<boolean> {
+    try {
+      await this.client.set(this.epochKey, String(Date.now()));
+    } catch {
+      return false;
+    }
+    this.epochRead = false;
+    await this.readEpoch();
+    return true;
   }
 
   async claim(key: string, ttlMs: number): Promise<boolean> {
-    let reply: string | null;
+    if (this.evicting !== undefined) throw unavailable(`DPOP-21 ${this.evicting}`);
+    const ttl = Math.max(1, Math.ceil(ttlMs));
+    let first: boolean;
     try {
-      reply = await this.client.set(key, '1', 'PX', Math.max(1, Math.ceil(ttlMs)), 'NX');
+      if (this.client instanceof Cluster) first = (await this.client.set(key, '1', 'PX', ttl, 'NX')) === 'OK';
+      else {
+        const reply = await (this.client as ClaimingRedis).fapiClaim(key, this.epochKey, ttl);
+        if (reply === -1) {
+          // Lost its keys: a new epoch is written now, and proofs issued before it are refused.
+          void this.readEpoch();
+          throw new Error(`no ${this.epochKey}: Redis is new or lost its keys`);
+        }
+        first = reply === 1;
+      }
     } catch (err) {
       this.onCommandError?.();
-      throw unavailable(`DPOP-22 replay store SET NX failed: ${err instanceof Error ? err.message : 'unknown error'}`, err);
+      throw unavailable(`DPOP-22 replay store claim failed: ${err instanceof Error ? err.message : 'unknown error'}`, err);
     }
-    return reply === 'OK';
+    return first;
   }
 
   /** Ready when Redis takes a write (a read-only replica or an out-of-memory primary answers PING too). */
   async ping(): Promise<boolean> {
+    if (this.evicting !== undefined) return false;
+    // A Redis seen for the first time gets its epoch before the first claim needs it.
+    await this.readEpoch();
     try {
       return (await this.client.set(this.readinessKey, '1', 'PX', 5000)) === 'OK';
     } catch {
@@ -118,6 +247,7 @@ export class RedisReplayStore implements ReplayStore {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.timer);
     if (this.client.status === 'ready') {
       try {
         await this.client.quit();

@@ -8,7 +8,9 @@ import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dpopKey, proof, type DpopKey } from '../support/dpop.js';
 import { PUBLIC_ORIGIN, startHarness, type Harness } from '../support/gateway.js';
+import { redisPatch } from '../support/dpop-caller.js';
 import { cnfJkt } from '../support/issuer.js';
+import { SHARED_REDIS_URL, uniquePrefix, withRedis } from '../support/redis.js';
 
 const PATH = '/dpop/resource';
 const HTU = `${PUBLIC_ORIGIN}${PATH}`;
@@ -16,7 +18,12 @@ let h: Harness;
 let key: DpopKey;
 let rsaKey: DpopKey;
 beforeAll(async () => {
-  h = await startHarness();
+  // As the suite meets a deployment: a shared replay store that has remembered for a while. (A process
+  // just started with the memory store refuses proofs issued before its start, DPOP-21, so CONF-10's
+  // iat - 10 s passes only 10 s after a restart.)
+  const prefix = uniquePrefix('conformance-dpop');
+  await withRedis(SHARED_REDIS_URL, (r) => r.set(`${prefix}epoch`, String(Date.now() - 600_000)));
+  h = await startHarness({ patch: redisPatch(prefix), env: { TEST_REDIS_URL: SHARED_REDIS_URL } });
   key = await dpopKey('ES256');
   rsaKey = await dpopKey('PS256');
 });

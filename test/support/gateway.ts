@@ -1,12 +1,14 @@
 // A whole gateway on loopback for integration tests: real TLS listener, real issuer (JWKS over TLS),
 // real upstream, the config going through the same loader as production.
 import { Writable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
 import { parseConfig } from '../../src/config/load.js';
 import { startGateway, type RunningGateway } from '../../src/main.js';
 import { rawTls, request, type RequestOpts, type TestResponse } from './client.js';
 import { startIssuer, type TestIssuer } from './issuer.js';
 import { testPki, writePki, type Pem, type PkiFiles, type TestPki } from './pki.js';
+import { until } from './redis.js';
 import { startUpstream, type TestUpstream } from './upstream.js';
 
 export const AUDIENCE = 'https://api.test';
@@ -89,6 +91,14 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   });
   const loaded = parseConfig(stringify(config), '<inline>', opts.env ?? {});
   const gw = await startGateway(loaded, { logDestination: sink });
+  // The Redis connection opens in the background: a first request before it gets 503 (fail closed).
+  // Tests that mean Redis to be away see that within the bound.
+  if (loaded.config.replay.store === 'redis') {
+    await until(async () => (await gw.notReady()) === undefined, 2000, 20);
+    // A Redis prefix seen for the first time gets its epoch now, and proofs from before it (its second
+    // included: iat is in whole seconds) are refused (DPOP-21): start the test in the next second.
+    await sleep(1000 - (Date.now() % 1000));
+  }
   const port = gw.apiAddress.port;
   const url = (path: string): string => `https://127.0.0.1:${port}${path}`;
   return {

@@ -7,6 +7,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
 
 export const SHARED_REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const uniquePrefix = (what: string): string => `fapi-test:${what}:${process.pid}:${Date.now()}:`;
@@ -36,10 +37,12 @@ process.once('exit', () => {
   for (const c of children) c.kill('SIGKILL');
 });
 
-export async function startRedis(port: number): Promise<ChildProcess> {
-  // Its own directory: a replica (REPLICAOF in failover tests) writes the primary's RDB there.
-  const dir = mkdtempSync(join(tmpdir(), 'fapi-redis-'));
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], {
+/**
+ * redis-server on 127.0.0.1:port, nothing persisted unless `extra` says so. Its own directory (a replica,
+ * REPLICAOF in failover tests, writes the primary's RDB there); pass the same `dir` to restart it.
+ */
+export async function startRedis(port: number, extra: readonly string[] = [], dir = mkdtempSync(join(tmpdir(), 'fapi-redis-'))): Promise<ChildProcess> {
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extra], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.add(child);
@@ -47,6 +50,7 @@ export async function startRedis(port: number): Promise<ChildProcess> {
   let out = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   if (!(await until(async () => out.includes('Ready to accept connections'), 5000, 20))) {
+    child.kill('SIGKILL');
     throw new Error(`redis-server on port ${port} did not start: ${out}`);
   }
   return child;
@@ -60,3 +64,15 @@ export async function stopRedis(child: ChildProcess, signal: NodeJS.Signals = 'S
 }
 
 export const runningRedis = (): readonly ChildProcess[] => [...children];
+
+/** A short-lived admin connection: to a private redis-server's port, or to a URL (the shared instance). */
+export async function withRedis<T>(target: number | string, f: (r: Redis) => Promise<T>): Promise<T> {
+  const opts = { lazyConnect: true, maxRetriesPerRequest: 0 };
+  const r = typeof target === 'number' ? new Redis({ port: target, host: '127.0.0.1', ...opts }) : new Redis(target, opts);
+  await r.connect();
+  try {
+    return await f(r);
+  } finally {
+    r.disconnect();
+  }
+}
