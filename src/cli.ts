@@ -6,7 +6,7 @@ import { createSecureContext } from 'node:tls';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { runPrimary, runWorker, withPrimarySettings, workerCount, type PrimaryLog } from './cluster.js';
-import { ConfigError, loadConfigFile, readConfigFile, referencedFiles, type LoadedConfig } from './config/load.js';
+import { ConfigError, loadConfigFile, readCaFile, referencedFiles, type LoadedConfig } from './config/load.js';
 import { configSchema } from './config/schema.js';
 import { watchFiles } from './config/watch.js';
 import { clientTrust } from './listen/client-chain.js';
@@ -40,7 +40,7 @@ function checkFiles(loaded: LoadedConfig): string[] {
   }
   const caBundle = (file: string | undefined, setting: string): void => {
     if (file === undefined || !here(file)) return;
-    const pem = readConfigFile(loaded, file, setting);
+    const pem = readCaFile(loaded, file, setting);
     try {
       createSecureContext({ ca: pem });
     } catch (e) {

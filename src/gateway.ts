@@ -227,8 +227,10 @@ export class Gateway {
     return previous;
   }
 
+  /** Every response not yet started closes its connection: requests in flight as well as new ones. */
   drain(): void {
     this.draining = true;
+    this.pipeline.forwarder.drain();
   }
 
   /**
@@ -325,6 +327,7 @@ export class Gateway {
     if (o.error !== undefined) return;
     const err = isGatewayError(e) ? e : new GatewayError('GW_INTERNAL', `unexpected: ${(e as Error)?.stack ?? String(e)}`);
     o.error = err;
+    if (this.draining) res.shouldKeepAlive = false;
     const ctx: ChallengeContext = {
       schemes: o.route?.schemes ?? [],
       used: schemeOf(req),

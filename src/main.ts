@@ -6,7 +6,7 @@ import type { DestinationStream } from 'pino';
 import { DpopNonces } from './binding/dpop-nonce.js';
 import { DpopVerifier } from './binding/dpop-proof.js';
 import { SenderConstraintVerifier } from './binding/sender-constraint.js';
-import { readConfigFile, type LoadedConfig } from './config/load.js';
+import { readCaFile, type LoadedConfig } from './config/load.js';
 import { ownedHeaderNames } from './forward/headers.js';
 import { ProxyForwarder } from './forward/proxy-forwarder.js';
 import { Gateway, type Pipeline } from './gateway.js';
@@ -116,7 +116,7 @@ function build(loaded: LoadedConfig, logger: Logger, metrics: Metrics, shared: S
   const trust = clientTrust(loaded);
   const issuerKeys: IssuerKeys[] = [];
   const issuers = Object.entries(c.issuers).map(([name, cfg]) => {
-    const ca = cfg.ca_file === undefined ? [] : [readConfigFile(loaded, cfg.ca_file, `issuers.${name}.ca_file`)];
+    const ca = cfg.ca_file === undefined ? [] : [readCaFile(loaded, cfg.ca_file, `issuers.${name}.ca_file`)];
     // Where the keys come from: a reload changing anything else (leeway, algorithms, introspection,
     // timings) keeps them (a refetch would turn readiness to 503 and, with the AS unreachable, refuse
     // every token); the timings are applied to the kept ones.
@@ -203,7 +203,7 @@ function buildClientJwks(loaded: LoadedConfig, logger: Logger, metrics: Metrics,
   const section = loaded.config.http_signatures;
   if (section === undefined) return [];
   const f = section.client_jwks;
-  const ca = f.ca_file === undefined ? [] : [readConfigFile(loaded, f.ca_file, 'http_signatures.client_jwks.ca_file')];
+  const ca = f.ca_file === undefined ? [] : [readCaFile(loaded, f.ca_file, 'http_signatures.client_jwks.ca_file')];
   const out: ClientJwks[] = [];
   for (const [clientId, source] of Object.entries(section.clients)) {
     if (source.jwks_uri === undefined) continue;

@@ -1,4 +1,5 @@
 // YAML -> validated, cross-checked, frozen config. Runs once per (re)load, never per request.
+import { X509Certificate } from 'node:crypto';
 import { isIPv4 } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -52,6 +53,13 @@ export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
   const lineOf = (path: Path): number | undefined => {
+    // The key's own line where it has one (an unknown key, a nested map whose value starts below it).
+    const parent = path.length === 0 ? doc.contents : doc.getIn(path.slice(0, -1), true);
+    const last = path[path.length - 1];
+    if (isMap(parent) && typeof last === 'string') {
+      const key = parent.items.find((pair) => isScalar(pair.key) && pair.key.value === last)?.key;
+      if (isNode(key) && key.range) return lines.linePos(key.range[0]).line;
+    }
     for (let n = path.length; n >= 0; n--) {
       const node = doc.getIn(path.slice(0, n), true);
       if (isNode(node) && node.range) return lines.linePos(node.range[0]).line;
@@ -108,7 +116,8 @@ export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.en
 function issueOf(i: z.core.$ZodIssue, lineOf: (p: Path) => number | undefined): ConfigIssue {
   const path = i.path.filter((p): p is string | number => typeof p !== 'symbol');
   let message = i.message;
-  if (i.code === 'unrecognized_keys') message = `unknown key(s): ${i.keys.join(', ')}`;
+  // The first unknown key's own line, not its map's.
+  if (i.code === 'unrecognized_keys') return { path: formatPath(path), message: `unknown key(s): ${i.keys.join(', ')}`, line: lineOf([...path, i.keys[0] as string]) ?? lineOf(path) };
   return { path: formatPath(path), message, line: lineOf(path) };
 }
 
@@ -295,6 +304,25 @@ export function readConfigFile(loaded: Pick<LoadedConfig, 'baseDir'>, file: stri
   } catch (e) {
     throw new Error(`${setting} ${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
+}
+
+/**
+ * A CA bundle (`*.ca_file`): PEM certificates, at least one, each one parsing. Node's TLS takes a file
+ * of anything without a word and then trusts nothing, so every mTLS client or AS connection would fail
+ * with a verification error far from its cause.
+ */
+export function readCaFile(loaded: Pick<LoadedConfig, 'baseDir'>, file: string, setting: string): string {
+  const text = readConfigFile(loaded, file, setting);
+  const pems = text.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
+  if (pems.length === 0) throw new Error(`${setting} ${file}: not a PEM certificate bundle (no BEGIN CERTIFICATE block)`);
+  for (const [i, pem] of pems.entries()) {
+    try {
+      new X509Certificate(pem);
+    } catch (e) {
+      throw new Error(`${setting} ${file}: certificate ${i + 1} does not parse (${(e as Error).message})`);
+    }
+  }
+  return text;
 }
 
 export function referencedFiles(loaded: LoadedConfig): string[] {

@@ -29,6 +29,8 @@ export interface Forwarder {
   forward(req: IncomingMessage, res: ServerResponse, route: Route, own: GatewayResponseHeaders, fail: (e: GatewayError) => void, extra?: ForwardExtras): void;
   /** Stops the forwarding of `req`, if any (its body turned out malformed): the upstream must not run it. */
   abort(req: IncomingMessage): void;
+  /** Draining: responses not yet started close their connection (`Connection: close`). */
+  drain(): void;
   close(): Promise<void>;
 }
 
@@ -374,6 +376,7 @@ let sending: Forwarding | undefined;
 
 export class ProxyForwarder implements Forwarder {
   private readonly proxy: ProxyServer;
+  private draining = false;
   private readonly httpAgent: HttpAgent;
   private readonly httpsAgent: HttpsAgent;
   /** One agent per upstream CA (`ca_file`): a pooled TLS connection is only reused with the same trust. */
@@ -401,8 +404,10 @@ export class ProxyForwarder implements Forwarder {
       proxyRes.on('close', onUpstreamClose);
       // A response that ends the connection (close-delimited body, or Connection: close): guard its body.
       if (req[kUpstreamReq]?.shouldKeepAlive === false && req[kTimeoutMs] !== undefined) proxyRes.setTimeout(req[kTimeoutMs], onStalledBody);
+      // Node writes keep-alive or close itself (HTTP/1.0, a client's close), but not for a server that
+      // stopped accepting: a response started while draining says close, or the client would send more.
+      if (this.draining) res.shouldKeepAlive = false;
       try {
-        // No connection header of ours: Node writes keep-alive or close itself (draining, HTTP/1.0).
         const status = proxyRes.statusCode ?? 502;
         const own = req[kOwn] ?? [];
         const headers = own instanceof RuledHeaders ? responseHeaders(proxyRes.rawHeaders, own.own, own.rules, status) : responseHeaders(proxyRes.rawHeaders, own);
@@ -417,6 +422,10 @@ export class ProxyForwarder implements Forwarder {
       }
       proxyRes.pipe(res);
     });
+  }
+
+  drain(): void {
+    this.draining = true;
   }
 
   abort(req: IncomingMessage): void {

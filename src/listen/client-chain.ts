@@ -3,7 +3,7 @@
 // another CA than the one in force now (a reload) or whose verification is older than the certificate's
 // validity (a resumed TLS session keeps its original result).
 import { createHash, X509Certificate } from 'node:crypto';
-import { readConfigFile, type LoadedConfig } from '../config/load.js';
+import { readCaFile, type LoadedConfig } from '../config/load.js';
 
 /** The client CAs in force, and an id that changes when they do. */
 export interface ClientTrust {
@@ -19,7 +19,7 @@ export function pemBundle(text: string): X509Certificate[] {
 export function clientTrust(loaded: LoadedConfig): ClientTrust {
   const file = loaded.config.server.tls.client_ca_file;
   if (file === undefined) return { id: 'none', cas: undefined };
-  const text = readConfigFile(loaded, file, 'server.tls.client_ca_file');
+  const text = readCaFile(loaded, file, 'server.tls.client_ca_file');
   try {
     return { id: createHash('sha256').update(text).digest('base64url'), cas: pemBundle(text) };
   } catch (e) {

@@ -2,7 +2,7 @@
 // a client certificate requested at the handshake and verified only as policy.
 import { constants, createPrivateKey, X509Certificate } from 'node:crypto';
 import type { TlsOptions } from 'node:tls';
-import { readConfigFile, type LoadedConfig } from '../config/load.js';
+import { readCaFile, readConfigFile, type LoadedConfig } from '../config/load.js';
 import { weakKeyOf } from './cert-key.js';
 
 const TLS13 = ['TLS_AES_128_GCM_SHA256', 'TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256'];
@@ -51,7 +51,7 @@ function parsed<T>(make: () => T, what: string): T {
 
 export function tlsOptions(loaded: LoadedConfig): TlsOptions {
   const t = loaded.config.server.tls;
-  const ca = t.client_ca_file === undefined ? undefined : readConfigFile(loaded, t.client_ca_file, 'server.tls.client_ca_file');
+  const ca = t.client_ca_file === undefined ? undefined : readCaFile(loaded, t.client_ca_file, 'server.tls.client_ca_file');
   const cert = readConfigFile(loaded, t.cert_file, 'server.tls.cert_file');
   const key = readConfigFile(loaded, t.key_file, 'server.tls.key_file');
   // OpenSSL takes a key of another type than the certificate's without a word (it fills another slot)
@@ -64,6 +64,12 @@ export function tlsOptions(loaded: LoadedConfig): TlsOptions {
   // TLS-6: RSA >= 2048 or EC P-256 or stronger (the same rule as for client certificates).
   const weak = weakKeyOf(x509);
   if (weak !== undefined) throw new Error(`server.tls: the certificate in cert_file ${t.cert_file} has a weak key (TLS-6): ${weak}`);
+  // Q-7: the four FAPI 1.0 suites are all RSA-authenticated; with another key no TLS 1.2 client could connect.
+  if (t.profile === 'fapi1' && x509.publicKey.asymmetricKeyType !== 'rsa') {
+    throw new Error(
+      `server.tls: profile fapi1 offers only the FAPI 1.0 TLS 1.2 suites, which need an RSA certificate, and cert_file ${t.cert_file} holds an ${String(x509.publicKey.asymmetricKeyType).toUpperCase()} key: use an RSA certificate, or profile fapi2`,
+    );
+  }
   return {
     cert,
     key,

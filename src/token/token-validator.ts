@@ -6,7 +6,7 @@
 // - Otherwise: local JWT validation, which refuses what is not a JWT of a route issuer.
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { readConfigFile, type LoadedConfig } from '../config/load.js';
+import { readCaFile, type LoadedConfig } from '../config/load.js';
 import type { IssuerConfig } from '../config/schema.js';
 import { GatewayError, isGatewayError } from '../errors/gateway-error.js';
 import type { Route, TokenClaims } from '../types.js';
@@ -156,8 +156,15 @@ export function clientAuthFor(name: string, cfg: IssuerConfig, loaded: Pick<Load
       }
       return privateKeyJwt(i.client_id, key, cfg.issuer);
     }
-    case 'tls_client_auth':
-      return tlsClientAuth(i.client_id, read(i.cert_file, 'cert_file'), read(i.key_file, 'key_file'));
+    case 'tls_client_auth': {
+      const [cert, key] = [read(i.cert_file, 'cert_file'), read(i.key_file, 'key_file')];
+      try {
+        return tlsClientAuth(i.client_id, cert, key);
+      } catch (e) {
+        // OpenSSL's own text ("key values mismatch") names neither the setting nor the files.
+        throw new Error(`issuers.${name}.introspection.cert_file ${i.cert_file}, key_file ${i.key_file}: ${(e as Error).message}`);
+      }
+    }
     case 'client_secret_basic': {
       const secret = loaded.secrets.introspectionSecrets[name];
       if (secret === undefined) throw new Error(`issuers.${name}.introspection.client_secret_env is not set`);
@@ -180,7 +187,7 @@ export function createTokenValidator(
   const composed = issuers.map((issuer): ComposedIssuer => {
     const cfg = issuer.config;
     if (cfg.introspection === undefined) return { name: issuer.name, config: cfg };
-    const ca = cfg.ca_file === undefined ? [] : [readConfigFile(loaded, cfg.ca_file, `issuers.${issuer.name}.ca_file`)];
+    const ca = cfg.ca_file === undefined ? [] : [readCaFile(loaded, cfg.ca_file, `issuers.${issuer.name}.ca_file`)];
     const target: IntrospectionIssuer = { name: issuer.name, config: cfg, keys: issuer.keys };
     const introspector = new Introspector(target, {
       auth: clientAuthFor(issuer.name, cfg, loaded),

@@ -61,11 +61,12 @@ export function request(url: string, opts: RequestOpts): Promise<TestResponse> {
     req.on('socket', (s) => s.on('session', (b: Buffer) => (session = b)));
     req.on('error', reject);
     req.on('response', (res) => {
+      // Read now: with a keep-alive agent the socket goes back to its pool, and off the response, at 'end'.
+      const tls = res.socket as TLSSocket;
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('error', reject);
       res.on('end', () => {
-        const tls = res.socket as TLSSocket;
         const body = Buffer.concat(chunks).toString('utf8');
         resolve({
           status: res.statusCode ?? 0,

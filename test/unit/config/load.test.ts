@@ -50,7 +50,16 @@ describe('config loading', () => {
     const [issue] = issuesOf(text);
     expect(issue?.path).toBe('server');
     expect(issue?.message).toContain('interaction_idd');
-    expect(issue?.line).toBeGreaterThan(1);
+    // The unknown key's own line (found in the newcomer walk-through: it was the map's first key's).
+    expect(issue?.line).toBe(text.split('\n').findIndex((l) => l.includes('interaction_idd')) + 1);
+    const clean = text.replace('interaction_idd', 'interaction_id').trimEnd();
+    const root = issuesOf(`${clean}\nextra_section: {}\n`);
+    expect(root[0]).toMatchObject({ path: '', message: 'unknown key(s): extra_section', line: clean.split('\n').length + 1 });
+  });
+  it('names the line of a value, and of a nested section by its key', () => {
+    const lines = ['server:', '  listen: 127.0.0.1:0', '  public_origin: https://api.test', '  tls:', '    cert_file: a.crt', '    key_file: a.key', '  limits:', '    max_header_bytes: -1'];
+    const [issue] = issuesOf(lines.join('\n'));
+    expect(issue).toMatchObject({ path: 'server.limits.max_header_bytes', line: 8 });
   });
   it('names the path of a bad value', () => {
     const c = base();

@@ -11,10 +11,10 @@ import { parseConfig } from '../../../src/config/load.js';
 import { tlsOptions } from '../../../src/listen/tls-options.js';
 import { issueServerCert, testPki, writePki } from '../../support/pki.js';
 
-const loaded = (cert: string, key: string) =>
+const loaded = (cert: string, key: string, profile?: 'fapi1' | 'fapi2') =>
   parseConfig(
     stringify({
-      server: { listen: '127.0.0.1:0', public_origin: 'https://api.test', tls: { cert_file: cert, key_file: key } },
+      server: { listen: '127.0.0.1:0', public_origin: 'https://api.test', tls: { cert_file: cert, key_file: key, ...(profile && { profile }) } },
       issuers: { as: { issuer: 'https://as.test', jwks_uri: 'https://as.test/jwks' } },
       routes: [{ id: 'r', match: { methods: ['GET'], path_prefix: '/' }, auth: { issuers: ['as'], audience: 'https://api.test' }, upstream: { url: 'http://127.0.0.1:1' } }],
     }),
@@ -48,5 +48,19 @@ describe('server certificate and key (TLS-1)', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('Q-7: tls.profile fapi1 needs an RSA server certificate (found in the newcomer walk-through)', () => {
+  it('refuses an EC certificate (no FAPI 1.0 TLS 1.2 suite could be negotiated), accepts an RSA one', async () => {
+    const pki = await testPki();
+    const f = await writePki(undefined, pki);
+    const ec = await issueServerCert(pki.ca, { cn: 'localhost' });
+    const [crt, key] = [join(f.dir, 'ec.crt'), join(f.dir, 'ec.key')];
+    await writeFile(crt, ec.certPem);
+    await writeFile(key, ec.keyPem);
+    expect(tlsOptions(loaded(crt, key, 'fapi2')).minVersion).toBe('TLSv1.2');
+    expect(() => tlsOptions(loaded(crt, key, 'fapi1'))).toThrow(/profile fapi1 .* need an RSA certificate, and cert_file .* holds an EC key/);
+    expect(tlsOptions(loaded(f.serverCertFile, f.serverKeyFile, 'fapi1')).ciphers).toContain('ECDHE-RSA-AES128-GCM-SHA256');
   });
 });

@@ -115,6 +115,14 @@ describe('clientAuthFor: keys and secrets by reference', () => {
     expect(decodeProtectedHeader((await auth.credentials(0)).form.client_assertion as string).alg).toBe('PS256');
     expect(() => clientAuthFor('as', cfg, { baseDir: tmpdir(), secrets: { introspectionSecrets: {} } as never })).toThrow(/private_key_file/);
   });
+  it('tls_client_auth: a key that is not the certificate\'s is refused naming the setting and both files (not OpenSSL\'s text alone)', async () => {
+    const pki = await testPki();
+    const dir = await mkdtemp(join(tmpdir(), 'fapi-ca-'));
+    await writeFile(join(dir, 'gw.crt'), pki.client1.certPem);
+    await writeFile(join(dir, 'other.key'), pki.client2.keyPem);
+    const cfg = issuerConfig({ auth: 'tls_client_auth', client_secret_env: undefined, cert_file: 'gw.crt', key_file: 'other.key' });
+    expect(() => clientAuthFor('as', cfg, { baseDir: dir, secrets: { introspectionSecrets: {} } as never })).toThrow(/^issuers\.as\.introspection\.cert_file gw\.crt, key_file other\.key: /);
+  });
   it('takes the client secret from the secrets resolved at load', async () => {
     const cfg = issuerConfig();
     const auth = clientAuthFor('as', cfg, { baseDir: '.', secrets: { introspectionSecrets: { as: 'secret' } } as never });
