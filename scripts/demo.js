@@ -102,6 +102,8 @@ async function makeCredentials(dir) {
 async function writeConfigCopy(dir, { issuer, upstream }) {
   const doc = parseDocument(await readFile(CONFIG, 'utf8'));
   doc.setIn(['server', 'listen'], '127.0.0.1:0');
+  // The admin listener (/livez, /readyz, /metrics) on loopback too, to try the metrics reference.
+  doc.setIn(['admin', 'listen'], '127.0.0.1:0');
   for (const name of Object.keys(doc.get('issuers').toJSON())) doc.setIn(['issuers', name, 'issuer'], issuer);
   doc.get('routes').items.forEach((_r, i) => doc.setIn(['routes', i, 'upstream', 'url'], upstream));
   const file = join(dir, 'demo.yaml');
@@ -167,10 +169,12 @@ async function main() {
     const gw = await startGateway(loadConfigFile(configFile, {}), { logDestination: sink });
     cleanup.push(() => gw.close(1000));
     const gwPort = gw.apiAddress.port;
+    const adminUrl = `http://127.0.0.1:${gw.adminAddress?.port}`;
 
     console.log('fapi-gateway demo: everything on loopback, nothing else needed\n');
     console.log(`  AS           ${as.issuer}  (oidc-provider, FAPI 2.0: PAR+PKCE, DPoP, mTLS, private_key_jwt, RFC 9068 PS256/ES256 + opaque)`);
     console.log(`  gateway      https://127.0.0.1:${gwPort}  = ${API}  (config/demo.yaml, copied to ${configFile})`);
+    console.log(`  admin        ${adminUrl}/metrics, /readyz, /livez`);
     console.log(`  legacy API   ${legacy.url}  (plain HTTP, behind the gateway)`);
     console.log('  TPPs         openid-client / oauth4webapi: tpp-dpop (private_key_jwt + DPoP), tpp-mtls and tpp-other (tls_client_auth)\n');
 
@@ -299,14 +303,14 @@ async function main() {
       for (const l of logs) console.log(`  ${l}`);
     }
     process.exitCode = bad === 0 ? 0 : 1;
-    if (SERVE) await serve({ c, gwPort, mtlsTpp, logs });
+    if (SERVE) await serve({ c, gwPort, adminUrl, configFile, mtlsTpp, logs });
   } finally {
     for (const f of cleanup.reverse()) await f().catch(() => undefined);
   }
 }
 
 /** Keeps the demo world up and shows how to call it with curl and the tpp-mtls client certificate. */
-async function serve({ c, gwPort, mtlsTpp, logs }) {
+async function serve({ c, gwPort, adminUrl, configFile, mtlsTpp, logs }) {
   await writeFile(join(c.certs, 'tpp-mtls.crt'), c.tpp1.certPem);
   await writeFile(join(c.certs, 'tpp-mtls.key'), c.tpp1.keyPem, { mode: 0o600 });
   const token = await mtlsTpp.clientCredentials({ resource: API, scope: 'accounts' });
@@ -321,7 +325,12 @@ mTLS-bound access token the AS just issued (valid a few minutes):
        https://api.bank.example/accounts/123
 
 Then drop --cert/--key (401 invalid_token: the token is bound to that certificate), or the header (401
-with the bare challenges). Each request's log line is printed below.
+with the bare challenges). Each request's log line is printed below. The metrics:
+
+  curl -s ${adminUrl}/metrics | grep '^fapi_gateway_requests_total'
+
+The gateway's config is ${configFile} and its certificates are in ${certs}: copy them to start your own
+(\`npx fapi-gateway check --config <your copy>\`).
 `);
   let shown = logs.length;
   const tail = setInterval(() => {

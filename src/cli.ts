@@ -1,6 +1,6 @@
 // fapi-gateway [run] --config <file> | check --config <file> | schema
 import cluster from 'node:cluster';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { parseArgs } from 'node:util';
@@ -23,6 +23,7 @@ const USAGE = `usage:
   fapi-gateway [run] --config <file>   start the gateway
   fapi-gateway check --config <file>   validate a config and print the compiled route table (exit 0/1)
   fapi-gateway schema                  print the config JSON Schema
+  fapi-gateway --version               print the version
 `;
 
 /**
@@ -162,15 +163,21 @@ function watchConfigAndFiles(file: string, loaded: LoadedConfig, onChange: () =>
 
 async function main(argv: string[]): Promise<number> {
   const command = argv[0] !== undefined && !argv[0].startsWith('-') ? argv.shift() : 'run';
-  let values: { config?: string; help?: boolean };
+  let values: { config?: string; help?: boolean; version?: boolean };
   try {
-    ({ values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } } }));
+    ({ values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' }, version: { type: 'boolean' } } }));
   } catch (e) {
     process.stderr.write(`fapi-gateway: ${(e as Error).message}\n${USAGE}`);
     return 1;
   }
   if (values.help) {
     process.stdout.write(USAGE);
+    return 0;
+  }
+  if (values.version) {
+    // package.json sits beside dist/ in the repository and in the image.
+    const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+    process.stdout.write(`fapi-gateway ${version} (Node.js ${process.version})\n`);
     return 0;
   }
   if (command === 'schema') {

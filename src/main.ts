@@ -130,8 +130,9 @@ function build(loaded: LoadedConfig, logger: Logger, metrics: Metrics, shared: S
       keys = new IssuerKeys(cfg, ca, {
         onFetch: (issuer, ok, detail) => {
           metrics.jwksFetches.inc({ issuer: name, result: ok ? 'ok' : 'error' });
-          if (ok) logger.info({ issuer, detail }, 'jwks fetched');
-          else logger.warn({ issuer, detail }, 'jwks fetch failed');
+          // `issuer` is the config name, as on request lines and metric labels; `url` the issuer itself.
+          if (ok) logger.info({ issuer: name, url: issuer, detail }, 'jwks fetched');
+          else logger.warn({ issuer: name, url: issuer, detail }, 'jwks fetch failed');
         },
       });
       shared.issuerKeys.set(cacheKey, keys);

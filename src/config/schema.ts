@@ -81,7 +81,7 @@ const server = z.strictObject({
   drain_timeout_ms: z.int().min(0).max(600000).default(10000),
   /** The origin clients use; DPoP `htu` is checked against it, never against Host or X-Forwarded-*. */
   public_origin: publicOrigin,
-  realm: z.string().regex(/^[\x20\x21\x23-\x5B\x5D-\x7E]+$/).optional(),
+  realm: z.string().regex(/^[\x20\x21\x23-\x5B\x5D-\x7E]+$/, 'printable ASCII without " or \\ (it is a quoted string in every challenge, ERR-6)').optional(),
   tls,
   limits: limits.prefault({}),
   /** MTLS-5: accept the client certificate from a header, only from these trusted TLS-terminating hops. */

@@ -18,6 +18,7 @@ import { startUpstream, type TestUpstream } from '../support/upstream.js';
 const repo = new URL('../../', import.meta.url).pathname;
 const dockerfile = readFileSync(join(repo, 'Dockerfile'), 'utf8');
 const pkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as {
+  version: string;
   dependencies: Record<string, string>;
   devDependencies: Record<string, string>;
 };
@@ -162,6 +163,12 @@ describe('the runtime image contents, without Docker', () => {
     const r = run(process.execPath, ['bin/fapi-gateway.js', 'check', '--config', 'config/does-not-exist.yaml'], app);
     expect(r.status).toBe(1);
     expect(r.stderr).toContain('cannot read');
+  });
+
+  it('`--version` prints the version of the package the image holds (newcomer walk-through: there was no way to tell)', () => {
+    const r = run(process.execPath, ['bin/fapi-gateway.js', '--version'], app);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe(`fapi-gateway ${pkg.version} (Node.js ${process.version})\n`);
   });
 
   it('`schema` prints the config JSON Schema', () => {

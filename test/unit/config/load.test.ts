@@ -61,6 +61,11 @@ describe('config loading', () => {
     const [issue] = issuesOf(lines.join('\n'));
     expect(issue).toMatchObject({ path: 'server.limits.max_header_bytes', line: 8 });
   });
+  it('ERR-6: a realm that could not be a quoted string is refused saying why, not with the bare pattern', () => {
+    const c = base();
+    (c.server as Record<string, unknown>).realm = 'bank "api"';
+    expect(issuesOf(stringify(c))).toEqual([expect.objectContaining({ path: 'server.realm', message: expect.stringContaining('printable ASCII without " or \\') })]);
+  });
   it('names the path of a bad value', () => {
     const c = base();
     (c.routes[0] as { upstream: { url: string } }).upstream.url = 'ftp://x';
