@@ -1,6 +1,7 @@
 // TOK-9: the issuer's configuration, never the token's shape, decides how a token is validated.
-// - A JWS whose `iss` names a `token_format: jwt` issuer of the route: local JWT validation, then,
-//   with `revocation: introspect`, an introspection of the same token (Q-3).
+// - A JWS whose `iss` names a `token_format: jwt` issuer: local JWT validation (which refuses it, TOK-4,
+//   if that issuer is not the route's: it is never shown to another AS), then, with
+//   `revocation: introspect`, an introspection of the same token (Q-3).
 // - Otherwise, when the route has `token_format: opaque` issuers: introspection at each in order
 //   (usually one) until one AS says the token is active.
 // - Otherwise: local JWT validation, which refuses what is not a JWT of a route issuer.
@@ -23,6 +24,7 @@ export interface ComposedIssuer {
 
 export class CompositeTokenValidator implements TokenValidator {
   private readonly byName: ReadonlyMap<string, ComposedIssuer>;
+  private readonly issuers: readonly ComposedIssuer[];
   private readonly perRoute = new WeakMap<Route, { onRoute: readonly ComposedIssuer[]; opaque: readonly ComposedIssuer[] }>();
 
   /** `jwt` validates the `token_format: jwt` issuers only. */
@@ -31,11 +33,12 @@ export class CompositeTokenValidator implements TokenValidator {
     private readonly jwt: TokenValidator,
   ) {
     this.byName = new Map(issuers.map((i) => [i.name, i]));
+    this.issuers = issuers;
   }
 
   async validate(token: string, route: Route, tokenHash: string = sha256Hex(token)): Promise<TokenClaims> {
-    const { onRoute, opaque } = this.issuersOf(route);
-    if (opaque.length === 0 || namesJwtIssuer(token, onRoute)) return this.validateJwt(token, route, tokenHash);
+    const { opaque } = this.issuersOf(route);
+    if (opaque.length === 0 || namesJwtIssuer(token, this.issuers)) return this.validateJwt(token, route, tokenHash);
     return this.introspect(token, tokenHash, opaque, route);
   }
 
@@ -108,7 +111,7 @@ export class CompositeTokenValidator implements TokenValidator {
 }
 
 /** A JWS compact token whose payload `iss` is a `token_format: jwt` issuer of the route (TOK-9 fallback rule). */
-function namesJwtIssuer(token: string, onRoute: readonly ComposedIssuer[]): boolean {
+function namesJwtIssuer(token: string, issuers: readonly ComposedIssuer[]): boolean {
   const parts = token.split('.');
   if (parts.length !== 3) return false;
   let iss: unknown;
@@ -117,7 +120,7 @@ function namesJwtIssuer(token: string, onRoute: readonly ComposedIssuer[]): bool
   } catch {
     return false;
   }
-  return typeof iss === 'string' && onRoute.some((i) => i.config.token_format === 'jwt' && i.config.issuer === iss);
+  return typeof iss === 'string' && issuers.some((i) => i.config.token_format === 'jwt' && i.config.issuer === iss);
 }
 
 /**

@@ -354,11 +354,11 @@ describe('TOK-9: the format is the issuer\'s config, never guessed', () => {
     await expect401(await callMtls('/accounts/1', certBound(pkjwt)), 'GW_TOKEN_MALFORMED');
     expect(pkjwt.calls.length).toBe(before);
   });
-  it('TOK-9 a JWT at an opaque issuer is introspected, not verified locally (unknown to that AS -> 401)', async () => {
+  it('TOK-9 / TOK-4: a JWT of another configured issuer at an opaque-only route -> 401 GW_TOKEN_ISSUER, never shown to that AS', async () => {
     const jwt = await h.issuer.mint({ cnf: cnfX5t(pki.client1.x5tS256) });
     const before = pkjwt.calls.length;
-    await expect401(await callMtls('/op/x', jwt), 'GW_TOKEN_INACTIVE');
-    expect(pkjwt.calls.length).toBe(before + 1);
+    await expect401(await callMtls('/op/x', jwt), 'GW_TOKEN_ISSUER');
+    expect(pkjwt.calls.length).toBe(before);
   });
   it('TOK-9 a route with a JWT issuer and an opaque issuer: each token goes its own way', async () => {
     const before = pkjwt.calls.length;

@@ -111,6 +111,21 @@ describe('TOK-9: the format comes from the issuer config, never from the token',
     expect(jwt.asked).toEqual([local]);
     expect(op.asked).toEqual(['opaque', foreign]);
   });
+  it('TOK-9 / TOK-4: a JWS of a JWT issuer the route does not accept is judged as a JWT, never shown to the route\'s AS', async () => {
+    const op = stubIntrospector('op', () => 'active');
+    const jwt = stubJwt('other-jwt-as');
+    const v = new CompositeTokenValidator(
+      [
+        { name: 'other-jwt-as', config: cfg('https://other-jwt-as.test', 'jwt') },
+        { name: 'op', config: cfg('https://op.test', 'opaque'), introspector: op },
+      ],
+      jwt,
+    );
+    const token = jws('https://other-jwt-as.test');
+    await v.validate(token, route(['op'])).catch(() => undefined);
+    expect(jwt.asked).toEqual([token]); // the JWT validator, which refuses an issuer not on the route (TOK-4)
+    expect(op.asked).toEqual([]);
+  });
 });
 
 describe('INT-2: several opaque issuers on a route, in order', () => {
