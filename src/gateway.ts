@@ -140,8 +140,9 @@ function serveMetadata(res: ServerResponse, o: Outcome, id: string, doc: string,
   res.statusCode = 200;
   res.setHeader('x-fapi-interaction-id', id);
   res.setHeader('content-type', what === 'SIGNING_KEYS' ? 'application/jwk-set+json' : 'application/json');
-  // Public keys: a browser client verifying signed responses may fetch them from any origin.
-  if (what === 'SIGNING_KEYS') res.setHeader('access-control-allow-origin', '*');
+  // Public documents: a browser client discovers the AS (RFC 9728, as OIDC discovery is read) or
+  // verifies signed responses from any origin. A simple GET: no preflight needed.
+  res.setHeader('access-control-allow-origin', '*');
   res.setHeader('cache-control', `max-age=${maxAgeS}`);
   res.setHeader('content-length', Buffer.byteLength(doc));
   res.end(res.req.method === 'HEAD' ? undefined : doc);

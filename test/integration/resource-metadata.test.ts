@@ -26,6 +26,8 @@ describe('RFC 9728 protected resource metadata (PRM-*)', () => {
     expect(r.status).toBe(200);
     expect(r.headers['content-type']).toBe('application/json');
     expect(r.headers['cache-control']).toBe('max-age=600');
+    // Public, like OIDC discovery: a browser client on any origin may read it (found in review).
+    expect(r.headers['access-control-allow-origin']).toBe('*');
     expect(r.headers['x-fapi-interaction-id']).toBe(iid);
     const doc = r.json() as Record<string, unknown>;
     expect(doc.resource).toBe(AUDIENCE);
