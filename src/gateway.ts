@@ -30,7 +30,7 @@ import { fieldValue } from './signature/signature-base.js';
 import { checkBoundTarget } from './route/bound-target.js';
 import { checkFixedQuery, checkMethodOverride } from './route/query.js';
 import type { RouteTable } from './route/table.js';
-import { declaresBody, limitStreamedBody, readBody } from './forward/body.js';
+import { declaresBody, limitStreamedBody, readBody, type BufferBudget } from './forward/body.js';
 import { allowedOrigin, corsResponseHeaders, preflightHeaders, preflightMethod } from './route/cors.js';
 import { checkAuthorizationDetails } from './scope/authorization-details.js';
 import { checkResourceBinding } from './scope/resource-binding.js';
@@ -57,6 +57,8 @@ export interface GatewaySettings {
   readonly forwardedCert: ForwardedCertPolicy | undefined;
   /** PRM-6: tls.client_certificate: required, checked per request since the handshake let everyone in. */
   readonly certificateRequiredPerRequest: boolean;
+  /** http_signatures.max_buffered_bytes: what signed bodies may hold at once (shared by every config). */
+  readonly buffers: BufferBudget;
 }
 
 /** Everything one config generation needs. Swapped atomically on reload; a request keeps the one it started with. */
@@ -499,7 +501,7 @@ export class Gateway {
       // A request without a body is forwarded as one (its stream unread), not as an empty buffer.
       if (hasBody) {
         // Capped by http_signatures.max_body_bytes at config load (route table).
-        const read = await this.signedBody(req, res, route.upstream.maxBodyBytes);
+        const read = await this.signedBody(req, res, route.upstream.maxBodyBytes, p.settings.buffers);
         if (read === undefined) return null;
         body = read;
       }
@@ -522,16 +524,20 @@ export class Gateway {
    * SIG-6: a signed request's body, read whole once its head checks passed (the digest is over these
    * bytes), up to `max`. Undefined: the client went away first.
    */
-  private async signedBody(req: IncomingMessage, res: ServerResponse, max: number): Promise<Buffer | undefined> {
+  private async signedBody(req: IncomingMessage, res: ServerResponse, max: number, budget: BufferBudget): Promise<Buffer | undefined> {
     if ((req as IncomingMessage & { [EXPECTS_CONTINUE]?: true })[EXPECTS_CONTINUE] === true) res.writeContinue();
     const length = Number(req.headers['content-length']);
-    const read = await readBody(req, max, Number.isSafeInteger(length) ? length : undefined);
+    const read = await readBody(req, max, Number.isSafeInteger(length) ? length : undefined, budget);
     if (read === 'closed') return undefined;
-    if (read === 'too-large') {
+    if (read === 'too-large' || read === 'no-budget') {
+      // Not read to its end: the connection closes after the refusal rather than draining the body.
       res.shouldKeepAlive = false;
+      if (read === 'no-budget') throw new GatewayError('GW_BUFFERS_FULL', `signed request body: http_signatures.max_buffered_bytes is held by other bodies`, { retryAfterS: 1 });
       throw new GatewayError('GW_BODY_TOO_LARGE', `signed request body over ${max} bytes (max_body_bytes, http_signatures.max_body_bytes)`);
     }
-    return read;
+    // Held until the exchange is over (the upstream may be sent it again, on a reset connection).
+    res.once('close', () => read.release());
+    return read.body();
   }
 
   private log(req: IncomingMessage, res: ServerResponse, id: string, replaced: string | undefined, o: Outcome, started: number): void {

@@ -7,6 +7,8 @@ import { DpopNonces } from './binding/dpop-nonce.js';
 import { DpopVerifier } from './binding/dpop-proof.js';
 import { SenderConstraintVerifier } from './binding/sender-constraint.js';
 import { readCaFile, type LoadedConfig } from './config/load.js';
+import { DEFAULT_MAX_BUFFERED_BYTES } from './config/schema.js';
+import { BufferBudget } from './forward/body.js';
 import { ownedHeaderNames } from './forward/headers.js';
 import { ProxyForwarder } from './forward/proxy-forwarder.js';
 import { Gateway, type Pipeline } from './gateway.js';
@@ -69,12 +71,16 @@ interface Built {
  */
 interface Shared {
   readonly forwarder: ProxyForwarder;
+  readonly buffers: BufferBudget;
   replay: { readonly config: string; readonly store: ReplayStore } | undefined;
   readonly issuerKeys: Map<string, IssuerKeys>;
   readonly clientJwks: Map<string, ClientJwks>;
 }
 
 const MEMORY_KEY_PREFIX = 'fapi:dpop:';
+
+/** http_signatures.max_buffered_bytes, or its default when nothing is signed (no body is buffered then). */
+const bufferLimit = (loaded: LoadedConfig): number => loaded.config.http_signatures?.max_buffered_bytes ?? DEFAULT_MAX_BUFFERED_BYTES;
 /** Clients' jwks_uri fetched at once when a config starts serving. */
 const WARM_CLIENT_FETCHES = 16;
 
@@ -188,6 +194,7 @@ function build(loaded: LoadedConfig, logger: Logger, metrics: Metrics, shared: S
       clientTrust: trust,
       forwardedCert: forwardedCertPolicy(loaded, trust),
       certificateRequiredPerRequest: clientCertificatePolicy(loaded).requiredPerRequest,
+      buffers: shared.buffers,
       forward: {
         names: c.identity_headers,
         maxDetailsBytes: c.server.limits.max_authorization_details_bytes,
@@ -196,6 +203,8 @@ function build(loaded: LoadedConfig, logger: Logger, metrics: Metrics, shared: S
       },
     },
   };
+  // Applied once the config serves: a refused reload leaves the budget as it was.
+  retime.push(() => shared.buffers.resize(bufferLimit(loaded)));
   return { pipeline, dpop, issuerKeys, keyCacheKeys, clientJwks, retime };
 }
 
@@ -276,8 +285,10 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
   const c = loaded.config;
   const logger = createLogger(c.logging.level, opts.logDestination);
   const metrics = createMetrics();
+  const buffers = new BufferBudget(bufferLimit(loaded));
   const shared: Shared = {
-    forwarder: new ProxyForwarder({ onResend: (route) => metrics.upstreamResends.inc({ route: route.id }) }),
+    forwarder: new ProxyForwarder({ onResend: (route) => metrics.upstreamResends.inc({ route: route.id }), buffers }),
+    buffers,
     replay: undefined,
     issuerKeys: new Map(),
     clientJwks: new Map(),

@@ -196,6 +196,13 @@ function crossCheck(c: GatewayConfig): RawIssue[] {
       issues.push({ path: at('sign_responses'), message: 'sign_responses needs http_signatures.response_signing (the keys responses are signed with)' });
     }
   });
+  const sig = c.http_signatures;
+  if (sig !== undefined) {
+    const largest = Math.max(sig.max_body_bytes, sig.response_signing?.max_body_bytes ?? 0);
+    if (sig.max_buffered_bytes < largest) {
+      issues.push({ path: ['http_signatures', 'max_buffered_bytes'], message: `smaller than the largest body it must hold (${largest} bytes: max_body_bytes, response_signing.max_body_bytes)` });
+    }
+  }
   if (c.server.workers !== 1 && c.replay.store === 'memory') {
     issues.push({ path: ['server', 'workers'], message: 'more than one worker needs replay.store: redis (a memory store is per process)' });
   }

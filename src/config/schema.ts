@@ -396,11 +396,15 @@ const responseSigning = z.strictObject({
     .regex(/^(\/(?!\.\.?(\/|$))[A-Za-z0-9._~-]+)+$/, 'an absolute path of letters, digits and . _ ~ -, no dot-segments (matched as written)')
     .default('/.well-known/fapi-gateway/jwks.json'),
 });
+/** http_signatures.max_buffered_bytes: 256 MiB. */
+export const DEFAULT_MAX_BUFFERED_BYTES = 268_435_456;
 const httpSignatures = z.strictObject({
   /** SIG-4: |now - created| may be at most this many seconds. */
   max_age_s: z.int().min(1).max(300).default(60),
   /** SIG-6: a signed request's body is held in memory to be digested; the largest one (or the route's limit if lower). */
   max_body_bytes: z.int().min(0).max(1_073_741_824).default(10_485_760),
+  /** What signed request and response bodies may hold at once, together; past it, 503. */
+  max_buffered_bytes: z.int().min(1_048_576).max(68_719_476_736).default(DEFAULT_MAX_BUFFERED_BYTES),
   clients: z
     .record(
       z.string().min(1),

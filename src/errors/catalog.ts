@@ -98,6 +98,7 @@ export const CATALOG = Object.freeze({
   GW_CLIENT_JWKS_UNAVAILABLE: e(503, 'temporarily_unavailable', 'none', 'A dependency is unavailable, retry later', 'E9, SIG-2, TLS-11'),
   GW_INTROSPECTION_UNAVAILABLE: e(503, 'temporarily_unavailable', 'none', 'A dependency is unavailable, retry later', 'E9, INT-2, INT-8'),
   GW_REPLAY_STORE_UNAVAILABLE: e(503, 'temporarily_unavailable', 'none', 'A dependency is unavailable, retry later', 'E9, DPOP-22, Q-13'),
+  GW_BUFFERS_FULL: e(503, 'temporarily_unavailable', 'none', 'The gateway is busy, retry later', 'http_signatures.max_buffered_bytes (signed bodies held at once)'),
   GW_UPSTREAM_UNAVAILABLE: e(502, 'bad_gateway', 'none', 'The upstream service is unavailable', 'forwarding'),
   GW_UPSTREAM_TIMEOUT: e(504, 'gateway_timeout', 'none', 'The upstream service did not answer in time', 'forwarding'),
   GW_INTERNAL: e(500, 'server_error', 'none', 'Internal error', 'never expected; logged with detail'),

@@ -24,60 +24,113 @@ export function declaresBody(req: { readonly headers: { 'content-length'?: strin
 }
 
 /**
+ * What the whole-body buffers (signed requests and responses) may hold at once, together. Each is capped
+ * by its max_body_bytes, but a thousand concurrent 10 MiB bodies would end the process: past this, a new
+ * one is refused (503) instead. Shared by every config; a reload resizes it.
+ */
+export class BufferBudget {
+  private used = 0;
+
+  constructor(private limit: number) {}
+
+  resize(limit: number): void {
+    this.limit = limit;
+  }
+
+  take(n: number): boolean {
+    if (this.used + n > this.limit) return false;
+    this.used += n;
+    return true;
+  }
+
+  give(n: number): void {
+    this.used = Math.max(0, this.used - n);
+  }
+
+  /** Bytes held now, for tests and metrics. */
+  get inUse(): number {
+    return this.used;
+  }
+}
+
+/**
  * A body gathered whole, of at most `max` bytes, copied into one buffer that grows by doubling: a list
  * of the chunks as they came would cost ~200 bytes of heap per chunk, so a body sent one byte at a time
- * would hold ~200 times its size.
+ * would hold ~200 times its size. Its memory counts against `budget` until release().
  */
 export class BodyBuffer {
   private bytes: Buffer;
   private size = 0;
+  private held: number;
 
   /** `expected`: the declared length, when known (allocated at once, never above `max`). */
-  constructor(
+  private constructor(
     readonly max: number,
-    expected?: number,
+    first: number,
+    private readonly budget: BufferBudget | undefined,
   ) {
-    this.bytes = Buffer.allocUnsafe(Math.min(max, expected ?? 16_384));
+    this.held = first;
+    this.bytes = Buffer.allocUnsafe(first);
   }
 
-  /** False once more than `max` bytes were offered (nothing more is kept). */
-  add(chunk: Buffer): boolean {
+  /** Undefined when the budget cannot hold even its first allocation. */
+  static open(max: number, expected: number | undefined, budget?: BufferBudget): BodyBuffer | undefined {
+    const first = Math.min(max, expected ?? 16_384);
+    if (budget !== undefined && !budget.take(first)) return undefined;
+    return new BodyBuffer(max, first, budget);
+  }
+
+  /** `too-large`: more than `max` bytes were offered; `no-budget`: the budget cannot hold them. Nothing more is kept either way. */
+  add(chunk: Buffer): 'ok' | 'too-large' | 'no-budget' {
     const size = this.size + chunk.length;
-    if (size > this.max) return false;
+    if (size > this.max) return 'too-large';
     if (size > this.bytes.length) {
-      const grown = Buffer.allocUnsafe(Math.min(this.max, Math.max(size, this.bytes.length * 2)));
+      const capacity = Math.min(this.max, Math.max(size, this.bytes.length * 2));
+      if (this.budget !== undefined && !this.budget.take(capacity - this.held)) return 'no-budget';
+      this.held = capacity;
+      const grown = Buffer.allocUnsafe(capacity);
       this.bytes.copy(grown, 0, 0, this.size);
       this.bytes = grown;
     }
     chunk.copy(this.bytes, this.size);
     this.size = size;
-    return true;
+    return 'ok';
   }
 
   /** The bytes gathered (a view, not a copy). */
   body(): Buffer {
     return this.bytes.subarray(0, this.size);
   }
+
+  /** Gives its memory back to the budget (once; the bytes must no longer be needed). */
+  release(): void {
+    this.budget?.give(this.held);
+    this.held = 0;
+  }
 }
 
 /**
  * Reads a whole request body of at most `max` bytes (a signed request: its digest is checked before it
- * is forwarded, SIG-6). `too-large`: more arrived, and reading stopped; `closed`: the client went away first.
+ * is forwarded, SIG-6), held against `budget` until the caller releases it. `too-large`: more arrived,
+ * and reading stopped; `no-budget`: the bodies held already fill the budget; `closed`: the client went away first.
  */
-export function readBody(req: NodeJS.ReadableStream, max: number, expected?: number): Promise<Buffer | 'too-large' | 'closed'> {
+export function readBody(req: NodeJS.ReadableStream, max: number, expected: number | undefined, budget: BufferBudget): Promise<BodyBuffer | 'too-large' | 'no-budget' | 'closed'> {
+  const buffer = BodyBuffer.open(max, expected, budget);
+  if (buffer === undefined) return Promise.resolve('no-budget');
   return new Promise((resolve) => {
-    const buffer = new BodyBuffer(max, expected);
-    const done = (v: Buffer | 'too-large' | 'closed'): void => {
+    const done = (v: BodyBuffer | 'too-large' | 'no-budget' | 'closed'): void => {
       req.off('data', data);
       req.off('end', end);
       req.off('close', closed);
       req.off('error', closed);
+      if (v !== buffer) buffer.release();
       resolve(v);
     };
     const data = (chunk: Buffer): void => {
-      if (!buffer.add(chunk)) done('too-large');
+      const added = buffer.add(chunk);
+      if (added !== 'ok') done(added);
     };
-    const end = (): void => done(buffer.body());
+    const end = (): void => done(buffer);
     const closed = (): void => done('closed');
     req.on('data', data);
     req.on('end', end);

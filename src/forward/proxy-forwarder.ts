@@ -10,7 +10,7 @@ import { ProxyServer, type ServerOptions } from 'http-proxy-3';
 import { deleteLength } from 'http-proxy-3/dist/lib/http-proxy/passes/web-incoming.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { ResponseRules, Route, UpstreamTarget } from '../types.js';
-import { BodyBuffer } from './body.js';
+import { BodyBuffer, BufferBudget } from './body.js';
 import { connectionListed, HOP_BY_HOP } from './headers.js';
 
 /**
@@ -54,6 +54,8 @@ export interface ForwarderOptions {
   readonly ca?: readonly string[];
   /** Called when a request is sent once more after a reset on a reused connection (for a metric). */
   readonly onResend?: (route: Route) => void;
+  /** What signed responses may hold at once, shared with signed requests (http_signatures.max_buffered_bytes). */
+  readonly buffers?: BufferBudget;
 }
 
 // Upstream response headers never passed on: hop-by-hop (Node re-frames the body, so transfer-encoding
@@ -241,7 +243,7 @@ const SIGNING_FIELDS: ReadonlySet<string> = new Set(['content-digest', 'signatur
  * signature. Without content (HEAD, 204, 304) nothing is digested and the upstream's Content-Length
  * stays (a HEAD's describes the GET's body).
  */
-function signedResponse(proxyRes: UpstreamResponse, req: Forwarding, res: ServerResponse, sign: ResponseSigning, status: number, headers: string[]): void {
+function signedResponse(proxyRes: UpstreamResponse, req: Forwarding, res: ServerResponse, sign: ResponseSigning, status: number, headers: string[], budget: BufferBudget): void {
   const bodyless = req.method === 'HEAD' || status === 204 || status === 304;
   // The failure is answered here (a 502, nothing was sent yet): detached first, so the upstream
   // response's close does not cut the connection that answer keeps open (onUpstreamClose).
@@ -252,26 +254,33 @@ function signedResponse(proxyRes: UpstreamResponse, req: Forwarding, res: Server
   };
   const tooLarge = (detail: string): void =>
     refuse(new GatewayError('GW_UPSTREAM_UNAVAILABLE', `upstream response body ${detail} http_signatures.response_signing.max_body_bytes ${sign.maxBodyBytes} (a signed response is buffered)`));
+  const busy = (): void => refuse(new GatewayError('GW_BUFFERS_FULL', 'signed response: http_signatures.max_buffered_bytes is held by other bodies', { retryAfterS: 1 }));
   const declared = bodyless ? undefined : Number(proxyRes.headers['content-length']);
   if (declared !== undefined && declared > sign.maxBodyBytes) return tooLarge(`of ${declared} bytes (Content-Length) is over`);
-  let buffer: BodyBuffer;
+  let opened: BodyBuffer | undefined;
   try {
-    buffer = new BodyBuffer(sign.maxBodyBytes, bodyless ? 0 : Number.isSafeInteger(declared) ? declared : undefined);
+    opened = BodyBuffer.open(sign.maxBodyBytes, bodyless ? 0 : Number.isSafeInteger(declared) ? declared : undefined, budget);
   } catch (err) {
     return refuse(new GatewayError('GW_UPSTREAM_UNAVAILABLE', `signed response buffer: ${(err as Error).message}`, { cause: err }));
   }
+  if (opened === undefined) return busy();
+  const buffer = opened;
+  // Given back once the response is sent, or refused, or its client gone.
+  res.once('close', () => buffer.release());
   let over = false;
   const collect = (chunk: Buffer): void => {
-    let kept: boolean;
+    let added: ReturnType<BodyBuffer['add']>;
     try {
-      kept = buffer.add(chunk);
+      added = buffer.add(chunk);
     } catch {
-      kept = false; // no memory for it: refused like one over the limit
+      added = 'too-large'; // no memory for it: refused like one over the limit
     }
-    if (kept) return;
+    if (added === 'ok') return;
     over = true;
     proxyRes.off('data', collect);
-    tooLarge('over');
+    buffer.release();
+    if (added === 'no-budget') busy();
+    else tooLarge('over');
   };
   proxyRes.on('data', collect);
   proxyRes.once('end', () => {
@@ -377,6 +386,7 @@ let sending: Forwarding | undefined;
 export class ProxyForwarder implements Forwarder {
   private readonly proxy: ProxyServer;
   private draining = false;
+  private readonly buffers: BufferBudget;
   private readonly httpAgent: HttpAgent;
   private readonly httpsAgent: HttpsAgent;
   /** One agent per upstream CA (`ca_file`): a pooled TLS connection is only reused with the same trust. */
@@ -391,6 +401,7 @@ export class ProxyForwarder implements Forwarder {
     // until the upstream closes it, and a request sent as it does fails with ECONNRESET (502).
     const agentOpts = { keepAlive: true, maxSockets: opts.maxSockets ?? 256, maxFreeSockets: 64, scheduling: 'lifo' as const, timeout: UPSTREAM_IDLE_MS };
     this.onResend = opts.onResend;
+    this.buffers = opts.buffers ?? new BufferBudget(Number.MAX_SAFE_INTEGER);
     this.httpAgent = gatewayAgent(new HttpAgent(agentOpts));
     this.agentOpts = agentOpts;
     this.httpsAgent = gatewayAgent(new HttpsAgent({ ...agentOpts, minVersion: 'TLSv1.2', ca: opts.ca ? [...opts.ca] : undefined }));
@@ -412,7 +423,7 @@ export class ProxyForwarder implements Forwarder {
         const own = req[kOwn] ?? [];
         const headers = own instanceof RuledHeaders ? responseHeaders(proxyRes.rawHeaders, own.own, own.rules, status) : responseHeaders(proxyRes.rawHeaders, own);
         const sign = req[kSign];
-        if (sign !== undefined) return signedResponse(proxyRes, req, res, sign, status, status === 204 ? withoutContentLength(headers) : headers);
+        if (sign !== undefined) return signedResponse(proxyRes, req, res, sign, status, status === 204 ? withoutContentLength(headers) : headers, this.buffers);
         res.writeHead(status, proxyRes.statusMessage, status === 204 ? withoutContentLength(headers) : headers);
       } catch (err) {
         // A header Node will not write: refuse the response rather than send part of it.
