@@ -37,8 +37,14 @@ export class CompositeTokenValidator implements TokenValidator {
   }
 
   async validate(token: string, route: Route, tokenHash: string = sha256Hex(token)): Promise<TokenClaims> {
-    const { opaque } = this.issuersOf(route);
-    if (opaque.length === 0 || namesJwtIssuer(token, this.issuers)) return this.validateJwt(token, route, tokenHash);
+    const { onRoute, opaque } = this.issuersOf(route);
+    if (opaque.length === 0) return this.validateJwt(token, route, tokenHash);
+    const iss = jwtIssuerNamed(token, this.issuers);
+    // A JWT of a JWT issuer: judged locally, on its route; elsewhere too (refused, TOK-4), unless the
+    // route introspects that same AS's tokens (one AS configured both ways): never shown to another AS.
+    if (iss !== undefined && (onRoute.some((i) => i.config.issuer === iss && i.config.token_format === 'jwt') || !opaque.some((i) => i.config.issuer === iss))) {
+      return this.validateJwt(token, route, tokenHash);
+    }
     return this.introspect(token, tokenHash, opaque, route);
   }
 
@@ -111,16 +117,17 @@ export class CompositeTokenValidator implements TokenValidator {
 }
 
 /** A JWS compact token whose payload `iss` is a `token_format: jwt` issuer of the route (TOK-9 fallback rule). */
-function namesJwtIssuer(token: string, issuers: readonly ComposedIssuer[]): boolean {
+/** The `iss` of a JWS, when it names one of the `token_format: jwt` issuers. */
+function jwtIssuerNamed(token: string, issuers: readonly ComposedIssuer[]): string | undefined {
   const parts = token.split('.');
-  if (parts.length !== 3) return false;
+  if (parts.length !== 3) return undefined;
   let iss: unknown;
   try {
     iss = (JSON.parse(Buffer.from(parts[1] as string, 'base64url').toString('utf8')) as { iss?: unknown } | null)?.iss;
   } catch {
-    return false;
+    return undefined;
   }
-  return typeof iss === 'string' && issuers.some((i) => i.config.token_format === 'jwt' && i.config.issuer === iss);
+  return typeof iss === 'string' && issuers.some((i) => i.config.token_format === 'jwt' && i.config.issuer === iss) ? iss : undefined;
 }
 
 /**

@@ -126,6 +126,21 @@ describe('TOK-9: the format comes from the issuer config, never from the token',
     expect(jwt.asked).toEqual([token]); // the JWT validator, which refuses an issuer not on the route (TOK-4)
     expect(op.asked).toEqual([]);
   });
+  it('TOK-9: one AS configured both ways (a jwt entry, and an opaque one on this route): its JWS is introspected here', async () => {
+    const op = stubIntrospector('as-opaque', () => 'active');
+    const jwt = stubJwt('as-jwt');
+    const v = new CompositeTokenValidator(
+      [
+        { name: 'as-jwt', config: cfg('https://as.test', 'jwt') },
+        { name: 'as-opaque', config: cfg('https://as.test', 'opaque'), introspector: op },
+      ],
+      jwt,
+    );
+    const token = jws('https://as.test');
+    expect((await v.validate(token, route(['as-opaque']))).issuerName).toBe('as-opaque');
+    expect(jwt.asked).toEqual([]);
+    expect(op.asked).toEqual([token]);
+  });
 });
 
 describe('INT-2: several opaque issuers on a route, in order', () => {
