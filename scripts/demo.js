@@ -175,6 +175,11 @@ async function main() {
     console.log(`  AS           ${as.issuer}  (oidc-provider, FAPI 2.0: PAR+PKCE, DPoP, mTLS, private_key_jwt, RFC 9068 PS256/ES256 + opaque)`);
     console.log(`  gateway      https://127.0.0.1:${gwPort}  = ${API}  (config/demo.yaml, copied to ${configFile})`);
     console.log(`  admin        ${adminUrl}/metrics, /readyz, /livez`);
+    // As a load balancer would: no traffic before /readyz says 200. A new memory replay store refuses
+    // proofs that could predate it for dpop.iat_future_s (10 s), so readiness waits that long.
+    process.stdout.write('  (waiting for /readyz: a fresh replay store takes dpop.iat_future_s to accept every proof) ');
+    for (let i = 0; i < 300 && (await gw.notReady()) !== undefined; i++) await new Promise((r) => setTimeout(r, 100));
+    console.log('ready');
     console.log(`  legacy API   ${legacy.url}  (plain HTTP, behind the gateway)`);
     console.log('  TPPs         openid-client / oauth4webapi: tpp-dpop (private_key_jwt + DPoP), tpp-mtls and tpp-other (tls_client_auth)\n');
 

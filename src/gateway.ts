@@ -55,8 +55,12 @@ export interface GatewaySettings {
   /** The client CAs in force (MTLS-4), for connections verified against others or long ago. */
   readonly clientTrust: ClientTrust;
   readonly forwardedCert: ForwardedCertPolicy | undefined;
-  /** PRM-6: tls.client_certificate: required, checked per request since the handshake let everyone in. */
-  readonly certificateRequiredPerRequest: boolean;
+  /**
+   * tls.client_certificate: required, checked per request too: the handshake lets everyone in while
+   * metadata is served without a certificate (PRM-6), and a connection opened under such a config
+   * outlives a reload to the handshake check.
+   */
+  readonly certificateRequired: boolean;
   /** http_signatures.max_buffered_bytes: what signed bodies may hold at once (shared by every config). */
   readonly buffers: BufferBudget;
 }
@@ -405,7 +409,7 @@ export class Gateway {
     }
     const route = (o.route = p.routes.match(facts.method, facts.path, facts.host));
     if (route === undefined) throw new GatewayError('GW_ROUTE_NOT_FOUND', `no route for ${facts.method} ${facts.path}`);
-    if (p.settings.certificateRequiredPerRequest) {
+    if (p.settings.certificateRequired) {
       // After routing, so the 403 carries the route's challenges (ERR-5).
       const missing = requiredCertificateMissing(req.socket as TLSSocket, p.settings.clientTrust);
       if (missing !== undefined) {

@@ -16,7 +16,7 @@ import { createAdminServer } from './listen/admin-server.js';
 import { applyClientCertificatePolicy, applyServerLimits, createApiServer } from './listen/api-server.js';
 import { clientTrust, type ClientTrust } from './listen/client-chain.js';
 import { ForwardedCertPolicy } from './listen/forwarded-cert.js';
-import { clientCertificatePolicy, tlsOptions } from './listen/tls-options.js';
+import { tlsOptions } from './listen/tls-options.js';
 import { buildProtectedResourceMetadata } from './metadata/protected-resource.js';
 import { createLogger, flushLogger, type Logger } from './observe/logger.js';
 import { createMetrics, type Metrics } from './observe/metrics.js';
@@ -26,7 +26,7 @@ import { ClientKeyring, compileClientKeys } from './signature/client-keys.js';
 import { RequestSignatureVerifier } from './signature/request-signature.js';
 import { buildResponseSigner } from './signature/response-signer.js';
 import { RedisReplayStore } from './replay/redis.js';
-import type { ReplayStore } from './replay/store.js';
+import { trustedFromMs, type ReplayStore } from './replay/store.js';
 import { compileRouteTable } from './route/table.js';
 import { IssuerKeys } from './token/issuer-keys.js';
 import { createTokenValidator } from './token/token-validator.js';
@@ -72,7 +72,7 @@ interface Built {
 interface Shared {
   readonly forwarder: ProxyForwarder;
   readonly buffers: BufferBudget;
-  replay: { readonly config: string; readonly store: ReplayStore } | undefined;
+  replay: { readonly config: string; readonly target: string; readonly store: ReplayStore } | undefined;
   readonly issuerKeys: Map<string, IssuerKeys>;
   readonly clientJwks: Map<string, ClientJwks>;
 }
@@ -84,9 +84,18 @@ const bufferLimit = (loaded: LoadedConfig): number => loaded.config.http_signatu
 /** Clients' jwks_uri fetched at once when a config starts serving. */
 const WARM_CLIENT_FETCHES = 16;
 
-function buildReplayStore(loaded: LoadedConfig, logger: Logger, metrics: Metrics): ReplayStore {
+/** Where the claims live: the memory store, or one key prefix of one Redis deployment. */
+function replayTarget(loaded: LoadedConfig): string {
   const r = loaded.config.replay;
-  if (r.store === 'memory') return new MemoryReplayStore({ maxEntries: r.memory_max_entries });
+  if (r.store === 'memory') return 'memory';
+  const c = r.redis!;
+  return JSON.stringify([c.mode, loaded.secrets.redisUrl, c.sentinels, c.sentinel_name, c.nodes, c.key_prefix]);
+}
+
+function buildReplayStore(loaded: LoadedConfig, logger: Logger, metrics: Metrics, floorMs: number): ReplayStore {
+  const r = loaded.config.replay;
+  const futureAllowanceMs = loaded.config.dpop.iat_future_s * 1000;
+  if (r.store === 'memory') return new MemoryReplayStore({ maxEntries: r.memory_max_entries, futureAllowanceMs });
   const c = r.redis!;
   return new RedisReplayStore({
     mode: c.mode,
@@ -106,6 +115,8 @@ function buildReplayStore(loaded: LoadedConfig, logger: Logger, metrics: Metrics
     onCommandError: () => metrics.replayStoreErrors.inc(),
     readinessKey: `${c.key_prefix}readiness`,
     epochKey: `${c.key_prefix}epoch`,
+    floorMs,
+    futureAllowanceMs,
     onWarning: (detail: string) => logger.warn({ detail }, 'replay store warning'),
   });
 }
@@ -152,7 +163,14 @@ function build(loaded: LoadedConfig, logger: Logger, metrics: Metrics, shared: S
   // identity ignores the (unused) redis section, so preparing a switch to Redis forgets nothing.
   const { memory_max_entries: _maxEntries, ...replayIdentity } = c.replay;
   const replayConfig = c.replay.store === 'memory' ? 'memory' : JSON.stringify([replayIdentity, loaded.secrets.redisUrl, loaded.secrets.redisPassword]);
-  if (shared.replay?.config !== replayConfig) shared.replay = { config: replayConfig, store: buildReplayStore(loaded, logger, metrics) };
+  if (shared.replay?.config !== replayConfig) {
+    // Moved to another store (memory to Redis, another Redis or prefix): the claims made in the old one
+    // are not in the new one, whatever its epoch says, so it vouches only from now. Same Redis and
+    // prefix with other timeouts: its own epoch stands.
+    const target = replayTarget(loaded);
+    const floorMs = shared.replay !== undefined && shared.replay.target !== target ? Date.now() : 0;
+    shared.replay = { config: replayConfig, target, store: buildReplayStore(loaded, logger, metrics, floorMs) };
+  }
   const nonces =
     c.dpop.nonce === undefined || loaded.secrets.dpopNonceSecrets === undefined
       ? undefined
@@ -193,7 +211,7 @@ function build(loaded: LoadedConfig, logger: Logger, metrics: Metrics, shared: S
       maxPipelined: c.server.limits.max_pipelined_requests,
       clientTrust: trust,
       forwardedCert: forwardedCertPolicy(loaded, trust),
-      certificateRequiredPerRequest: clientCertificatePolicy(loaded).requiredPerRequest,
+      certificateRequired: c.server.tls.client_certificate === 'required',
       buffers: shared.buffers,
       forward: {
         names: c.identity_headers,
@@ -325,7 +343,12 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
       keysReached = true;
     }
     if (!storeReached) {
-      if (!(await current.built.pipeline.replay.ping())) return 'replay store not reached yet';
+      const store = current.built.pipeline.replay;
+      if (!(await store.ping())) return 'replay store not reached yet';
+      // A store whose memory has just begun (this process's memory store, a Redis seen for the first
+      // time) refuses every proof for iat_future_s (DPOP-21): no traffic until it would accept them.
+      const acceptsFrom = trustedFromMs(store);
+      if (Date.now() < acceptsFrom && current.loaded.config.routes.some((r) => r.auth.binding === 'dpop' || r.auth.binding === 'any')) return `replay store remembers only from ${new Date(store.rememberedSinceMs).toISOString()}: DPoP proofs accepted from ${new Date(acceptsFrom).toISOString()}`;
       storeReached = true;
     }
     return undefined;

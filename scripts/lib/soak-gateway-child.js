@@ -72,4 +72,6 @@ process.on('message', (msg) => {
 });
 // The parent went away: do not linger.
 process.on('disconnect', () => process.exit(0));
+// Ready as a load balancer sees it: /readyz would say 200 (keys fetched, the replay store accepting).
+for (let i = 0; i < 150 && (await gw.notReady()) !== undefined; i++) await new Promise((r) => setTimeout(r, 100));
 process.send({ type: 'ready', port: gw.apiAddress.port, admin: gw.adminAddress?.port, pid: process.pid });

@@ -122,6 +122,9 @@ export async function startWorld(opts = {}) {
     admin: { listen: '127.0.0.1:0' },
     issuers: { main: { issuer: issuer.issuer, jwks_uri: issuer.jwksUri, ca_file: files.ca } },
     replay: { store: 'memory' },
+    // A fresh store refuses proofs that could predate it for iat_future_s (DPOP-21); the child waits for
+    // readiness, as a load balancer would: 2 s, not the default 10.
+    dpop: { iat_future_s: 2 },
     routes: routes.map((r) => ({
       ...r,
       auth: { issuers: ['main'], audience: AUDIENCE, scopes: { all_of: ['accounts'] }, ...r.auth },

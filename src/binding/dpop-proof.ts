@@ -69,7 +69,7 @@ export interface DpopProofResult {
   readonly jkt: string;
   readonly replayKey: string;
   readonly ttlMs: number;
-  /** The proof's `iat` (s), against the replay store's memory (DPOP-21). */
+  /** The proof's `iat` (s), against the replay store's memory (DPOP-21, checkRemembered). */
   readonly iatS: number;
 }
 

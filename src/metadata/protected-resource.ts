@@ -92,10 +92,11 @@ export function publishable(audiences: readonly string[], origin: string): { byS
  * RFC 9728 §3.3: a client must discard metadata fetched from a challenge unless `resource` matches the URL
  * it called; read as the same origin and a path prefix on a segment boundary (the strict reading, an
  * identical URL, would rule out every identifier with paths below it). A route with its own public
- * origin, or paths outside its audience's path, gets no `resource_metadata` it would have to discard.
+ * origin or host, or paths outside its audience's path, gets no `resource_metadata` it would have to discard.
  */
 function appliesTo(route: Route, audience: string, origin: string): boolean {
   if (route.publicOrigin !== undefined && new URL(route.publicOrigin).origin !== origin) return false;
+  if (route.host !== undefined && route.host !== new URL(origin).hostname) return false;
   const base = new URL(audience).pathname;
   if (base === '/') return true;
   const path = route.pathPrefix ?? route.exactPath ?? '';

@@ -5,6 +5,8 @@ import type { ReplayStore } from './store.js';
 
 export interface MemoryReplayStoreOptions {
   readonly maxEntries?: number;
+  /** dpop.iat_future_s (ms) at the start (see ReplayStore.futureAllowanceMs). */
+  readonly futureAllowanceMs?: number;
   /** Injectable clock for tests. */
   readonly now?: () => number;
 }
@@ -25,11 +27,13 @@ export class MemoryReplayStore implements ReplayStore {
    * rounding (a predecessor that used a proof within the same second is the one case left open).
    */
   readonly rememberedSinceMs: number;
+  readonly futureAllowanceMs: number;
 
   constructor(opts: MemoryReplayStoreOptions = {}) {
     this.maxEntries = opts.maxEntries ?? 1_000_000;
     this.now = opts.now ?? Date.now;
     this.rememberedSinceMs = Math.floor(this.now() / 1000) * 1000;
+    this.futureAllowanceMs = opts.futureAllowanceMs ?? 0;
     if (!Number.isInteger(this.maxEntries) || this.maxEntries < 1) throw new RangeError('maxEntries must be a positive integer');
   }
 

@@ -31,19 +31,38 @@ export interface RedisReplayStoreOptions {
   readonly readinessKey?: string;
   /** Holds the time since which Redis remembers every claim (see inspect); never expires. */
   readonly epochKey?: string;
+  /**
+   * Claims made elsewhere before this time are unknown to this store whatever its epoch says: a reload
+   * that moved the store (from memory, from another Redis or prefix) forgets them.
+   */
+  readonly floorMs?: number;
+  /** dpop.iat_future_s (ms) when the store is built (see ReplayStore.futureAllowanceMs). */
+  readonly futureAllowanceMs?: number;
   /** What an operator must act on: Redis lost its keys, or may evict them. Called once per change. */
   readonly onWarning?: (detail: string) => void;
 }
 
 /**
- * The claim, where one node holds every key (standalone, sentinel): refused (-1) when the epoch is gone,
- * i.e. Redis lost its keys since the gateway last looked, atomically with the SET NX itself.
+ * The claim, where one node holds every key (standalone, sentinel): refused (-1) unless the epoch is
+ * still the one this gateway read (ARGV[2]), atomically with the SET NX: a Redis that lost its keys, or
+ * whose epoch another gateway renewed, is noticed before a claim in it is trusted.
  */
-const CLAIM_LUA = `if redis.call('EXISTS', KEYS[2]) == 0 then return -1 end
+const CLAIM_LUA = `if redis.call('GET', KEYS[2]) ~= ARGV[2] then return -1 end
 if redis.call('SET', KEYS[1], '1', 'PX', ARGV[1], 'NX') then return 1 end
 return 0`;
 
-type ClaimingRedis = Redis & { fapiClaim(key: string, epochKey: string, ttlMs: number): Promise<number> };
+/** Replaces the epoch only if it is still the one read: gateways renewing at once agree on one. */
+const RENEW_LUA = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('SET', KEYS[1], ARGV[2]) end
+return false`;
+
+type ClaimingRedis = Redis & {
+  fapiClaim(key: string, epochKey: string, ttlMs: number, epoch: string): Promise<number>;
+  fapiRenew(epochKey: string, expected: string, next: string): Promise<string | null>;
+};
+
+/** An epoch is `<ms> <run_id of the Redis process that wrote it, or ->`. */
+const epochMs = (epoch: string): number => Number(epoch.split(' ', 1)[0]);
+const epochRun = (epoch: string): string => epoch.split(' ')[1] ?? '-';
 
 /** How often the epoch is read again (cluster mode: the claims cannot check it, their keys are elsewhere). */
 const INSPECT_EVERY_MS = 1000;
@@ -62,9 +81,12 @@ export class RedisReplayStore implements ReplayStore {
   private readonly onWarning: ((detail: string) => void) | undefined;
   private readonly readinessKey: string;
   private readonly epochKey: string;
-  /** Until the epoch is read: this store's own start (what it cannot vouch for yet). */
-  private sinceMs = Date.now();
-  private epochRead = false;
+  /** The epoch read on this connection; undefined until then, and again once the connection is lost. */
+  private epoch: string | undefined;
+  private sinceMs: number;
+  private readonly floorMs: number;
+  readonly futureAllowanceMs: number;
+  private reading: Promise<void> | undefined;
   /** Why Redis may drop a claim before it expires (an evicting maxmemory-policy), or undefined. */
   private evicting: string | undefined;
   private inspections = 0;
@@ -76,6 +98,9 @@ export class RedisReplayStore implements ReplayStore {
     this.onWarning = opts.onWarning;
     this.readinessKey = opts.readinessKey ?? 'fapi:readiness';
     this.epochKey = opts.epochKey ?? 'fapi:epoch';
+    this.floorMs = opts.floorMs ?? 0;
+    this.futureAllowanceMs = opts.futureAllowanceMs ?? 0;
+    this.sinceMs = this.floorMs;
     const common: RedisOptions = {
       // Named in CLIENT LIST, so operators can tell the gateway's connections apart.
       connectionName: 'fapi-gateway',
@@ -100,7 +125,6 @@ export class RedisReplayStore implements ReplayStore {
       case 'standalone':
         if (opts.url === undefined) throw new TypeError('redis standalone mode needs a url');
         this.client = new Redis(opts.url, common);
-        this.client.defineCommand('fapiClaim', { numberOfKeys: 2, lua: CLAIM_LUA });
         break;
       case 'sentinel':
         if (opts.sentinels === undefined || opts.sentinels.length === 0 || opts.sentinelName === undefined) {
@@ -114,7 +138,6 @@ export class RedisReplayStore implements ReplayStore {
           ...(opts.sentinelPassword !== undefined ? { sentinelPassword: opts.sentinelPassword } : {}),
           ...(opts.tls === true ? { enableTLSForSentinelMode: true } : {}),
         });
-        this.client.defineCommand('fapiClaim', { numberOfKeys: 2, lua: CLAIM_LUA });
         break;
       case 'cluster': {
         if (opts.nodes === undefined || opts.nodes.length === 0) throw new TypeError('redis cluster mode needs nodes');
@@ -131,6 +154,11 @@ export class RedisReplayStore implements ReplayStore {
     // Without a listener an 'error' event would crash the process.
     const onError = opts.onError;
     this.client.on('error', (err: Error) => onError?.(err));
+    this.client.defineCommand('fapiClaim', { numberOfKeys: 2, lua: CLAIM_LUA });
+    this.client.defineCommand('fapiRenew', { numberOfKeys: 1, lua: RENEW_LUA });
+    // A new connection may reach another Redis process (a restart, a failover): its epoch is read again
+    // before a claim is trusted.
+    this.client.on('close', () => (this.epoch = undefined));
     this.client.on('ready', () => void this.inspect(true));
     this.timer = setInterval(() => void this.inspect(false), INSPECT_EVERY_MS);
     this.timer.unref();
@@ -141,12 +169,14 @@ export class RedisReplayStore implements ReplayStore {
   }
 
   /**
-   * DPOP-21 needs Redis to keep every claim until it expires. The epoch key (no TTL) holds when this
-   * Redis began remembering: missing, it is written now, so after a restart without persistence, a
-   * failover that lost writes or a FLUSHALL, every gateway refuses proofs issued before that moment
-   * instead of accepting their replays. Each claim sees a missing epoch itself (CLAIM_LUA); in cluster
-   * mode this once-a-second look is all there is. An evicting maxmemory-policy could drop claims at any
-   * time: claims fail (503) until it is noeviction (or maxmemory 0), and a new epoch starts then.
+   * DPOP-21 needs Redis to keep every claim until it expires. The epoch key (no TTL) says since when this
+   * Redis remembers, and which Redis process wrote it. Missing (a restart without persistence, a
+   * FLUSHALL), or written by another process (a restart from an older snapshot, a failover to a replica
+   * that may lag): a new one is written now, and every gateway refuses proofs issued before it instead of
+   * accepting their replays. Claims check it in the same script as their SET NX (cluster mode: the claims'
+   * keys live on other masters, so this once-a-second look is all there is). An evicting maxmemory-policy
+   * could drop claims at any time: claims fail (503) until it is noeviction (or maxmemory 0), and a new
+   * epoch starts then.
    */
   private async inspect(connected: boolean): Promise<void> {
     if (this.client.status !== 'ready') return;
@@ -154,30 +184,60 @@ export class RedisReplayStore implements ReplayStore {
     if (connected || this.inspections++ % EVICTION_CHECK_EVERY === 0) await this.checkEviction();
   }
 
-  private async readEpoch(): Promise<void> {
+  /** Single flight: claims that find the epoch unknown or changed all wait for one read. */
+  private readEpoch(): Promise<void> {
+    this.reading ??= this.fetchEpoch().finally(() => (this.reading = undefined));
+    return this.reading;
+  }
+
+  private async fetchEpoch(): Promise<void> {
     try {
-      const created = (await this.client.set(this.epochKey, String(Date.now()), 'NX')) === 'OK';
-      const epoch = Number(await this.client.get(this.epochKey));
-      if (Number.isSafeInteger(epoch) && epoch > 0 && epoch !== this.sinceMs) {
-        if (this.epochRead || created) {
-          this.onWarning?.(`DPOP-21 the replay store remembers since ${new Date(epoch).toISOString()} (${this.epochKey}: it is new, or lost or could evict its keys): proofs issued before are refused`);
-        }
-        this.sinceMs = epoch;
+      const runId = await this.runId();
+      const fresh = `${Date.now()} ${runId ?? '-'}`;
+      const created = (await this.client.set(this.epochKey, fresh, 'NX')) === 'OK';
+      let stored = await this.client.get(this.epochKey);
+      let renewed = false;
+      if (stored !== null && runId !== undefined && epochRun(stored) !== '-' && epochRun(stored) !== runId) {
+        // Written by another Redis process: the claims after its snapshot or replication may be lost.
+        await (this.client as ClaimingRedis).fapiRenew(this.epochKey, stored, fresh);
+        stored = await this.client.get(this.epochKey);
+        renewed = true;
       }
-      this.epochRead = true;
+      if (stored === null || !Number.isSafeInteger(epochMs(stored))) return;
+      if (stored !== this.epoch) {
+        if (this.epoch !== undefined || created || renewed) {
+          this.onWarning?.(
+            `DPOP-21 the replay store remembers since ${new Date(epochMs(stored)).toISOString()} (${this.epochKey}: it is new, restarted, failed over, or lost or could evict its keys): proofs issued before are refused`,
+          );
+        }
+        this.sinceMs = Math.max(epochMs(stored), this.floorMs);
+      }
+      this.epoch = stored;
     } catch {
       // Claims fail by themselves while Redis is away; the next inspection tries again.
+    }
+  }
+
+  /** The Redis process's run_id (new at every start), or undefined: cluster mode (several), or no INFO. */
+  private async runId(): Promise<string | undefined> {
+    if (this.client instanceof Cluster) return undefined;
+    try {
+      return /^run_id:(\w+)/m.exec(await this.client.info('server'))?.[1];
+    } catch {
+      return undefined;
     }
   }
 
   private async checkEviction(): Promise<void> {
     const nodes = this.client instanceof Cluster ? this.client.nodes('master') : [this.client];
     let evicting: string | undefined;
+    let unread = false;
     for (const node of nodes) {
       let info: string;
       try {
         info = await node.info('memory');
       } catch (e) {
+        unread = true;
         // An ACL without INFO: the policy cannot be read; said once, not refused.
         if ((e as Error).message.startsWith('NOPERM') && !this.warnedNoPerm) {
           this.warnedNoPerm = true;
@@ -192,6 +252,8 @@ export class RedisReplayStore implements ReplayStore {
         break;
       }
     }
+    // Only a policy read clears an earlier verdict: a failed INFO (a timeout, an ACL) is no evidence.
+    if (evicting === undefined && unread && this.evicting !== undefined) return;
     if (evicting !== this.evicting) {
       // Claims made while it could evict may be gone: a new epoch, as for a Redis that lost its keys.
       if (evicting === undefined && (await this.restartEpoch()) === false) return;
@@ -203,11 +265,10 @@ export class RedisReplayStore implements ReplayStore {
   /** A new epoch now, whatever the old one said; false if Redis did not take it (tried again later). */
   private async restartEpoch(): Promise<boolean> {
     try {
-      await this.client.set(this.epochKey, String(Date.now()));
+      await this.client.set(this.epochKey, `${Date.now()} ${(await this.runId()) ?? '-'}`);
     } catch {
       return false;
     }
-    this.epochRead = false;
     await this.readEpoch();
     return true;
   }
@@ -215,15 +276,22 @@ export class RedisReplayStore implements ReplayStore {
   async claim(key: string, ttlMs: number): Promise<boolean> {
     if (this.evicting !== undefined) throw unavailable(`DPOP-21 ${this.evicting}`);
     const ttl = Math.max(1, Math.ceil(ttlMs));
+    const epoch = this.epoch;
+    if (epoch === undefined) {
+      // A new store, or a new connection: what this Redis remembers is not known yet.
+      void this.readEpoch();
+      throw unavailable(`DPOP-21 replay store: ${this.epochKey} not read yet on this connection`);
+    }
     let first: boolean;
     try {
       if (this.client instanceof Cluster) first = (await this.client.set(key, '1', 'PX', ttl, 'NX')) === 'OK';
       else {
-        const reply = await (this.client as ClaimingRedis).fapiClaim(key, this.epochKey, ttl);
+        const reply = await (this.client as ClaimingRedis).fapiClaim(key, this.epochKey, ttl, epoch);
         if (reply === -1) {
-          // Lost its keys: a new epoch is written now, and proofs issued before it are refused.
+          // Lost its keys, or another gateway renewed the epoch: read again; proofs before it are refused.
+          this.epoch = undefined;
           void this.readEpoch();
-          throw new Error(`no ${this.epochKey}: Redis is new or lost its keys`);
+          throw new Error(`${this.epochKey} is not the one read: Redis is new, restarted or lost its keys`);
         }
         first = reply === 1;
       }

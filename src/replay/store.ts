@@ -7,17 +7,31 @@ export interface ReplayStore {
   /** claim() without a promise, for stores that answer in-process (undefined method: use claim). */
   claimNow?(key: string, ttlMs: number): boolean;
   /**
-   * DPOP-21: the time (ms) since which the store remembers every claim: a proof issued before it may
-   * have been used and forgotten (a restart, a Redis that lost its data), so it cannot be accepted.
+   * DPOP-21: the time (ms) since which the store remembers every claim (a restart, a Redis that lost its
+   * data forget what came before).
    */
   readonly rememberedSinceMs: number;
+  /**
+   * The DPoP future allowance (dpop.iat_future_s, ms) when the store began: a proof accepted before its
+   * memory began could carry an `iat` up to this much later (a client clock running fast).
+   */
+  readonly futureAllowanceMs: number;
   /** Health for readiness: false instead of throwing. */
   ping(): Promise<boolean>;
   close(): Promise<void>;
 }
 
-/** DPOP-21: a proof issued before the store's memory begins may have been used and forgotten. */
+/** The first `iat` (ms) no proof accepted before the store's memory began can carry. */
+export const trustedFromMs = (store: ReplayStore): number => store.rememberedSinceMs + store.futureAllowanceMs;
+
+/**
+ * DPOP-21: a proof that could have been accepted before the store's memory began (its `iat`, less the
+ * future allowance then in force, is earlier) may have been used and forgotten: refused.
+ */
 export function checkRemembered(store: ReplayStore, iatS: number): void {
-  if (iatS * 1000 >= store.rememberedSinceMs) return;
-  throw new GatewayError('GW_DPOP_PROOF_PREDATES_STORE', `DPOP-21 proof iat ${iatS} is before the replay store remembers (${new Date(store.rememberedSinceMs).toISOString()})`);
+  if (iatS * 1000 >= trustedFromMs(store)) return;
+  throw new GatewayError(
+    'GW_DPOP_PROOF_PREDATES_STORE',
+    `DPOP-21 proof iat ${iatS} is before ${new Date(trustedFromMs(store)).toISOString()}: the replay store remembers from ${new Date(store.rememberedSinceMs).toISOString()}, and iat_future_s later`,
+  );
 }

@@ -23,7 +23,13 @@ beforeAll(async () => {
   // iat - 10 s passes only 10 s after a restart.)
   const prefix = uniquePrefix('conformance-dpop');
   await withRedis(SHARED_REDIS_URL, (r) => r.set(`${prefix}epoch`, String(Date.now() - 600_000)));
-  h = await startHarness({ patch: redisPatch(prefix), env: { TEST_REDIS_URL: SHARED_REDIS_URL } });
+  h = await startHarness({
+    patch: (c) => {
+      redisPatch(prefix)(c);
+      c.dpop = { ...c.dpop, iat_future_s: 10 }; // the default, which CONF-9's iat + 8 s needs
+    },
+    env: { TEST_REDIS_URL: SHARED_REDIS_URL },
+  });
   key = await dpopKey('ES256');
   rsaKey = await dpopKey('PS256');
 });

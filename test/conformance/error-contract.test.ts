@@ -23,7 +23,7 @@ beforeAll(async () => {
     env: { NONCE_SECRET },
     patch: (c) => {
       const upstream = { url: c.routes[0].upstream.url, timeout_ms: 2000 };
-      c.dpop = { nonce: { secret_env: 'NONCE_SECRET' } };
+      c.dpop = { ...c.dpop, nonce: { secret_env: 'NONCE_SECRET' } };
       c.issuers.dead = { issuer: dead.issuer, jwks_uri: dead.jwksUri, ca_file: c.issuers.main.ca_file };
       c.routes.push(
         { id: 'nonce', match: { methods: ['GET'], path_prefix: '/nonce' }, auth: { issuers: ['main'], audience: 'https://api.test', binding: 'dpop', dpop_nonce: true }, upstream },

@@ -278,8 +278,10 @@ describe('the runtime image contents, without Docker', () => {
       if (asRoot && existsSync(status)) expect(readFileSync(status, 'utf8')).toMatch(new RegExp(`^Uid:\\s+${APP_UID}\\s`, 'm'));
       expect((await httpGet(`${admin}/livez`)).status).toBe(200);
 
+      // Up to dpop.iat_future_s (10 s) and a little: a fresh memory replay store is not ready before it
+      // accepts every proof (DPOP-21), and this config has a route that takes DPoP.
       let ready = await httpGet(`${admin}/readyz`);
-      for (let i = 0; i < 50 && ready.status !== 200; i++) {
+      for (let i = 0; i < 150 && ready.status !== 200; i++) {
         await new Promise((r) => setTimeout(r, 100));
         ready = await httpGet(`${admin}/readyz`);
       }

@@ -126,6 +126,9 @@ export async function startWorld(opts: WorldOptions = {}): Promise<World> {
         ? [route({ id: 'cards', match: { methods: ['GET'], path_prefix: '/cards' }, auth: { issuers: ['bank-as-opaque'], audience: CARDS, binding: 'any', scopes: { all_of: ['cards'] } } })]
         : []),
     ],
+    // A fresh store refuses proofs that could predate it (iat less iat_future_s, DPOP-21) until it is
+    // ready: 2 s here, not the default 10, and the world waits for readiness as a Service would.
+    dpop: { iat_future_s: 2 },
     logging: { level: 'info' },
   };
   const logs: string[] = [];
@@ -136,6 +139,7 @@ export async function startWorld(opts: WorldOptions = {}): Promise<World> {
     },
   });
   const gw = await startGateway(parseConfig(stringify(config), '<inline>', {}), { logDestination: sink });
+  for (let i = 0; i < 100 && (await gw.notReady()) !== undefined; i++) await new Promise((r) => setTimeout(r, 50));
   const connectTo = { 'api.test': { host: '127.0.0.1', port: gw.apiAddress.port } };
   const ca = pki.ca.certPem;
   const [dpop, mtls, selfSigned, other, thief] = await Promise.all([

@@ -22,7 +22,7 @@ beforeAll(async () => {
     patch: (c) => {
       const upstream = { url: c.routes[0].upstream.url, timeout_ms: 2000 };
       const cors = { allowed_origins: [APP, DEV], exposed_headers: ['x-request-id'], max_age_s: 120 };
-      c.dpop = { nonce: { secret_env: 'NONCE_SECRET' } };
+      c.dpop = { ...c.dpop, nonce: { secret_env: 'NONCE_SECRET' } };
       c.routes.push(
         { id: 'spa', match: { methods: ['GET', 'POST'], path_prefix: '/spa' }, auth: { issuers: ['main'], audience: 'https://api.test', binding: 'any' }, upstream, cors },
         {

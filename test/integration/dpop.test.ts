@@ -12,7 +12,7 @@ let key: DpopKey;
 beforeAll(async () => {
   h = await startHarness({
     patch: (c) => {
-      c.dpop = { nonce: { secret_env: 'NONCE_SECRET' } };
+      c.dpop = { ...c.dpop, nonce: { secret_env: 'NONCE_SECRET' } };
       c.routes.push({ id: 'nonce', match: { methods: ['GET'], path_prefix: '/nonce' }, auth: { issuers: ['main'], audience: 'https://api.test', binding: 'dpop', dpop_nonce: true }, upstream: { url: c.routes[0].upstream.url } });
     },
     env: { NONCE_SECRET },

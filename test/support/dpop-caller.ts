@@ -54,14 +54,23 @@ export interface PrivateRedisGateway {
   close(): Promise<void>;
 }
 
-export async function privateRedisGateway(what: string, redisArgs: readonly string[] = []): Promise<PrivateRedisGateway> {
+/** `dpopFutureS`: dpop.iat_future_s (the harness's default is 0). */
+export async function privateRedisGateway(what: string, redisArgs: readonly string[] = [], dpopFutureS = 0): Promise<PrivateRedisGateway> {
   const issuer = await startIssuer({ pki: await testPki() });
   const upstream = await startUpstream();
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'fapi-redis-'));
   let redis = await startRedis(port, redisArgs, dir);
   const prefix = uniquePrefix(what);
-  const h = await redisHarness(issuer, upstream, `redis://127.0.0.1:${port}`, prefix);
+  const h = await startHarness({
+    issuer,
+    upstream,
+    patch: (c) => {
+      redisPatch(prefix)(c);
+      c.dpop = { ...c.dpop, iat_future_s: dpopFutureS };
+    },
+    env: { TEST_REDIS_URL: `redis://127.0.0.1:${port}` },
+  });
   const c = await caller(issuer);
   return {
     issuer,

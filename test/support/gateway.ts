@@ -73,6 +73,10 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
       tls: { cert_file: files.serverCertFile, key_file: files.serverKeyFile },
     },
     admin: { listen: '127.0.0.1:0' },
+    // No future allowance for a DPoP iat by default: a store remembers only from its start, and proofs
+    // that could have been used before it (iat less iat_future_s) are refused (DPOP-21), so with the
+    // default of 10 s every test would wait 10 s. Tests of future iats set it and wait.
+    dpop: { iat_future_s: 0 },
     issuers: { main: { issuer: issuer.issuer, jwks_uri: issuer.jwksUri, ca_file: files.caFile } },
     routes: (opts.routes ?? defaultRoutes()).map((r) => ({
       ...r,
@@ -94,7 +98,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   // The Redis connection opens in the background: a first request before it gets 503 (fail closed).
   // Tests that mean Redis to be away see that within the bound.
   if (loaded.config.replay.store === 'redis') {
-    await until(async () => (await gw.notReady()) === undefined, 2000, 20);
+    await until(async () => (await gw.notReady()) === undefined, 5000, 20);
     // A Redis prefix seen for the first time gets its epoch now, and proofs from before it (its second
     // included: iat is in whole seconds) are refused (DPOP-21): start the test in the next second.
     await sleep(1000 - (Date.now() % 1000));
