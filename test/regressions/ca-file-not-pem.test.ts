@@ -7,12 +7,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { loadConfigFile } from '../../src/config/load.js';
-import { startGateway } from '../../src/main.js';
-import { buildCli } from '../support/cli.js';
+import { buildCli, startVerdict } from '../support/cli.js';
 import { testPki, writePki, type PkiFiles } from '../support/pki.js';
 
 let cliJs: string;
@@ -25,16 +22,6 @@ beforeAll(async () => {
 }, 120_000);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const sink = new Writable({ write: (_c, _e, done) => done() });
-async function start(f: string): Promise<string | undefined> {
-  try {
-    const g = await startGateway(loadConfigFile(f), { logDestination: sink });
-    await g.close(100);
-    return undefined;
-  } catch (e) {
-    return (e as Error).message;
-  }
-}
 
 /** A config with `bad` as the CA file of one setting; the others are good. */
 function configWith(setting: 'client' | 'issuer' | 'client_jwks', bad: string): string {
@@ -77,7 +64,7 @@ describe('MTLS-4 / TLS-11: a CA file without certificates is refused by check an
         const r = spawnSync(process.execPath, [cliJs, 'check', '--config', f], { encoding: 'utf8' });
         expect({ status: r.status, valid: r.stdout.includes('is valid') }).toEqual({ status: 1, valid: false });
         expect(r.stderr).toContain(`${key} ${bad}: ${why}`);
-        expect(await start(f)).toContain(`${key} ${bad}: ${why}`);
+        expect(await startVerdict(f)).toContain(`${key} ${bad}: ${why}`);
       }
     });
   }
@@ -86,6 +73,6 @@ describe('MTLS-4 / TLS-11: a CA file without certificates is refused by check an
     const f = configWith('client', files.caFile);
     const r = spawnSync(process.execPath, [cliJs, 'check', '--config', f], { encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
-    expect(await start(f)).toBeUndefined();
+    expect(await startVerdict(f)).toBeUndefined();
   });
 });

@@ -10,12 +10,9 @@ import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { loadConfigFile } from '../../src/config/load.js';
-import { startGateway } from '../../src/main.js';
-import { buildCli } from '../support/cli.js';
+import { buildCli, startVerdict } from '../support/cli.js';
 import { testPki, writePki, type PkiFiles } from '../support/pki.js';
 
 let cliJs: string;
@@ -41,23 +38,13 @@ function configWith(keyFile: string, alg: string, clients?: Record<string, unkno
   );
   return f;
 }
-const sink = new Writable({ write: (_c, _e, done) => done() });
-async function start(f: string): Promise<string | undefined> {
-  try {
-    const g = await startGateway(loadConfigFile(f), { logDestination: sink });
-    await g.close(100);
-    return undefined;
-  } catch (e) {
-    return (e as Error).message;
-  }
-}
 
 describe('check answers as the start does for response_signing keys', () => {
   it('an Ed25519 key declared ES256: the start refuses, check must not say valid', async () => {
     const key = join(dir, 'ed.pem');
     writeFileSync(key, generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }) as string);
     const f = configWith(key, 'ES256');
-    expect(await start(f)).toMatch(/response_signing\.keys\[0\]\.key_file: alg ES256 needs kty EC/);
+    expect(await startVerdict(f)).toMatch(/response_signing\.keys\[0\]\.key_file: alg ES256 needs kty EC/);
     const r = spawnSync(process.execPath, [cliJs, 'check', '--config', f], { encoding: 'utf8' });
     // Fails: exit 0, "config ... is valid".
     expect({ status: r.status, valid: r.stdout.includes('is valid') }).toEqual({ status: 1, valid: false });
@@ -66,7 +53,7 @@ describe('check answers as the start does for response_signing keys', () => {
     const key = join(dir, 'pub.pem');
     writeFileSync(key, generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'pem', type: 'spki' }) as string);
     const f = configWith(key, 'ES256');
-    expect(await start(f)).toMatch(/not a PEM private key/);
+    expect(await startVerdict(f)).toMatch(/not a PEM private key/);
     const r = spawnSync(process.execPath, [cliJs, 'check', '--config', f], { encoding: 'utf8' });
     expect({ status: r.status, valid: r.stdout.includes('is valid') }).toEqual({ status: 1, valid: false });
   });
@@ -75,7 +62,7 @@ describe('check answers as the start does for response_signing keys', () => {
     writeFileSync(key, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }) as string);
     const jwk = { ...generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' }), kid: 'c1', alg: 'ES256' };
     const f = configWith(key, 'ES256', { 'tpp-1': { jwks: { keys: [jwk] } } });
-    expect(await start(f)).toMatch(/alg ES256 needs kty EC/);
+    expect(await startVerdict(f)).toMatch(/alg ES256 needs kty EC/);
     const r = spawnSync(process.execPath, [cliJs, 'check', '--config', f], { encoding: 'utf8' });
     expect({ status: r.status, valid: r.stdout.includes('is valid') }).toEqual({ status: 1, valid: false });
   });

@@ -4,12 +4,9 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { loadConfigFile } from '../../src/config/load.js';
-import { startGateway } from '../../src/main.js';
-import { buildCli } from '../support/cli.js';
+import { buildCli, startVerdict } from '../support/cli.js';
 import { testPki, writePki, type PkiFiles, type TestPki } from '../support/pki.js';
 
 let cliJs: string;
@@ -47,28 +44,13 @@ const write = (name: string, cfg: Raw): string => {
 };
 const check = (f: string, env: Record<string, string> = {}) =>
   spawnSync(process.execPath, [cliJs, 'check', '--config', f], { encoding: 'utf8', env: { ...process.env, ...env } });
-const sink = new Writable({ write: (_c, _e, done) => done() });
-/** The start's verdict on the same file: undefined when it started (and was closed again), else its message. */
-async function start(f: string, env: Record<string, string> = {}): Promise<string | undefined> {
-  const saved = { ...process.env };
-  Object.assign(process.env, env);
-  try {
-    const g = await startGateway(loadConfigFile(f), { logDestination: sink });
-    await g.close(100);
-    return undefined;
-  } catch (e) {
-    return (e as Error).message;
-  } finally {
-    process.env = saved;
-  }
-}
 
 describe('review 39d7c91: check answers as the start does', () => {
   it('an issuer ca_file that is a directory: the start refuses (EISDIR), so check must not say valid', async () => {
     const c = base();
     c.issuers.main.ca_file = join(dir, 'a-directory');
     const f = write('issuer-ca-dir', c);
-    expect(await start(f)).toContain('EISDIR');
+    expect(await startVerdict(f)).toContain('EISDIR');
     const r = check(f);
     expect(r.stdout).not.toContain('is valid');
     expect(r.status).toBe(1);
@@ -80,7 +62,7 @@ describe('review 39d7c91: check answers as the start does', () => {
     const f = write('redis-bad-url', c);
     const env = { REVIEW_REDIS_URL: 'redis://redis.internal:abc' };
     // The start refuses it at load now, naming the setting (it was ioredis's own "Invalid URL").
-    expect(await start(f, env)).toContain('REVIEW_REDIS_URL is not a redis:// or rediss:// URL');
+    expect(await startVerdict(f, env)).toContain('REVIEW_REDIS_URL is not a redis:// or rediss:// URL');
     const r = check(f, env);
     expect(r.stdout).not.toContain('is valid');
     expect(r.status).toBe(1);
@@ -92,7 +74,7 @@ describe('review 39d7c91: check answers as the start does', () => {
     const c = base();
     c.server.tls.client_ca_file = join(dir, 'corrupt-ca.pem');
     const f = write('client-ca-corrupt', c);
-    expect(await start(f)).toBeDefined();
+    expect(await startVerdict(f)).toBeDefined();
     const r = check(f);
     expect(r.stdout).not.toContain('is valid');
     expect(r.status).toBe(1);
@@ -104,7 +86,7 @@ describe('review 39d7c91: check answers as the start does', () => {
     const c = base();
     c.server.tls.cert_file = join(dir, 'chain-corrupt.pem');
     const f = write('server-chain-corrupt', c);
-    expect(await start(f)).toBeDefined();
+    expect(await startVerdict(f)).toBeDefined();
     const r = check(f);
     expect(r.stdout).not.toContain('is valid');
     expect(r.status).toBe(1);

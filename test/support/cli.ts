@@ -4,7 +4,10 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { inject } from 'vitest';
+import { loadConfigFile } from '../../src/config/load.js';
+import { startGateway } from '../../src/main.js';
 import { RESULT_FILE, ROOT, tscArgs, type BuildResult } from './cli-build.js';
 import { startIssuer, type TestIssuer } from './issuer.js';
 import { testPki, writePki, type PkiFiles, type TestPki } from './pki.js';
@@ -99,4 +102,22 @@ export async function cliFixtures(dirName: `dist-${string}`): Promise<{ cliJs: s
   const pki = await testPki();
   const files = await writePki(undefined, pki);
   return { cliJs, pki, files, issuer: await startIssuer({ pki }), upstream: await startUpstream() };
+}
+
+/**
+ * The start's verdict on a config file (what `check` must agree with): undefined when the gateway started
+ * (and was closed again), else its error message. `env` is set for the start only.
+ */
+export async function startVerdict(file: string, env: Record<string, string> = {}): Promise<string | undefined> {
+  const saved = { ...process.env };
+  Object.assign(process.env, env);
+  try {
+    const g = await startGateway(loadConfigFile(file), { logDestination: new Writable({ write: (_c, _e, done) => done() }) });
+    await g.close(100);
+    return undefined;
+  } catch (e) {
+    return (e as Error).message;
+  } finally {
+    process.env = saved;
+  }
 }
