@@ -135,7 +135,7 @@ async function startServer(name, file, { cpu, env = {}, args = [], nodeArgs = []
   const child = startNode(join(HERE, 'servers', file), { cpu, env, args, nodeArgs });
   children.add(child);
   child.once('exit', () => children.delete(child));
-  const m = await waitMessage(child, (x) => x?.type === 'ready' || x?.type === 'error', 20_000, `${name} to start`);
+  const m = await waitMessage(child, (x) => x?.type === 'ready' || x?.type === 'error', 30_000, `${name} to start`);
   if (m.type === 'error') throw new Error(`${name} failed to start: ${m.message}`);
   return { name, child, pid: child.pid, port: m.port, cpu };
 }

@@ -13,15 +13,16 @@ try {
   const text = readFileSync(process.argv[2], 'utf8');
   const loaded = parseConfig(text, '<inline>', process.env);
   const gw = await startGateway(loaded);
-  // Wait until the issuer keys are fetched and the replay store answers (when the gateway can say so).
+  // Wait until the issuer keys are fetched and the replay store answers (when the gateway can say so);
+  // a fresh replay store is ready dpop.iat_future_s (10 s) after its memory begins (DPOP-21).
   if (typeof gw.notReady === 'function') {
-    const until = Date.now() + 10_000;
+    const until = Date.now() + 20_000;
     let why = await gw.notReady();
     while (why !== undefined && Date.now() < until) {
       await new Promise((r) => setTimeout(r, 50));
       why = await gw.notReady();
     }
-    if (why !== undefined) throw new Error(`gateway not ready after 10 s: ${why}`);
+    if (why !== undefined) throw new Error(`gateway not ready after 20 s: ${why}`);
   }
   serve({ port: gw.apiAddress.port, close: () => gw.close(1000) });
 } catch (e) {
