@@ -221,8 +221,10 @@ function build(loaded: LoadedConfig, logger: Logger, metrics: Metrics, shared: S
       },
     },
   };
-  // Applied once the config serves: a refused reload leaves the budget as it was.
+  // Applied once the config serves: a refused reload leaves the budget and the store's size as they were.
   retime.push(() => shared.buffers.resize(bufferLimit(loaded)));
+  const store = shared.replay.store;
+  if (store instanceof MemoryReplayStore) retime.push(() => store.resize(c.replay.memory_max_entries));
   return { pipeline, dpop, issuerKeys, keyCacheKeys, clientJwks, retime };
 }
 
@@ -348,7 +350,10 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
       // A store whose memory has just begun (this process's memory store, a Redis seen for the first
       // time) refuses every proof for iat_future_s (DPOP-21): no traffic until it would accept them.
       const acceptsFrom = trustedFromMs(store);
-      if (Date.now() < acceptsFrom && current.loaded.config.routes.some((r) => r.auth.binding === 'dpop' || r.auth.binding === 'any')) return `replay store remembers only from ${new Date(store.rememberedSinceMs).toISOString()}: DPoP proofs accepted from ${new Date(acceptsFrom).toISOString()}`;
+      const takesDpop = current.loaded.config.routes.some((r) => r.auth.binding === 'dpop' || r.auth.binding === 'any');
+      if (takesDpop && Date.now() < acceptsFrom) {
+        return `replay store remembers only from ${new Date(store.rememberedSinceMs).toISOString()}: DPoP proofs accepted from ${new Date(acceptsFrom).toISOString()}`;
+      }
       storeReached = true;
     }
     return undefined;
@@ -422,7 +427,6 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
         if (casChanged) api.closeIdleConnections();
         pruneKeyCaches(shared, built);
         for (const apply of built.retime) apply();
-        if (built.pipeline.replay instanceof MemoryReplayStore) built.pipeline.replay.resize(next.config.replay.memory_max_entries);
         shared.forwarder.retainUpstreamCas(upstreamCas(built));
         if (built.pipeline.replay !== previousStore) {
           // In-flight requests may still claim on the old store: close it a little later.

@@ -318,19 +318,22 @@ export function readConfigFile(loaded: Pick<LoadedConfig, 'baseDir'>, file: stri
  * of anything without a word and then trusts nothing, so every mTLS client or AS connection would fail
  * with a verification error far from its cause.
  */
-export function readCaFile(loaded: Pick<LoadedConfig, 'baseDir'>, file: string, setting: string): string {
-  const text = readConfigFile(loaded, file, setting);
-  const pems = text.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
-  if (pems.length === 0) throw new Error(`${setting} ${file}: not a PEM certificate bundle (no BEGIN CERTIFICATE block)`);
-  for (const [i, pem] of pems.entries()) {
+export function readCaBundle(loaded: Pick<LoadedConfig, 'baseDir'>, file: string, setting: string): { readonly pem: string; readonly certificates: readonly X509Certificate[] } {
+  const pem = readConfigFile(loaded, file, setting);
+  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length === 0) throw new Error(`${setting} ${file}: not a PEM certificate bundle (no BEGIN CERTIFICATE block)`);
+  const certificates = blocks.map((block, i) => {
     try {
-      new X509Certificate(pem);
+      return new X509Certificate(block);
     } catch (e) {
       throw new Error(`${setting} ${file}: certificate ${i + 1} does not parse (${(e as Error).message})`);
     }
-  }
-  return text;
+  });
+  return { pem, certificates };
 }
+
+/** readCaBundle's text, for Node's `ca` option. */
+export const readCaFile = (loaded: Pick<LoadedConfig, 'baseDir'>, file: string, setting: string): string => readCaBundle(loaded, file, setting).pem;
 
 export function referencedFiles(loaded: LoadedConfig): string[] {
   const out: string[] = [];

@@ -3,7 +3,7 @@
 // another CA than the one in force now (a reload) or whose verification is older than the certificate's
 // validity (a resumed TLS session keeps its original result).
 import { createHash, X509Certificate } from 'node:crypto';
-import { readCaFile, type LoadedConfig } from '../config/load.js';
+import { readCaBundle, type LoadedConfig } from '../config/load.js';
 
 /** The client CAs in force, and an id that changes when they do. */
 export interface ClientTrust {
@@ -11,20 +11,12 @@ export interface ClientTrust {
   readonly cas: readonly X509Certificate[] | undefined;
 }
 
-/** Every certificate of a PEM bundle (a CA file may list several). */
-export function pemBundle(text: string): X509Certificate[] {
-  return (text.match(/-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----/g) ?? []).map((pem) => new X509Certificate(pem));
-}
-
 export function clientTrust(loaded: LoadedConfig): ClientTrust {
   const file = loaded.config.server.tls.client_ca_file;
   if (file === undefined) return { id: 'none', cas: undefined };
-  const text = readCaFile(loaded, file, 'server.tls.client_ca_file');
-  try {
-    return { id: createHash('sha256').update(text).digest('base64url'), cas: pemBundle(text) };
-  } catch (e) {
-    throw new Error(`server.tls.client_ca_file ${file}: not PEM certificates (${(e as Error).message})`);
-  }
+  // A CA file may list several certificates.
+  const { pem, certificates } = readCaBundle(loaded, file, 'server.tls.client_ca_file');
+  return { id: createHash('sha256').update(pem).digest('base64url'), cas: certificates };
 }
 
 const EKU_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';

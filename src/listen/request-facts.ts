@@ -68,9 +68,10 @@ export function peerCertificate(socket: TLSSocket, trust: ClientTrust, nowMs: nu
 }
 
 /**
- * PRM-6: `tls.client_certificate: required` enforced per request, when the handshake let connections
- * without one in for the public metadata. The connection's own certificate, never a forwarded one:
- * with client CAs, one that chains to them now (as the handshake would have checked); without, any.
+ * TLS-9, PRM-6: `tls.client_certificate: required` for an API request: the handshake lets connections
+ * without one in while metadata is served to them, and a connection outlives a reload. The connection's
+ * own certificate, never a forwarded one: with client CAs, one that chains to them now (as the handshake
+ * would have checked); without, any.
  */
 export function requiredCertificateMissing(socket: TLSSocket, trust: ClientTrust): GatewayError | undefined {
   const pc = peerCertificate(socket, trust);
