@@ -6,6 +6,7 @@ import { mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { RESULT_FILE, ROOT, RUN_DIR, runDirName, tscArgs, type BuildResult } from './cli-build.js';
+import { removeStaleTestKeys, SHARED_REDIS_URL } from './redis.js';
 
 interface Build {
   dir: string;
@@ -24,7 +25,11 @@ export default function setup(project: TestProject): () => Promise<void> {
     build = startBuild(join(ROOT, runDirName(process.pid, ++generation)));
     project.provide('cliBuildDir', build.dir);
   });
-  return () => build.remove();
+  return async () => {
+    await build.remove();
+    // The test files' processes have ended: their epoch keys (no TTL) would stay in the shared Redis.
+    await removeStaleTestKeys(SHARED_REDIS_URL, alive);
+  };
 }
 
 function startBuild(dir: string): Build {

@@ -12,6 +12,38 @@ import { Redis } from 'ioredis';
 export const SHARED_REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const uniquePrefix = (what: string): string => `fapi-test:${what}:${process.pid}:${Date.now()}:`;
 
+/** `fapi-test:…:<pid>:<ms>:` (uniquePrefix and the replay store's unit test): the pid that owns the keys. */
+const TEST_KEY_OWNER = /^fapi-test:(?:.*:)?(\d+):\d{13}:/;
+
+/**
+ * Keys without a TTL (the replay stores' `<prefix>epoch`) that test processes no longer alive left in the
+ * shared Redis, which outlives every run. Keys of live processes (a concurrent run) are kept. Best effort:
+ * a Redis that is not there removes nothing.
+ */
+export async function removeStaleTestKeys(url: string, alive: (pid: number) => boolean): Promise<number> {
+  const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 1000, enableOfflineQueue: false, retryStrategy: () => null });
+  r.on('error', () => undefined);
+  let removed = 0;
+  try {
+    await r.connect();
+    let cursor = '0';
+    do {
+      const [next, keys] = await r.scan(cursor, 'MATCH', 'fapi-test:*', 'COUNT', 1000);
+      cursor = next;
+      for (const key of keys) {
+        const pid = TEST_KEY_OWNER.exec(key)?.[1];
+        if (pid === undefined || alive(Number(pid)) || (await r.ttl(key)) !== -1) continue;
+        removed += await r.del(key);
+      }
+    } while (cursor !== '0');
+  } catch {
+    // Not reachable: nothing to clean.
+  } finally {
+    r.disconnect();
+  }
+  return removed;
+}
+
 export async function freePort(): Promise<number> {
   const srv = createServer();
   srv.listen(0, '127.0.0.1');
