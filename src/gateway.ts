@@ -89,12 +89,18 @@ const EMPTY = Buffer.alloc(0);
 /** SIG-9: how long clients may cache the response-signing keys (a rotation publishes the new key first). */
 const JWKS_MAX_AGE_S = 300;
 
-/** A refusal before the path was parsed: the target as sent, without the query (it may hold a token), bounded. */
+/**
+ * A refusal before the path was parsed: the target as sent, bounded, without what may hold a credential:
+ * the query and a fragment (`#access_token=`), and the userinfo of an absolute-form target.
+ */
 const PATH_AS_SENT_MAX = 256;
+const ABSOLUTE_FORM = /^([A-Za-z][A-Za-z0-9+.-]*:\/\/)([^/?#]*)/;
 function pathAsSent(url: string | undefined): string | undefined {
   if (url === undefined) return undefined;
-  const q = url.indexOf('?');
-  const path = q === -1 ? url : url.slice(0, q);
+  const end = url.search(/[?#]/);
+  let path = end === -1 ? url : url.slice(0, end);
+  const abs = ABSOLUTE_FORM.exec(path);
+  if (abs !== null) path = `${abs[1]}${(abs[2] as string).slice((abs[2] as string).lastIndexOf('@') + 1)}${path.slice(abs[0].length)}`;
   return path.length > PATH_AS_SENT_MAX ? `${path.slice(0, PATH_AS_SENT_MAX)}...` : path;
 }
 
@@ -152,6 +158,15 @@ function serveMetadata(res: ServerResponse, o: Outcome, id: string, doc: string,
   res.setHeader('cache-control', `max-age=${maxAgeS}`);
   res.setHeader('content-length', Buffer.byteLength(doc));
   res.end(res.req.method === 'HEAD' ? undefined : doc);
+}
+
+/** PRM-6, TLS-9: under `required`, a request on a connection without a trusted certificate of its own. */
+function refuseCertless(req: IncomingMessage, res: ServerResponse, p: Pipeline): void {
+  const missing = requiredCertificateMissing(req.socket as TLSSocket, p.settings.clientTrust);
+  if (missing === undefined) return;
+  // As the handshake refusal it stands for: nothing more on this connection.
+  res.shouldKeepAlive = false;
+  throw missing;
 }
 
 /** HDR-15: a preflight for a route with a CORS policy, answered here (no token is sent with one). */
@@ -405,19 +420,17 @@ export class Gateway {
     if (facts.method === 'OPTIONS') {
       const asked = preflightMethod(req.headers);
       const target = asked === undefined ? undefined : p.routes.match(asked, facts.path, facts.host);
-      if (target?.cors !== undefined) return servePreflight(res, o, iid.id, target, target.cors);
-    }
-    const route = (o.route = p.routes.match(facts.method, facts.path, facts.host));
-    if (route === undefined) throw new GatewayError('GW_ROUTE_NOT_FOUND', `no route for ${facts.method} ${facts.path}`);
-    if (p.settings.certificateRequired) {
-      // After routing, so the 403 carries the route's challenges (ERR-5).
-      const missing = requiredCertificateMissing(req.socket as TLSSocket, p.settings.clientTrust);
-      if (missing !== undefined) {
-        // As the handshake refusal it stands for: nothing more on this connection.
-        res.shouldKeepAlive = false;
-        throw missing;
+      if (target?.cors !== undefined) {
+        // PRM-6: a connection without a certificate reads the metadata, and preflights nothing.
+        o.route = target;
+        if (p.settings.certificateRequired) refuseCertless(req, res, p);
+        return servePreflight(res, o, iid.id, target, target.cors);
       }
     }
+    const route = (o.route = p.routes.match(facts.method, facts.path, facts.host));
+    if (route === undefined) throw new GatewayError('GW_ROUTE_NOT_FOUND', 'no route for this method, host and path');
+    // After routing, so the 403 carries the route's challenges (ERR-5).
+    if (p.settings.certificateRequired) refuseCertless(req, res, p);
     if (route.cors !== undefined) o.corsOrigin = allowedOrigin(route.cors, req.headers.origin);
     if (req.headers.upgrade !== undefined) throw new GatewayError('GW_UPGRADE_REFUSED', 'HDR-12 Upgrade requested');
     if (facts.query !== '') {

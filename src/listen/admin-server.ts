@@ -10,11 +10,12 @@ export interface AdminHooks {
 
 export function createAdminServer(hooks: AdminHooks): Server {
   return createServer((req, res) => {
+    // HEAD answers as GET does (load balancers probe with it); Node leaves the body out.
     const send = (status: number, body: string, type = 'text/plain; charset=utf-8'): void => {
-      res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' }).end(body);
+      res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', ...(status === 405 ? { allow: 'GET, HEAD' } : {}) }).end(body);
     };
     const path = (req.url ?? '').split('?', 1)[0];
-    if (req.method !== 'GET') return send(405, 'method not allowed\n');
+    if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'method not allowed\n');
     if (path === '/livez') return send(200, 'ok\n');
     if (path === '/readyz') {
       hooks.notReady().then(
