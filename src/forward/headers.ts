@@ -32,13 +32,17 @@ const ALWAYS_STRIPPED = new Set([
   // path and method overrides (IIS/ASP.NET, Symfony, method-override middleware): the upstream would run
   // another path or method than the one the route was matched and authorised for
   'x-original-url', 'x-rewrite-url', 'x-http-method-override', 'x-http-method', 'x-method-override',
+  // the path as an earlier hop saw it (nginx, Traefik, Envoy): upstreams route or log by it
+  'x-original-uri', 'x-original-path', 'x-original-pathname', 'x-replaced-path',
   // set by the gateway (HDR-3); listed so the underscore form a CGI-style upstream reads as it is dropped
   'x-fapi-interaction-id',
 ]);
 /**
- * `x-authenticated-*`, `x-forwarded-*`, `x-ssl-*`, and the client-certificate families of proxies and
- * load balancers (`client-cert*`, `x-client-cert*`, AWS's `x-amzn-mtls-clientcert*`): an upstream once
- * behind one may trust them (startsWith: a regex test per field cost more).
+ * `x-authenticated-*`, `x-forwarded-*`, `x-ssl-*`, the client-certificate families of proxies and
+ * load balancers (`client-cert*`, `x-client-cert*`, `x-client-verify*`, `x-client-dn*`, nginx/Apache/
+ * HAProxy's `ssl-client-*`, AWS's `x-amzn-mtls-clientcert*`): an upstream once behind one may trust
+ * them; and `x-envoy-*`, which an Envoy sidecar in front of the upstream honours from a local hop
+ * (startsWith: a regex test per field cost more).
  */
 const strippedPrefix = (name: string): boolean =>
   name.startsWith('x-')
@@ -46,8 +50,16 @@ const strippedPrefix = (name: string): boolean =>
       name.startsWith('forwarded-', 2) ||
       name.startsWith('ssl-', 2) ||
       name.startsWith('client-cert', 2) ||
+      name.startsWith('client-verify', 2) ||
+      name.startsWith('client-dn', 2) ||
+      name.startsWith('envoy-', 2) ||
       name.startsWith('amzn-mtls-clientcert', 2)
-    : name.startsWith('client-cert');
+    : name.startsWith('client-cert') || name.startsWith('ssl-client-');
+/**
+ * The FAPI headers a client may send (HDR-4, HDR-5): only the dashed spelling is checked (strict mode)
+ * and forwarded; the underscore one a CGI-style upstream reads as the same header never is.
+ */
+const FAPI_CLIENT_HEADERS: ReadonlySet<string> = new Set(['x-fapi-customer-ip-address', 'x-fapi-auth-date', 'x-fapi-end-user-present']);
 const CREDENTIAL_HEADERS: ReadonlySet<string> = new Set(['authorization', 'dpop']);
 
 /** Names the gateway owns, for one config: the identity header names may be renamed. */
@@ -70,6 +82,7 @@ function withoutSpoofable(headers: IncomingHttpHeaders, owned: ReadonlySet<strin
     // CGI-style upstreams read `X_Authenticated_Subject` as `X-Authenticated-Subject`: judge that form.
     const name = key.includes('_') ? key.replaceAll('_', '-') : key;
     if (owned.has(name) || strippedPrefix(name) || listed?.includes(name) === true) continue;
+    if (name !== key && FAPI_CLIENT_HEADERS.has(name)) continue;
     if (!keepCredentials && CREDENTIAL_HEADERS.has(key)) continue;
     out[key] = headers[key];
   }
@@ -78,16 +91,21 @@ function withoutSpoofable(headers: IncomingHttpHeaders, owned: ReadonlySet<strin
 
 /**
  * Identity values come from a trusted AS but may hold any character; percent-encode anything that is
- * not visible ASCII (and `%` itself), so a header value can never be split or rejected.
+ * not visible ASCII (and `%` itself), so a header value can never be split or rejected, and spaces at
+ * either end, which every HTTP parser trims (RFC 9110 §5.5): `alice ` must not arrive as `alice`.
  */
 export function headerSafe(value: string): string {
   if (visibleAsciiNoPercent(value)) return value;
   // toWellFormed: a lone surrogate (legal in JSON) becomes U+FFFD instead of making encodeURIComponent throw.
-  return value.toWellFormed().replace(/[^\x20-\x24\x26-\x7E]/gu, (c) => encodeURIComponent(c));
+  return value
+    .toWellFormed()
+    .replace(/[^\x20-\x24\x26-\x7E]/gu, (c) => encodeURIComponent(c))
+    .replace(/^ +| +$/g, (spaces) => '%20'.repeat(spaces.length));
 }
 
-/** /^[\x20-\x24\x26-\x7E]*$/ as a loop: the common case, called for every identity value. */
+/** /^[\x20-\x24\x26-\x7E]*$/ without a space at either end, as a loop: the common case, for every identity value. */
 function visibleAsciiNoPercent(value: string): boolean {
+  if (value.charCodeAt(0) === 0x20 || value.charCodeAt(value.length - 1) === 0x20) return false;
   for (let i = 0; i < value.length; i++) {
     const c = value.charCodeAt(i);
     if (c < 0x20 || c > 0x7e || c === 0x25) return false;
