@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { runPrimary, runWorker, withPrimarySettings, workerCount, type PrimaryLog } from './cluster.js';
 import { ConfigError, loadConfigFile, readCaFile, referencedFiles, type LoadedConfig } from './config/load.js';
 import { configSchema } from './config/schema.js';
-import { watchFiles } from './config/watch.js';
+import { digest, watchFiles } from './config/watch.js';
 import { clientTrust } from './listen/client-chain.js';
 import { tlsOptions } from './listen/tls-options.js';
 import { publishable } from './metadata/protected-resource.js';
@@ -120,6 +120,13 @@ function boundBy(r: Route): string {
   return `${where.join('+')}:${from.join('|')}`;
 }
 
+/** The upstream without its query's values: a fixed query may hold the key the legacy API expects. */
+function upstreamShown(u: URL): string {
+  if (u.search === '') return u.href;
+  const names = [...u.searchParams.keys()].map((k) => `${encodeURIComponent(k)}=...`);
+  return `${u.origin}${u.pathname}?${names.join('&')}`;
+}
+
 export function formatRouteTable(routes: readonly Route[]): string {
   const rows = routes.map((r) => [
     r.id,
@@ -134,7 +141,7 @@ export function formatRouteTable(routes: readonly Route[]): string {
       .join('; ') || '-',
     boundBy(r),
     [r.signedRequests ? 'requests' : '', r.signResponses ? 'responses' : ''].filter(Boolean).join('+') || '-',
-    r.upstream.url.href,
+    upstreamShown(r.upstream.url),
   ]);
   const head = ['ROUTE', 'METHODS', 'HOST', 'PATH', 'BINDING', 'ISSUERS', 'AUDIENCE', 'SCOPES', 'RESOURCE', 'SIGNED', 'UPSTREAM'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
@@ -143,16 +150,18 @@ export function formatRouteTable(routes: readonly Route[]): string {
 }
 
 /**
- * Watches the config file and every file it names; `onChange` reloads. The list is re-armed after a
- * reload (`rearm`), since a new config can name other files.
+ * Watches the config file and every file the given configs name; `onChange` reloads. Re-armed after a
+ * reload, since a new config can name other files: with the serving config's files and, after a refusal,
+ * the refused one's too (a Secret it names may appear later).
  */
-function watchConfigAndFiles(file: string, loaded: LoadedConfig, onChange: () => void): { stop(): void; rearm(next: LoadedConfig): void } {
-  let names = referencedFiles(loaded);
+function watchConfigAndFiles(file: string, loaded: LoadedConfig, onChange: () => void): { stop(): void; rearm(...configs: LoadedConfig[]): void } {
+  const namesOf = (configs: readonly LoadedConfig[]): string[] => [...new Set(configs.flatMap(referencedFiles))].sort();
+  let names = namesOf([loaded]);
   let stop = watchFiles([file, ...names], onChange);
   return {
     stop: () => stop(),
-    rearm(next) {
-      const nextNames = referencedFiles(next);
+    rearm(...configs) {
+      const nextNames = namesOf(configs);
       if (nextNames.join('\n') === names.join('\n')) return;
       stop();
       names = nextNames;
@@ -160,6 +169,9 @@ function watchConfigAndFiles(file: string, loaded: LoadedConfig, onChange: () =>
     },
   };
 }
+
+/** What the files a config names held when it was applied: a later change is a renewal to pick up. */
+const filesState = (loaded: LoadedConfig): string => referencedFiles(loaded).map((f) => `${f}=${digest(f) ?? '-'}`).join('\n');
 
 async function main(argv: string[]): Promise<number> {
   const command = argv[0] !== undefined && !argv[0].startsWith('-') ? argv.shift() : 'run';
@@ -205,10 +217,14 @@ async function main(argv: string[]): Promise<number> {
       // A worker that cannot start: the others are stopped, and the start failed (as in one process).
       const primary = await runPrimary(loaded, log, () => process.exit(1));
       exitOnDefect((fields) => log('uncaught exception; exiting', fields, 'fatal'));
+      let parsed = loaded;
       const watching = watchConfigAndFiles(file, loaded, () => {
         primary.reload();
         try {
-          watching.rearm(loadConfigFile(file));
+          const next = loadConfigFile(file);
+          // The workers may refuse it and keep serving the previous one: watch the files of both.
+          watching.rearm(parsed, next);
+          parsed = next;
         } catch {
           // The workers refuse it too and say why; keep watching the files named by the last good one.
         }
@@ -231,6 +247,19 @@ async function main(argv: string[]): Promise<number> {
     const running = cluster.isWorker ? await runWorker(loaded) : await startGateway(loaded);
     exitOnDefect((fields) => running.logger.fatal(fields, 'uncaught exception; exiting'));
     if (differs.length > 0) running.logger.info({ needs_restart: differs }, 'config file differs from the running cluster; started with its settings');
+    let serving = { loaded, files: filesState(loaded) };
+    // The config file on disk was refused, but files the serving config names may have changed since it
+    // was applied (cert-manager renewed the Secret): apply them, or the old certificate serves until it expires.
+    const refreshServing = (): void => {
+      if (filesState(serving.loaded) === serving.files) return;
+      running.logger.info({ source: serving.loaded.source }, 'files named by the serving config changed; reloading it with them');
+      try {
+        running.reload(serving.loaded);
+        serving = { loaded: serving.loaded, files: filesState(serving.loaded) };
+      } catch {
+        // Logged and counted by reload(); tried again at the next change.
+      }
+    };
     const reload = (why: string): void => {
       running.logger.info({ why }, 'reloading config');
       let next;
@@ -239,17 +268,21 @@ async function main(argv: string[]): Promise<number> {
       } catch (e) {
         running.metrics.configReloads.inc({ result: 'error' });
         running.logger.error({ source: file, detail: (e as Error).message }, 'config reload refused; the previous config keeps serving');
+        refreshServing();
         return;
       }
+      const files = filesState(next);
       try {
         running.reload(next);
       } catch {
         // Logged and counted by reload(); the previous config keeps serving. The files the refused one
-        // names are watched, so it is retried when one that was missing appears (a Secret after a
+        // names are watched too, so it is retried when one that was missing appears (a Secret after a
         // ConfigMap).
-        watching?.rearm(next);
+        watching?.rearm(serving.loaded, next);
+        refreshServing();
         return;
       }
+      serving = { loaded: next, files };
       watching?.rearm(next);
     };
     // A worker reloads when its primary says so; a single process watches the files itself.

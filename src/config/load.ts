@@ -49,6 +49,8 @@ type Path = readonly (string | number)[];
 export const formatPath = (path: Path): string =>
   path.reduce<string>((acc, p) => (typeof p === 'number' ? `${acc}[${p}]` : acc === '' ? p : `${acc}.${p}`), '');
 
+const MAX_ALIAS_RESOLUTIONS = 10_000;
+
 export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
@@ -66,13 +68,22 @@ export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv
     }
     return undefined;
   };
-  if (doc.errors.length > 0) {
+  // Warnings too: an unknown tag (`!env NAME`) would otherwise be read as its literal text.
+  const problems = [...doc.errors, ...doc.warnings];
+  if (problems.length > 0) {
     throw new ConfigError(
       source,
-      doc.errors.map((e) => ({ path: '', message: e.message.split('\n')[0] ?? e.message, line: e.linePos?.[0]?.line })),
+      problems.map((e) => ({ path: '', message: e.message.split('\n')[0] ?? e.message, line: e.linePos?.[0]?.line })),
     );
   }
-  const parsed = configSchema.safeParse(doc.toJS());
+  let raw: unknown;
+  try {
+    // Anchors shared by a few hundred routes are fine; alias bombs (billion laughs) stay refused.
+    raw = doc.toJS({ maxAliasCount: MAX_ALIAS_RESOLUTIONS });
+  } catch (e) {
+    throw new ConfigError(source, [{ path: '', message: `${(e as Error).message.split('\n')[0]} (more than ${MAX_ALIAS_RESOLUTIONS} nodes copied through aliases)` }]);
+  }
+  const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
     throw new ConfigError(source, parsed.error.issues.map((i: z.core.$ZodIssue) => issueOf(i, lineOf)));
   }
@@ -277,6 +288,9 @@ function resolveSecrets(c: GatewayConfig, env: NodeJS.ProcessEnv, issues: RawIss
   const u = redisUrl === undefined || redisUrl === '' ? undefined : URL.parse(redisUrl);
   if (redisUrl !== undefined && redisUrl !== '' && (u === null || (u?.protocol !== 'redis:' && u?.protocol !== 'rediss:'))) {
     issues.push({ path: ['replay', 'redis', 'url_env'], message: `${r?.url_env ?? 'the url_env variable'} is not a redis:// or rediss:// URL` });
+  } else if (u !== undefined && u !== null && !decodes(u.username, u.password)) {
+    // ioredis percent-decodes them and would throw "URI malformed" at start.
+    issues.push({ path: ['replay', 'redis', 'url_env'], message: `${r?.url_env ?? 'the url_env variable'} has a user or password that is not percent-encoded (write % as %25)` });
   }
   if (r !== undefined && r.mode === 'standalone' && r.url_env === undefined) {
     issues.push({ path: ['replay', 'redis', 'url_env'], message: 'standalone redis needs url_env' });
@@ -293,6 +307,15 @@ function resolveSecrets(c: GatewayConfig, env: NodeJS.ProcessEnv, issues: RawIss
     if (v !== undefined && v !== '') introspectionSecrets[name] = v;
   }
   return { dpopNonceSecrets, redisUrl, redisPassword, introspectionSecrets };
+}
+
+function decodes(...parts: string[]): boolean {
+  try {
+    for (const p of parts) decodeURIComponent(p);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function deepFreeze<T>(value: T): T {

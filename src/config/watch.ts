@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 
-const digest = (file: string): string | undefined => {
+export const digest = (file: string): string | undefined => {
   try {
     return createHash('sha256').update(readFileSync(file)).digest('hex');
   } catch {
