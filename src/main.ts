@@ -13,7 +13,7 @@ import { ownedHeaderNames } from './forward/headers.js';
 import { ProxyForwarder } from './forward/proxy-forwarder.js';
 import { Gateway, type Pipeline } from './gateway.js';
 import { createAdminServer } from './listen/admin-server.js';
-import { applyClientCertificatePolicy, applyServerLimits, createApiServer } from './listen/api-server.js';
+import { applyClientCertificatePolicy, applyServerLimits, createApiServer, retireConnections } from './listen/api-server.js';
 import { clientTrust, type ClientTrust } from './listen/client-chain.js';
 import { ForwardedCertPolicy } from './listen/forwarded-cert.js';
 import { tlsOptions } from './listen/tls-options.js';
@@ -421,10 +421,10 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
         const casChanged = built.pipeline.settings.clientTrust.id !== current.built.pipeline.settings.clientTrust.id;
         gateway.swap(built.pipeline);
         current = { loaded: next, built };
-        // Other client CAs: idle connections close, so clients reconnect and OpenSSL verifies them against
-        // the new ones. A busy connection is checked again per request (request-facts), which cannot see
-        // intermediates the client sent: such a client gets 401 there until it reconnects.
-        if (casChanged) api.closeIdleConnections();
+        // Other client CAs: connections close (busy ones after their response), so clients reconnect and
+        // OpenSSL verifies them against the new ones. A request already queued on one is still checked
+        // again (request-facts), without the intermediates the client sent.
+        if (casChanged) retireConnections(api);
         pruneKeyCaches(shared, built);
         for (const apply of built.retime) apply();
         shared.forwarder.retainUpstreamCas(upstreamCas(built));

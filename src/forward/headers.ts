@@ -40,7 +40,7 @@ const ALWAYS_STRIPPED = new Set([
 /**
  * `x-authenticated-*`, `x-forwarded-*`, `x-ssl-*`, the client-certificate families of proxies and
  * load balancers (`client-cert*`, `x-client-cert*`, `x-client-verify*`, `x-client-dn*`, nginx/Apache/
- * HAProxy's `ssl-client-*`, AWS's `x-amzn-mtls-clientcert*`): an upstream once behind one may trust
+ * HAProxy's `ssl-client-*`, Cloudflare's `cf-cert-*`, AWS's `x-amzn-mtls-clientcert*`): an upstream once behind one may trust
  * them; and `x-envoy-*`, which an Envoy sidecar in front of the upstream honours from a local hop
  * (startsWith: a regex test per field cost more).
  */
@@ -54,7 +54,7 @@ const strippedPrefix = (name: string): boolean =>
       name.startsWith('client-dn', 2) ||
       name.startsWith('envoy-', 2) ||
       name.startsWith('amzn-mtls-clientcert', 2)
-    : name.startsWith('client-cert') || name.startsWith('ssl-client-');
+    : name.startsWith('client-cert') || name.startsWith('ssl-client-') || name.startsWith('cf-cert-') || name.startsWith('cf-client-cert');
 /**
  * The FAPI headers a client may send (HDR-4, HDR-5): only the dashed spelling is checked (strict mode)
  * and forwarded; the underscore one a CGI-style upstream reads as the same header never is.

@@ -132,6 +132,27 @@ export function applyServerLimits(server: Server, loaded: LoadedConfig): void {
   Object.assign(server, serverLimits(loaded));
 }
 
+/** Open TLS connections per listener, for retireConnections. */
+const liveConnections = new WeakMap<Server, Set<TLSSocket>>();
+
+/**
+ * MTLS-4 after a reload of the client CAs: every open connection closes, idle ones now and busy ones
+ * after the response in progress (`Connection: close`), so clients reconnect and OpenSSL verifies them
+ * against the new CAs with the intermediates they send. Judging a busy connection again per request
+ * cannot see those intermediates (Node does not expose what a client sent): a client with an
+ * intermediate CA would get 401 until it reconnected.
+ */
+export function retireConnections(server: Server): void {
+  server.closeIdleConnections();
+  for (const socket of liveConnections.get(server) ?? []) {
+    // Node's own link from a connection to the response it is writing.
+    const res = (socket as TLSSocket & { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (res == null) continue;
+    if (!res.headersSent) res.shouldKeepAlive = false;
+    else res.once('finish', () => socket.end());
+  }
+}
+
 export function createApiServer(
   loaded: LoadedConfig,
   handler: (req: IncomingMessage, res: ServerResponse) => void,
@@ -151,6 +172,8 @@ export function createApiServer(
     },
     handler,
   );
+  const live = new Set<TLSSocket>();
+  liveConnections.set(server, live);
   // Counted in the pipeline instead: Node would silently drop fields past its limit.
   server.maxHeadersCount = 0;
   // Not a createServer option: set as on reload. A listener replaces Node's own destroy-on-timeout.
@@ -179,11 +202,14 @@ export function createApiServer(
   // Before Node's HTTP listener: a request sent in the same flight as the handshake must not be parsed
   // on a connection refused here.
   server.prependListener('secureConnection', (socket: TLSSocket) => {
+    live.add(socket);
+    socket.once('close', () => live.delete(socket));
     // Unknown (no parent): undefined, which makes request-facts check the chain itself.
     const raw = (socket as TLSSocket & { _parent?: { [kAcceptTrust]?: string } })._parent;
     (socket as TLSSocket & { [kHandshakeTrust]?: string })[kHandshakeTrust] = raw?.[kAcceptTrust];
     // Required without a CA: OpenSSL cannot demand a certificate it will not verify, so enforce it here.
-    if ((server as PolicyServer)[kRequiredWithoutCa] === true && !socket.getPeerCertificate()?.raw) {
+    // Never getPeerCertificate(): Node 24 dereferences a NULL curve name for brainpool keys (SIGSEGV).
+    if ((server as PolicyServer)[kRequiredWithoutCa] === true && socket.getPeerX509Certificate() === undefined) {
       onTlsRefused({ reason: 'TLS_CLIENT_CERT_MISSING', detail: 'tls.client_certificate: required, and the client sent none', remote: socket.remoteAddress });
       socket.destroy();
     }

@@ -48,3 +48,20 @@ export function weakKeyOf(cert: X509Certificate): string | undefined {
       return `${key.asymmetricKeyType ?? 'unknown'} key`;
   }
 }
+
+/** TLS 1.3 (RFC 8446 §4.2.3) and TLS 1.2 clients sign and verify ECDSA on these curves only. */
+const SERVER_EC_CURVES: ReadonlySet<string> = new Set(['prime256v1', 'secp384r1', 'secp521r1']);
+
+/**
+ * TLS-6 for the gateway's own certificate: weakKeyOf, and an EC key on a curve TLS signature schemes
+ * name (a P-224, secp256k1 or brainpool certificate starts, and then no handshake succeeds).
+ */
+export function unservableKeyOf(cert: X509Certificate): string | undefined {
+  const weak = weakKeyOf(cert);
+  if (weak !== undefined) return weak;
+  const d = cert.publicKey.asymmetricKeyDetails;
+  if (cert.publicKey.asymmetricKeyType === 'ec' && !SERVER_EC_CURVES.has(d?.namedCurve ?? '')) {
+    return `EC key on ${d?.namedCurve ?? 'unnamed parameters'}, which no TLS signature scheme uses (P-256, P-384 or P-521)`;
+  }
+  return undefined;
+}

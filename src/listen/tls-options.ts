@@ -3,7 +3,7 @@
 import { constants, createPrivateKey, X509Certificate } from 'node:crypto';
 import type { TlsOptions } from 'node:tls';
 import { readCaFile, readConfigFile, type LoadedConfig } from '../config/load.js';
-import { weakKeyOf } from './cert-key.js';
+import { unservableKeyOf } from './cert-key.js';
 
 const TLS13 = ['TLS_AES_128_GCM_SHA256', 'TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256'];
 /** FAPI 2.0 §5.2.2: the BCP195 (RFC 9325 §4.2) recommended TLS 1.2 suites. */
@@ -61,8 +61,8 @@ export function tlsOptions(loaded: LoadedConfig): TlsOptions {
   if (!x509.checkPrivateKey(privateKey)) {
     throw new Error(`server.tls: key_file ${t.key_file} does not belong to the certificate in cert_file ${t.cert_file}`);
   }
-  // TLS-6: RSA >= 2048 or EC P-256 or stronger (the same rule as for client certificates).
-  const weak = weakKeyOf(x509);
+  // TLS-6: RSA >= 2048 or EC P-256 or stronger, on a curve a TLS handshake can use.
+  const weak = unservableKeyOf(x509);
   if (weak !== undefined) throw new Error(`server.tls: the certificate in cert_file ${t.cert_file} has a weak key (TLS-6): ${weak}`);
   // Q-7: the four FAPI 1.0 suites are all RSA-authenticated; with another key no TLS 1.2 client could connect.
   if (t.profile === 'fapi1' && x509.publicKey.asymmetricKeyType !== 'rsa') {
