@@ -70,6 +70,9 @@ const kUpstreamReq = Symbol('fapi.upstreamRequest');
 const kResent = Symbol('fapi.resent');
 const kTimeoutMs = Symbol('fapi.upstreamTimeoutMs');
 const kTimedOut = Symbol('fapi.upstreamTimedOut');
+// timeout_ms from forward() to the upstream's response head (queued for a pooled connection included).
+const kHeadDeadline = Symbol('fapi.headDeadline');
+const kConnectMs = Symbol('fapi.connectTimeoutMs');
 // The body already read, for the rare request whose body had to be checked before forwarding (SIG-6),
 // and the signer of its response (SIG-8).
 const kBody = Symbol('fapi.body');
@@ -83,6 +86,8 @@ type Forwarding = IncomingMessage & {
   [kResent]?: true;
   [kTimeoutMs]?: number;
   [kTimedOut]?: true;
+  [kHeadDeadline]?: NodeJS.Timeout;
+  [kConnectMs]?: number;
   [kRefused]?: true;
   [kBody]?: Buffer;
   [kSign]?: ResponseSigning;
@@ -116,6 +121,61 @@ function onUpstreamTimeout(this: UpstreamRequest): void {
   if (client !== undefined) client[kTimedOut] = true;
   this.destroy();
 }
+/**
+ * timeout_ms passed since forward() without the upstream's response head: a head that trickles in byte
+ * by byte, or a request still queued behind a full pool, never resets this one (the idle timeout above
+ * restarts with every byte and starts only with a connection). Answered 504 now; never sent again.
+ */
+function onHeadDeadline(req: Forwarding): void {
+  req[kHeadDeadline] = undefined;
+  const upstream = req[kUpstreamReq] as (ClientRequest & { res?: IncomingMessage }) | undefined;
+  if (upstream?.res != null) return;
+  const socket = upstream?.socket;
+  if (socket != null && (socket.connecting || handshaking.has(socket))) {
+    // Still connecting: connect_timeout_ms answers that (502); the response then gets timeout_ms again.
+    req[kHeadDeadline] = setTimeout(onHeadDeadline, req[kTimeoutMs], req);
+    return;
+  }
+  req[kTimedOut] = true;
+  req[kResent] = true;
+  // The library's error callback that destroying it causes (later, for a queued request) answers nothing.
+  req[kRefused] = true;
+  if (req.socket?.destroyed !== true) req[kFail]?.(new GatewayError('GW_UPSTREAM_TIMEOUT', 'no upstream response head within timeout_ms'));
+  if (upstream !== undefined && !upstream.destroyed) upstream.destroy();
+}
+const clearHeadDeadline = (req: Forwarding): void => {
+  const t = req[kHeadDeadline];
+  if (t !== undefined) {
+    clearTimeout(t);
+    req[kHeadDeadline] = undefined;
+  }
+};
+
+/**
+ * connect_timeout_ms until a new TLS connection's handshake is done: the library's timer stops at the
+ * TCP connect, and an upstream that never finishes the handshake would be a 504 after timeout_ms.
+ */
+function guardHandshake(socket: Socket, ms: number): void {
+  const timer = setTimeout(() => {
+    const e = new Error('ECONNECT_TIMEOUT') as Error & { code?: string };
+    e.code = 'ECONNECT_TIMEOUT';
+    socket.destroy(e);
+  }, ms);
+  const clear = (): void => clearTimeout(timer);
+  socket.once('secureConnect', clear);
+  socket.once('close', clear);
+}
+/** TLS connections the agent created whose handshake is not done yet. */
+const handshaking = new WeakSet<Socket>();
+/** The first request a new TLS connection serves bounds its handshake with its route's connect_timeout_ms. */
+const guarded = new WeakSet<Socket>();
+function onUpstreamSocket(this: UpstreamRequest, socket: Socket): void {
+  if (!handshaking.has(socket) || guarded.has(socket)) return;
+  guarded.add(socket);
+  const ms = this[kClientReq]?.[kConnectMs];
+  if (ms !== undefined) guardHandshake(socket, ms);
+}
+
 // Safe to send again (RFC 9110 §9.2.2) when they carry no body (a body was streamed to the first attempt).
 const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS']);
 const hasBody = (req: IncomingMessage): boolean =>
@@ -353,12 +413,16 @@ const UPSTREAM_IDLE_MS = 4_000;
  * the idle one when the connection returns to the pool). And each upstream request is linked to its
  * client request.
  */
-function gatewayAgent<A extends HttpAgent>(agent: A): A {
+function gatewayAgent<A extends HttpAgent>(agent: A, tls = false): A {
   const create = agent.createConnection.bind(agent);
   agent.createConnection = (options, callback) => {
-    const socket = create(options, callback);
-    (socket as Socket | null | undefined)?.setTimeout(0);
-    return socket;
+    const socket = create(options, callback) as Socket | null | undefined;
+    socket?.setTimeout(0);
+    if (tls && socket != null) {
+      handshaking.add(socket);
+      socket.once('secureConnect', () => handshaking.delete(socket));
+    }
+    return socket as ReturnType<typeof create>;
   };
   // Every upstream request passes here, synchronously inside proxy.web(): link it to the client request
   // being sent. (The library's 'proxyReq' event is skipped for requests with an Expect header.)
@@ -371,6 +435,7 @@ function gatewayAgent<A extends HttpAgent>(agent: A): A {
       client[kUpstreamReq] = upstreamReq;
       (upstreamReq as UpstreamRequest)[kClientReq] = client;
       upstreamReq.on('upgrade', onUnsolicitedUpgrade);
+      if (tls) upstreamReq.once('socket', onUpstreamSocket);
       // The route's timeout_ms, set here rather than as the library's proxyTimeout, whose destroy()
       // shows only as a reset (see onUpstreamTimeout).
       const ms = client[kTimeoutMs];
@@ -404,13 +469,14 @@ export class ProxyForwarder implements Forwarder {
     this.buffers = opts.buffers ?? new BufferBudget(Number.MAX_SAFE_INTEGER);
     this.httpAgent = gatewayAgent(new HttpAgent(agentOpts));
     this.agentOpts = agentOpts;
-    this.httpsAgent = gatewayAgent(new HttpsAgent({ ...agentOpts, minVersion: 'TLSv1.2', ca: opts.ca ? [...opts.ca] : undefined }));
+    this.httpsAgent = gatewayAgent(new HttpsAgent({ ...agentOpts, minVersion: 'TLSv1.2', ca: opts.ca ? [...opts.ca] : undefined }), true);
     this.proxy = new ProxyServer({ xfwd: false, secure: true });
     const passes = (this.proxy as unknown as { webPasses: unknown[] }).webPasses;
     const i = passes.indexOf(deleteLength);
     if (i === -1) throw new Error('http-proxy-3 changed: deleteLength pass not found');
     passes.splice(i, 1);
     this.proxy.on('proxyRes', (proxyRes: UpstreamResponse, req: Forwarding, res: ServerResponse) => {
+      clearHeadDeadline(req);
       proxyRes[kClientRes] = res;
       proxyRes.on('close', onUpstreamClose);
       // A response that ends the connection (close-delimited body, or Connection: close): guard its body.
@@ -444,6 +510,7 @@ export class ProxyForwarder implements Forwarder {
     // Never sent again: the request is refused, not failed.
     f[kResent] = true;
     f[kRefused] = true;
+    clearHeadDeadline(f);
     const upstream = f[kUpstreamReq];
     if (upstream !== undefined && !upstream.destroyed) upstream.destroy();
   }
@@ -456,6 +523,8 @@ export class ProxyForwarder implements Forwarder {
     }
     (req as Forwarding)[kOwn] = route.responseRules === undefined ? own : new RuledHeaders(own, route.responseRules);
     (req as Forwarding)[kTimeoutMs] = route.upstream.timeoutMs;
+    (req as Forwarding)[kConnectMs] = route.upstream.connectTimeoutMs;
+    (req as Forwarding)[kHeadDeadline] = setTimeout(onHeadDeadline, route.upstream.timeoutMs, req);
     this.send(req as Forwarding, res, route, fail);
   }
 
@@ -472,6 +541,7 @@ export class ProxyForwarder implements Forwarder {
     const upstream = route.upstream;
     const options = req[kBody] === undefined ? this.webOptions(upstream) : { ...this.webOptions(upstream), buffer: Readable.from([req[kBody]]) };
     this.proxy.web(req, res, options, (err: Error & { code?: string }) => {
+      if (!mayResend(req, err)) clearHeadDeadline(req);
       // Our own abort: the gateway's refusal (a 400 or 413 perhaps still being written) is the answer.
       if (req[kRefused] === true) return;
       if (res.headersSent) {
@@ -524,7 +594,7 @@ export class ProxyForwarder implements Forwarder {
     if (ca === undefined) return this.httpsAgent;
     let agent = this.httpsAgentsByCa.get(ca);
     if (agent === undefined) {
-      agent = gatewayAgent(new HttpsAgent({ ...this.agentOpts, minVersion: 'TLSv1.2', ca }));
+      agent = gatewayAgent(new HttpsAgent({ ...this.agentOpts, minVersion: 'TLSv1.2', ca }), true);
       this.httpsAgentsByCa.set(ca, agent);
     }
     return agent;
