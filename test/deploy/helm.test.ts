@@ -299,6 +299,7 @@ describe('helm chart: templates (stand-in render, see the comment above)', () =>
     'hpa.yaml': ['HorizontalPodAutoscaler'],
     'pdb.yaml': ['PodDisruptionBudget'],
     'servicemonitor.yaml': ['ServiceMonitor'],
+    'networkpolicy.yaml': ['NetworkPolicy'],
   };
   for (const file of templateFiles.filter((f) => f !== '_helpers.tpl')) {
     it(`${file}: balanced actions and blocks, known functions, includes and values keys`, () => {
@@ -341,7 +342,7 @@ describe('helm chart: templates (stand-in render, see the comment above)', () =>
   it('deployment.yaml wires what the values promise', () => {
     const t = readFileSync(join(templatesDir, 'deployment.yaml'), 'utf8');
     expect(t).toMatch(/checksum\/config: \{\{ include \(print \$\.Template\.BasePath "\/configmap\.yaml"\) \. \| sha256sum \}\}/);
-    expect(t).toMatch(/secretKeyRef:\s+name: \{\{ \.Values\.redis\.existingSecret \}\}/);
+    expect(t).toMatch(/secretKeyRef:\s+name: \{\{ \.Values\.redis\.existingSecret \| quote \}\}/);
     expect(t).toMatch(/path: \/livez\s+port: admin/);
     expect(t).toMatch(/path: \/readyz\s+port: admin/);
     expect(t).toContain('mountPath: /etc/fapi-gateway/tls');

@@ -1,0 +1,3 @@
+module fapigateway/helmrender
+
+go 1.19
