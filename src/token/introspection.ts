@@ -1,7 +1,7 @@
 // RFC 7662 introspection, optionally RFC 9701 signed responses (INT-1..INT-8). One Introspector per
 // issuer: it authenticates as a client, checks the answer in the spec's order, and caches by
 // SHA-256(token) (INT-6). Route checks (TOK-4, TOK-5) are the caller's, on every request.
-import type { JWTPayload } from 'jose';
+import { decodeProtectedHeader, type JWTPayload } from 'jose';
 import type { IssuerConfig, IntrospectionConfig } from '../config/schema.js';
 import { GatewayError, isGatewayError } from '../errors/gateway-error.js';
 import type { TokenClaims } from '../types.js';
@@ -146,6 +146,8 @@ async function verifySignedAnswer(jwt: string, issuer: IntrospectionIssuer, clie
   const cfg = issuer.config;
   let payload: JWTPayload;
   try {
+    // jose understands `b64` by itself: no extension is, here (RFC 7515 §4.1.11).
+    if (decodeProtectedHeader(jwt).crit !== undefined) throw unavailable('INT-7 signed introspection answer names crit header parameters');
     ({ payload } = await verifyJwtWithKeys(jwt, issuer.keys.getKey, {
       typ: 'token-introspection+jwt',
       algorithms: [...cfg.algorithms],
@@ -156,6 +158,7 @@ async function verifySignedAnswer(jwt: string, issuer: IntrospectionIssuer, clie
       currentDate: new Date(nowS * 1000),
     }));
   } catch (e) {
+    if (isGatewayError(e)) throw e;
     const err = e as Error & { code?: string };
     throw unavailable(`INT-7 signed introspection answer refused: ${err.code ?? err.name}: ${err.message}`, e);
   }
@@ -190,6 +193,15 @@ function checkMemberTypes(r: Json): Json {
   const aud = r.aud;
   if (aud !== undefined && typeof aud !== 'string' && !(Array.isArray(aud) && aud.every((a) => typeof a === 'string'))) {
     throw unavailable('INT-3 aud is not a string or an array of strings');
+  }
+  // Dropped as "none" they would reach the upstream as no restriction (Q-9) or no authentication method.
+  const details = r.authorization_details;
+  if (details !== undefined && !(Array.isArray(details) && details.every(isObject))) throw unavailable('INT-3 authorization_details is not an array of objects');
+  if (r.amr !== undefined && !(Array.isArray(r.amr) && r.amr.every((a) => typeof a === 'string'))) throw unavailable('INT-3 amr is not an array of strings');
+  // RFC 7800: an object; a malformed thumbprint in it is the token's problem (401), a wrong type the AS's.
+  const cnf = r.cnf;
+  if (cnf !== undefined && !(isObject(cnf) && ['jkt', 'x5t#S256'].every((m) => cnf[m] === undefined || typeof cnf[m] === 'string'))) {
+    throw unavailable('INT-3 cnf is not an object of string thumbprints');
   }
   return r;
 }
@@ -390,8 +402,23 @@ export class Introspector {
     if (endpointFailed(res.status)) this.forgetEndpoint(endpoint);
     checkHttpStatus(res);
     checkContentType(res, signed);
-    const r = signed ? await verifySignedAnswer(res.body.toString('utf8').trim(), this.issuer, this.icfg.client_id, nowS) : parseJsonObject(res.body);
+    const r = signed ? await this.withinDeadline(verifySignedAnswer(res.body.toString('utf8').trim(), this.issuer, this.icfg.client_id, nowS), deadline) : parseJsonObject(res.body);
     return checkMemberTypes(checkActiveIsBoolean(r));
+  }
+
+  /** INT-8: the signature check may fetch the issuer's keys (a rotation): within what is left of timeout_ms. */
+  private async withinDeadline<T>(work: Promise<T>, deadline: number): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(unavailable(`INT-8 timeout_ms ${this.icfg.timeout_ms} spent before the signed answer could be checked (issuer keys)`)), remainingMs(deadline, this.now()));
+    });
+    // The key fetch goes on and fills the cache for the next lookup; its own failure is handled there.
+    work.catch(() => undefined);
+    try {
+      return await Promise.race([work, expired]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** INT-8: a bulkhead, so a hanging AS holds at most max_in_flight calls; the excess fails closed at once. */

@@ -168,9 +168,9 @@ describe('INT-3 / INT-4 / INT-5: the members of an active answer', () => {
       expect(await check(extra), JSON.stringify(extra)).toBe('503 GW_INTROSPECTION_UNAVAILABLE');
     }
   });
-  it('INT-4 / TOK-2 cnf with both methods, or not an object -> 401', async () => {
+  it('INT-4 / TOK-2 cnf with both methods -> 401; cnf of another JSON type is the AS misbehaving (INT-3) -> 503', async () => {
     expect(await check({ cnf: { 'x5t#S256': X5T, jkt: JKT } })).toBe('401 GW_TOKEN_CNF_INVALID');
-    expect(await check({ cnf: 'x' })).toBe('401 GW_TOKEN_CNF_INVALID');
+    expect(await check({ cnf: 'x' })).toBe('503 GW_INTROSPECTION_UNAVAILABLE');
   });
   it('INT-3..INT-5 the claims: scopes split on spaces, aud as a list, cnf, token_type, acr, auth_time', async () => {
     now = T0;
