@@ -8,7 +8,7 @@ import type { BindingVerifier } from './binding/sender-constraint.js';
 import type { ChallengeContext } from './errors/challenge.js';
 import { GatewayError, isGatewayError } from './errors/gateway-error.js';
 import { renderError } from './errors/render.js';
-import { prepareUpstreamHeaders, type ForwardContext } from './forward/headers.js';
+import { checkDetailsForwardable, prepareUpstreamHeaders, type ForwardContext } from './forward/headers.js';
 import type { ForwardExtras, Forwarder } from './forward/proxy-forwarder.js';
 import { EXPECTS_CONTINUE, SEND_TIMED_OUT, UNMET_EXPECTATION, type BodyRefused, type SendTimedOut } from './listen/api-server.js';
 import { checkFapiHeaders } from './listen/fapi-headers.js';
@@ -457,6 +457,7 @@ export class Gateway {
     if (route.authorizationDetails !== undefined) checkAuthorizationDetails(claims, route);
     if (route.resourceBinding !== undefined) checkResourceBinding(claims, route, facts.method, facts.path, facts.query);
     if (route.stepUp !== undefined) checkStepUp(claims, route, Date.now() / 1000);
+    checkDetailsForwardable(claims, p.settings.forward);
     let extra: ForwardExtras | null | undefined;
     if (route.signedRequests || route.signResponses) {
       t = performance.now();

@@ -354,7 +354,8 @@ const dpop = z.strictObject({
       step_s: z.int().min(10).max(600).default(60),
       window_s: z.int().min(30).max(3600).default(300),
     })
-    .refine((n) => n.window_s >= n.step_s, { message: 'window_s must be at least step_s', path: ['window_s'] })
+    // A nonce lives window_s from the start of its step: one issued at a step's end, window_s - step_s.
+    .refine((n) => n.window_s >= 2 * n.step_s, { message: 'window_s must be at least 2 x step_s (a nonce issued at the end of a step lives window_s - step_s)', path: ['window_s'] })
     .optional(),
 });
 

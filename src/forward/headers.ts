@@ -121,6 +121,18 @@ export interface ForwardContext {
   readonly publicHost: string;
 }
 
+/**
+ * Q-9: the authorization_details header is never cut or left out (an upstream could read a partial or
+ * absent list as "no restriction"): one too large is refused, before the DPoP proof is claimed (a
+ * refusal must not consume it).
+ */
+export function checkDetailsForwardable(claims: Principal['claims'], ctx: ForwardContext): void {
+  const details = claims.authorizationDetailsHeader;
+  if (details !== undefined && details.length > ctx.maxDetailsBytes) {
+    throw new GatewayError('GW_AUTHORIZATION_DETAILS_TOO_LARGE', `Q-9 authorization_details header would be ${details.length} bytes, over max_authorization_details_bytes ${ctx.maxDetailsBytes}`);
+  }
+}
+
 /** Replaces `req.headers` with exactly what the upstream may see. */
 export function prepareUpstreamHeaders(facts: RequestFacts, route: Route, principal: Principal, ctx: ForwardContext): void {
   const h = withoutSpoofable(facts.req.headers, ctx.owned, route.forwardCredentials);
@@ -138,14 +150,9 @@ export function prepareUpstreamHeaders(facts: RequestFacts, route: Route, princi
   if (claims.authTime !== undefined) h[n.auth_time] = String(claims.authTime);
   if (claims.amr !== undefined && claims.amr.length > 0) h[n.amr] = headerSafe(claims.amr.join(' '));
   // Q-9: the upstream decides consent ownership from these; base64url so any JSON fits a header value.
-  // Never cut or left out: an upstream could read a partial or absent list as "no restriction".
+  // Never cut or left out (checkDetailsForwardable ran before the replay claim).
   const details = claims.authorizationDetailsHeader;
-  if (details !== undefined) {
-    if (details.length > ctx.maxDetailsBytes) {
-      throw new GatewayError('GW_AUTHORIZATION_DETAILS_TOO_LARGE', `Q-9 authorization_details header would be ${details.length} bytes, over max_authorization_details_bytes ${ctx.maxDetailsBytes}`);
-    }
-    h[n.authorization_details] = details;
-  }
+  if (details !== undefined) h[n.authorization_details] = details;
   h['x-fapi-interaction-id'] = facts.interactionId;
   // Rewritten, never appended to client values.
   h['x-forwarded-for'] = facts.remoteAddress;

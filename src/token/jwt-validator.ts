@@ -126,18 +126,20 @@ export function amrOf(v: unknown): readonly string[] | undefined {
 const MAX_DETAILS_DEPTH = 32;
 
 /**
- * TOK-7, Q-9: RFC 9396 `authorization_details` is an array (anything else counts as none; the route
- * decides), and the upstream header is encoded once here, with the token, not per request.
+ * TOK-7, Q-9: RFC 9396 `authorization_details` is an array; anything else is refused (read as none, it
+ * would reach the upstream as no restriction). The upstream header is encoded once here, with the
+ * token, not per request; an empty array is sent as `W10` (`[]`), never left out.
  */
 export function detailsOf(v: unknown): Pick<TokenClaims, 'authorizationDetails' | 'authorizationDetailsHeader'> {
-  if (!Array.isArray(v)) return { authorizationDetails: undefined, authorizationDetailsHeader: undefined };
+  if (v === undefined) return { authorizationDetails: undefined, authorizationDetailsHeader: undefined };
+  if (!Array.isArray(v)) throw new GatewayError('GW_TOKEN_INVALID', 'TOK-7 authorization_details is not an array');
   if (!shallowerThan(v, MAX_DETAILS_DEPTH)) {
     throw new GatewayError('GW_TOKEN_INVALID', `TOK-7 authorization_details nested deeper than ${MAX_DETAILS_DEPTH} levels`);
   }
   const details = Object.freeze([...(v as unknown[])]);
   return {
     authorizationDetails: details,
-    authorizationDetailsHeader: details.length === 0 ? undefined : Buffer.from(JSON.stringify(details)).toString('base64url'),
+    authorizationDetailsHeader: Buffer.from(JSON.stringify(details)).toString('base64url'),
   };
 }
 

@@ -82,8 +82,7 @@ describe('authorization_details route rules (TOK-7, RFC 9396)', () => {
       [{ authorization_details: [{ ...PAYMENT, locations: undefined }] }, /TOK-7/],
       // RFC 9396 §2.2 members are arrays of strings: a string that contains the action is not one.
       [{ authorization_details: [{ ...PAYMENT, actions: 'initiate' }] }, /TOK-7/],
-      // Not an array at all, or entries that are not objects: nothing is held.
-      [{ authorization_details: PAYMENT }, /token has none/],
+      // Entries that are not objects: nothing is held. (Not an array at all: the token is refused, below.)
       [{ authorization_details: ['payment_initiation', null, 7] }, /token has types \["\(not an object\)","\(not an object\)","\(not an object\)"\]/],
       // The log names types, never other content: an object where the type should be is only named.
       [{ authorization_details: [{ type: { name: 'Jane Doe', iban: 'DE02100100109307118603' } }] }, /token has types \["\(type is object\)"\]\)$/],
@@ -99,6 +98,11 @@ describe('authorization_details route rules (TOK-7, RFC 9396)', () => {
       expect(line).toMatchObject({ reason: 'GW_INSUFFICIENT_AUTHORIZATION_DETAILS', status: 403 });
       expect(String(line?.detail)).toMatch(detail);
     }
+    // Not an array (one entry as an object): read as none it would reach the upstream as no restriction.
+    const iid = randomUUID();
+    const r = await mtls('/pay/1', { authorization_details: PAYMENT }, iid);
+    expectErrorContract(r, 401, 'invalid_token');
+    expect(await logFor(h, iid)).toMatchObject({ reason: 'GW_TOKEN_INVALID', detail: expect.stringContaining('TOK-7 authorization_details is not an array') });
     expect(h.upstream.received.length).toBe(before);
   });
 

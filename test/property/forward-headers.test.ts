@@ -132,7 +132,8 @@ function run(input: IncomingHttpHeaders, names: IdentityHeaderNames, keepCredent
   if (c.authTime !== undefined) ours.set(names.auth_time, String(c.authTime));
   if (c.amr !== undefined && c.amr.length > 0) ours.set(names.amr, headerSafe(c.amr.join(' ')));
   const details = c.authorizationDetails;
-  if (details !== undefined && details.length > 0) ours.set(names.authorization_details, Buffer.from(JSON.stringify(details)).toString('base64url'));
+  // An empty list is sent too (W10): never left out.
+  if (details !== undefined) ours.set(names.authorization_details, Buffer.from(JSON.stringify(details)).toString('base64url'));
   return { input, output: req.headers, ours, names, keepCredentials };
 }
 
