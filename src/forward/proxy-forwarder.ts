@@ -125,6 +125,8 @@ function onUpstreamTimeout(this: UpstreamRequest): void {
  * timeout_ms passed since forward() without the upstream's response head: a head that trickles in byte
  * by byte, or a request still queued behind a full pool, never resets this one (the idle timeout above
  * restarts with every byte and starts only with a connection). Answered 504 now; never sent again.
+ * Connecting (connect_timeout_ms's) and the client's upload (request_timeout_ms's) are not the
+ * upstream's time: after either, the head gets timeout_ms again.
  */
 function onHeadDeadline(req: Forwarding): void {
   req[kHeadDeadline] = undefined;
@@ -132,8 +134,13 @@ function onHeadDeadline(req: Forwarding): void {
   if (upstream?.res != null) return;
   const socket = upstream?.socket;
   if (socket != null && (socket.connecting || handshaking.has(socket))) {
-    // Still connecting: connect_timeout_ms answers that (502); the response then gets timeout_ms again.
-    req[kHeadDeadline] = setTimeout(onHeadDeadline, req[kTimeoutMs], req);
+    armHeadDeadline(req);
+    return;
+  }
+  if (socket != null && upstream !== undefined && !upstream.writableFinished && !upstream.destroyed) {
+    upstream.once('finish', () => {
+      if (req[kUpstreamReq] === upstream && upstream.res == null && req[kHeadDeadline] === undefined) armHeadDeadline(req);
+    });
     return;
   }
   req[kTimedOut] = true;
@@ -143,6 +150,9 @@ function onHeadDeadline(req: Forwarding): void {
   if (req.socket?.destroyed !== true) req[kFail]?.(new GatewayError('GW_UPSTREAM_TIMEOUT', 'no upstream response head within timeout_ms'));
   if (upstream !== undefined && !upstream.destroyed) upstream.destroy();
 }
+const armHeadDeadline = (req: Forwarding): void => {
+  req[kHeadDeadline] = setTimeout(onHeadDeadline, req[kTimeoutMs], req);
+};
 const clearHeadDeadline = (req: Forwarding): void => {
   const t = req[kHeadDeadline];
   if (t !== undefined) {
@@ -165,6 +175,16 @@ function guardHandshake(socket: Socket, ms: number): void {
   socket.once('secureConnect', clear);
   socket.once('close', clear);
 }
+/**
+ * The upstream request ended without an answer the library reports (the client left: http-proxy-3
+ * destroys it without calling back): its deadline would hold the request for timeout_ms.
+ */
+function onUpstreamRequestClose(this: UpstreamRequest): void {
+  const client = this[kClientReq];
+  // A resend replaced it: the deadline is the new one's.
+  if (client !== undefined && client[kUpstreamReq] === this) clearHeadDeadline(client);
+}
+
 /** TLS connections the agent created whose handshake is not done yet. */
 const handshaking = new WeakSet<Socket>();
 /** The first request a new TLS connection serves bounds its handshake with its route's connect_timeout_ms. */
@@ -435,6 +455,7 @@ function gatewayAgent<A extends HttpAgent>(agent: A, tls = false): A {
       client[kUpstreamReq] = upstreamReq;
       (upstreamReq as UpstreamRequest)[kClientReq] = client;
       upstreamReq.on('upgrade', onUnsolicitedUpgrade);
+      upstreamReq.once('close', onUpstreamRequestClose);
       if (tls) upstreamReq.once('socket', onUpstreamSocket);
       // The route's timeout_ms, set here rather than as the library's proxyTimeout, whose destroy()
       // shows only as a reset (see onUpstreamTimeout).
@@ -524,7 +545,7 @@ export class ProxyForwarder implements Forwarder {
     (req as Forwarding)[kOwn] = route.responseRules === undefined ? own : new RuledHeaders(own, route.responseRules);
     (req as Forwarding)[kTimeoutMs] = route.upstream.timeoutMs;
     (req as Forwarding)[kConnectMs] = route.upstream.connectTimeoutMs;
-    (req as Forwarding)[kHeadDeadline] = setTimeout(onHeadDeadline, route.upstream.timeoutMs, req);
+    armHeadDeadline(req as Forwarding);
     this.send(req as Forwarding, res, route, fail);
   }
 
