@@ -134,6 +134,9 @@ export function applyServerLimits(server: Server, loaded: LoadedConfig): void {
 
 /** Open TLS connections per listener, for retireConnections. */
 const liveConnections = new WeakMap<Server, Set<TLSSocket>>();
+/** A connection opened under client CAs no longer in force: every response on it closes it. */
+const kRetired = Symbol('fapi.retiredConnection');
+type Retirable = TLSSocket & { [kRetired]?: true; _httpMessage?: ServerResponse | null };
 
 /**
  * MTLS-4 after a reload of the client CAs: every open connection closes, idle ones now and busy ones
@@ -144,12 +147,13 @@ const liveConnections = new WeakMap<Server, Set<TLSSocket>>();
  */
 export function retireConnections(server: Server): void {
   server.closeIdleConnections();
-  for (const socket of liveConnections.get(server) ?? []) {
-    // Node's own link from a connection to the response it is writing.
-    const res = (socket as TLSSocket & { _httpMessage?: ServerResponse | null })._httpMessage;
-    if (res == null) continue;
-    if (!res.headersSent) res.shouldKeepAlive = false;
-    else res.once('finish', () => socket.end());
+  for (const socket of (liveConnections.get(server) ?? []) as Set<Retirable>) {
+    // Marked, so a request still arriving or pipelined behind gets its answer with Connection: close.
+    socket[kRetired] = true;
+    // Node's own link from a connection to the response it is writing; one whose head is out closes
+    // the connection at the next response (the pipelined request then is answered, not lost).
+    const res = socket._httpMessage;
+    if (res != null && !res.headersSent) res.shouldKeepAlive = false;
   }
 }
 
@@ -170,7 +174,11 @@ export function createApiServer(
       requireHostHeader: false,
       rejectNonStandardBodyWrites: true,
     },
-    handler,
+    (req, res) => {
+      // retireConnections: the answer to a request on a retired connection closes it.
+      if ((req.socket as Retirable)[kRetired] === true) res.shouldKeepAlive = false;
+      handler(req, res);
+    },
   );
   const live = new Set<TLSSocket>();
   liveConnections.set(server, live);
