@@ -154,19 +154,24 @@ export function formatRouteTable(routes: readonly Route[]): string {
  * reload, since a new config can name other files: with the serving config's files and, after a refusal,
  * the refused one's too (a Secret it names may appear later).
  */
-function watchConfigAndFiles(file: string, loaded: LoadedConfig, onChange: () => void): { stop(): void; rearm(...configs: LoadedConfig[]): void } {
-  const namesOf = (configs: readonly LoadedConfig[]): string[] => [...new Set(configs.flatMap(referencedFiles))].sort();
-  let names = namesOf([loaded]);
+function watchConfigAndFiles(
+  file: string,
+  loaded: LoadedConfig,
+  onChange: () => void,
+): { stop(): void; rearm(...configs: LoadedConfig[]): void; add(config: LoadedConfig): void } {
+  let names = referencedFiles(loaded).sort();
   let stop = watchFiles([file, ...names], onChange);
+  const watch = (next: string[]): void => {
+    if (next.join('\n') === names.join('\n')) return;
+    stop();
+    names = next;
+    stop = watchFiles([file, ...names], onChange);
+  };
   return {
     stop: () => stop(),
-    rearm(...configs) {
-      const nextNames = namesOf(configs);
-      if (nextNames.join('\n') === names.join('\n')) return;
-      stop();
-      names = nextNames;
-      stop = watchFiles([file, ...names], onChange);
-    },
+    rearm: (...configs) => watch([...new Set(configs.flatMap(referencedFiles))].sort()),
+    // Kept as well as what is watched already: for a watcher that cannot tell which config serves.
+    add: (config) => watch([...new Set([...names, ...referencedFiles(config)])].sort()),
   };
 }
 
@@ -217,14 +222,12 @@ async function main(argv: string[]): Promise<number> {
       // A worker that cannot start: the others are stopped, and the start failed (as in one process).
       const primary = await runPrimary(loaded, log, () => process.exit(1));
       exitOnDefect((fields) => log('uncaught exception; exiting', fields, 'fatal'));
-      let parsed = loaded;
       const watching = watchConfigAndFiles(file, loaded, () => {
         primary.reload();
         try {
-          const next = loadConfigFile(file);
-          // The workers may refuse it and keep serving the previous one: watch the files of both.
-          watching.rearm(parsed, next);
-          parsed = next;
+          // The workers may refuse it and keep serving an earlier one: the primary cannot tell which,
+          // so it keeps watching the files of every config it has seen (a renewal must reach them).
+          watching.add(loadConfigFile(file));
         } catch {
           // The workers refuse it too and say why; keep watching the files named by the last good one.
         }
