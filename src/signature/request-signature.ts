@@ -78,13 +78,32 @@ function coveredComponents(items: readonly Item[]): string[] {
  * Members are split at the commas outside strings (a valid dictionary was parsed already); the last
  * one of the label counts, as in the parser (RFC 8941 §4.2.2).
  */
-function refuseDecimalTimes(signatureInput: string, label: string): void {
-  const unquoted = signatureInput.replace(/"(?:[^"\\]|\\.)*"/g, '""');
-  const member = unquoted
+/** The member `label` of a dictionary field as sent, strings emptied (the last one wins, as in parsing). */
+function memberText(field: string, label: string): string | undefined {
+  return field
+    .replace(/"(?:[^"\\]|\\.)*"/g, '""')
     .split(',')
     .filter((m) => m.trimStart().startsWith(`${label}=`))
     .at(-1);
+}
+
+function refuseDecimalTimes(signatureInput: string, label: string): void {
+  const member = memberText(signatureInput, label);
   if (member !== undefined && /;\s*(created|expires)=-?\d+\./.test(member)) throw invalid('SIG-4 created or expires is a Decimal, not an Integer (RFC 9421 §2.3)');
+}
+
+/**
+ * RFC 8941 §4.1.5: a Decimal with a zero fraction serialises as `1.0`; the parser reads it as the number
+ * 1, which serialises as the Integer `1`. The parameters of `member` (as sent) that were such Decimals
+ * are written back as Decimals in `serialized`, or the base would differ from the one the client signed.
+ */
+function keepZeroDecimals(serialized: string, member: string | undefined): string {
+  if (member === undefined) return serialized;
+  let out = serialized;
+  for (const [, name, int] of member.matchAll(/;\s*([a-z*][a-z0-9_.*-]*)=(-?\d+)\.0+(?=\s*(?:;|$))/g)) {
+    out = out.replace(new RegExp(`;${name!.replace(/[.*]/g, '\\$&')}=${int}(?=;|$)`), `;${name}=${int}.0`);
+  }
+  return out;
 }
 
 function integerParam(params: ReadonlyMap<string, unknown>, name: string): number | undefined {
@@ -110,7 +129,12 @@ export function requestSignatureOf(rawHeaders: readonly string[]): RequestSignat
     const member = inputs === undefined ? undefined : requestSignatureInput(inputs);
     const signature = member === undefined ? undefined : dictionary(rawHeaders, 'signature')?.get(member[0]);
     if (member === undefined || !(signature?.[0] instanceof ArrayBuffer)) return undefined;
-    return { label: member[0], signature: serializeItem(signature as Item), input: serializeInnerList(member[1]) };
+    const label = member[0];
+    return {
+      label,
+      signature: keepZeroDecimals(serializeItem(signature as Item), memberText(fieldValue(rawHeaders, 'signature') as string, label)),
+      input: keepZeroDecimals(serializeInnerList(member[1]), memberText(fieldValue(rawHeaders, 'signature-input') as string, label)),
+    };
   } catch {
     return undefined;
   }
@@ -162,7 +186,7 @@ export class RequestSignatureVerifier {
     if (alg !== undefined && alg !== RFC9421_NAME[key.alg]) throw invalid(`SIG-2 alg ${JSON.stringify(alg).slice(0, 40)} is not the key's algorithm (${key.alg})`);
 
     // SIG-7 is in targetUri; the base, then the signature.
-    const signatureParams = serializeInnerList([items, params]);
+    const signatureParams = keepZeroDecimals(serializeInnerList([items, params]), memberText(fieldValue(req.rawHeaders, 'signature-input') as string, label));
     const base = signatureBase(covered, signatureParams, req);
     if (!verifySignature(key.alg, key.key, Buffer.from(base, 'latin1'), Buffer.from(signature))) throw invalid(`SIG-2 the signature does not verify with key ${keyid.slice(0, 80)}`);
     // SIG-6: the digest the signature covers must be the body's.
@@ -170,7 +194,7 @@ export class RequestSignatureVerifier {
     return {
       label,
       keyid: keyid.slice(0, 80),
-      signature: serializeItem(member as Item),
+      signature: keepZeroDecimals(serializeItem(member as Item), memberText(fieldValue(req.rawHeaders, 'signature') as string, label)),
       input: signatureParams,
       checkBody: (body) => void (digest === undefined || checkContentDigest(digest, body)),
     };
