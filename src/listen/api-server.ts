@@ -139,11 +139,11 @@ const kRetired = Symbol('fapi.retiredConnection');
 type Retirable = TLSSocket & { [kRetired]?: true; _httpMessage?: ServerResponse | null };
 
 /**
- * MTLS-4 after a reload of the client CAs: every open connection closes, idle ones now and busy ones
- * after the response in progress (`Connection: close`), so clients reconnect and OpenSSL verifies them
- * against the new CAs with the intermediates they send. Judging a busy connection again per request
- * cannot see those intermediates (Node does not expose what a client sent): a client with an
- * intermediate CA would get 401 until it reconnected.
+ * MTLS-4 after a reload of the client CAs: every open connection closes, idle ones now and the others
+ * with `Connection: close` on the response in progress (or the next one, when its head is out), so
+ * clients reconnect and OpenSSL verifies them against the new CAs with the intermediates they send.
+ * Judging a kept connection again per request cannot see those intermediates (Node does not expose what
+ * a client sent): a client with an intermediate CA would get 401 until it reconnected.
  */
 export function retireConnections(server: Server): void {
   server.closeIdleConnections();
