@@ -508,6 +508,11 @@ export class Gateway {
     const origin = route.publicOrigin ?? p.settings.publicOrigin;
     // SIG-7: what the client called (req.url is still the target as sent).
     const targetUri = `${origin.endsWith('/') ? origin.slice(0, -1) : origin}${req.url ?? ''}`;
+    // A signed exchange holds whole bodies: once it is over, the connection (idle, kept alive) must not
+    // keep this request and response reachable, and the bodies with them.
+    res.once('close', () => {
+      if (this.reading.get(req.socket)?.req === req) this.reading.delete(req.socket);
+    });
     let body: Buffer | undefined;
     let verified: VerifiedSignature | undefined;
     if (route.signedRequests) {

@@ -58,6 +58,8 @@ export class BufferBudget {
  * of the chunks as they came would cost ~200 bytes of heap per chunk, so a body sent one byte at a time
  * would hold ~200 times its size. Its memory counts against `budget` until release().
  */
+const EMPTY_BYTES = Buffer.alloc(0);
+
 export class BodyBuffer {
   private bytes: Buffer;
   private size = 0;
@@ -102,10 +104,15 @@ export class BodyBuffer {
     return this.bytes.subarray(0, this.size);
   }
 
-  /** Gives its memory back to the budget (once; the bytes must no longer be needed). */
+  /**
+   * Gives its memory back to the budget and lets go of the bytes (the bytes must no longer be needed):
+   * an idle keep-alive connection keeps its last request and response reachable, and with them this.
+   */
   release(): void {
     this.budget?.give(this.held);
     this.held = 0;
+    this.bytes = EMPTY_BYTES;
+    this.size = 0;
   }
 }
 

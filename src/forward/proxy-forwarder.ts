@@ -117,6 +117,11 @@ function onUpstreamTimeout(this: UpstreamRequest): void {
     waiting.once('drain', () => void (this.destroyed || this.setTimeout(ms, onUpstreamTimeout)));
     return;
   }
+  // The client paused its upload: not the upstream's silence (limits.request_timeout_ms bounds the upload).
+  if (!this.writableFinished && (this as UpstreamRequest & { res?: UpstreamResponse }).res == null && ms !== undefined) {
+    this.setTimeout(ms, onUpstreamTimeout);
+    return;
+  }
   const client = this[kClientReq];
   if (client !== undefined) client[kTimedOut] = true;
   this.destroy();
@@ -498,13 +503,17 @@ export class ProxyForwarder implements Forwarder {
     passes.splice(i, 1);
     this.proxy.on('proxyRes', (proxyRes: UpstreamResponse, req: Forwarding, res: ServerResponse) => {
       clearHeadDeadline(req);
+      // Never sent again now: an idle keep-alive connection keeps its last request reachable.
+      req[kBody] = undefined;
       proxyRes[kClientRes] = res;
       proxyRes.on('close', onUpstreamClose);
       // A response that ends the connection (close-delimited body, or Connection: close): guard its body.
       if (req[kUpstreamReq]?.shouldKeepAlive === false && req[kTimeoutMs] !== undefined) proxyRes.setTimeout(req[kTimeoutMs], onStalledBody);
       // Node writes keep-alive or close itself (HTTP/1.0, a client's close), but not for a server that
       // stopped accepting: a response started while draining says close, or the client would send more.
-      if (this.draining) res.shouldKeepAlive = false;
+      // Nor for an upstream that answered before the whole body arrived (a 413): the rest of it would
+      // never be read, and the client's next request never answered.
+      if (this.draining || !req.complete) res.shouldKeepAlive = false;
       try {
         const status = proxyRes.statusCode ?? 502;
         const own = req[kOwn] ?? [];
@@ -562,7 +571,10 @@ export class ProxyForwarder implements Forwarder {
     const upstream = route.upstream;
     const options = req[kBody] === undefined ? this.webOptions(upstream) : { ...this.webOptions(upstream), buffer: Readable.from([req[kBody]]) };
     this.proxy.web(req, res, options, (err: Error & { code?: string }) => {
-      if (!mayResend(req, err)) clearHeadDeadline(req);
+      if (!mayResend(req, err)) {
+        clearHeadDeadline(req);
+        req[kBody] = undefined;
+      }
       // Our own abort: the gateway's refusal (a 400 or 413 perhaps still being written) is the answer.
       if (req[kRefused] === true) return;
       if (res.headersSent) {
