@@ -174,12 +174,13 @@ export function createApiServer(
       requireHostHeader: false,
       rejectNonStandardBodyWrites: true,
     },
-    (req, res) => {
-      // retireConnections: the answer to a request on a retired connection closes it.
-      if ((req.socket as Retirable)[kRetired] === true) res.shouldKeepAlive = false;
-      handler(req, res);
-    },
+    (req, res) => answer(req, res),
   );
+  // retireConnections: the answer to a request on a retired connection closes it.
+  const answer = (req: IncomingMessage, res: ServerResponse): void => {
+    if ((req.socket as Retirable)[kRetired] === true) res.shouldKeepAlive = false;
+    handler(req, res);
+  };
   const live = new Set<TLSSocket>();
   liveConnections.set(server, live);
   // Counted in the pipeline instead: Node would silently drop fields past its limit.
@@ -190,14 +191,14 @@ export function createApiServer(
   // An Expect other than 100-continue: Node's own 417 has no interaction id and no log line.
   server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
     (req as IncomingMessage & { [UNMET_EXPECTATION]?: true })[UNMET_EXPECTATION] = true;
-    handler(req, res);
+    answer(req, res);
   });
   // Node would send the 100 before the pipeline runs: a client with a bad token would upload its whole
   // body to be refused. Refused without a 100, the connection closes (Node: the client may still send
   // the body, which must not be read as the next request).
   server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
     (req as IncomingMessage & { [EXPECTS_CONTINUE]?: true })[EXPECTS_CONTINUE] = true;
-    handler(req, res);
+    answer(req, res);
   });
   applyClientCertificatePolicy(server, loaded);
   // The CAs a handshake is verified against are the server's when the TCP connection was accepted (Node
@@ -215,6 +216,8 @@ export function createApiServer(
     // Unknown (no parent): undefined, which makes request-facts check the chain itself.
     const raw = (socket as TLSSocket & { _parent?: { [kAcceptTrust]?: string } })._parent;
     (socket as TLSSocket & { [kHandshakeTrust]?: string })[kHandshakeTrust] = raw?.[kAcceptTrust];
+    // A handshake verified under the client CAs of before a reload that came while it ran: retired too.
+    if (raw !== undefined && raw[kAcceptTrust] !== (server as PolicyServer)[kTrustId]) (socket as Retirable)[kRetired] = true;
     // Required without a CA: OpenSSL cannot demand a certificate it will not verify, so enforce it here.
     // Never getPeerCertificate(): Node 24 dereferences a NULL curve name for brainpool keys (SIGSEGV).
     if ((server as PolicyServer)[kRequiredWithoutCa] === true && socket.getPeerX509Certificate() === undefined) {

@@ -16,7 +16,33 @@ export function clientTrust(loaded: LoadedConfig): ClientTrust {
   if (file === undefined) return { id: 'none', cas: undefined };
   // A CA file may list several certificates.
   const { pem, certificates } = readCaBundle(loaded, file, 'server.tls.client_ca_file');
-  return { id: createHash('sha256').update(pem).digest('base64url'), cas: certificates };
+  const id = createHash('sha256').update(pem).digest('base64url');
+  rememberAnchors(id, certificates);
+  return { id, cas: certificates };
+}
+
+/** The anchors of the last few client-CA sets by id: a chain verified under one holds under a superset. */
+const recentAnchors = new Map<string, ReadonlySet<string>>();
+const RECENT_TRUSTS = 16;
+function rememberAnchors(id: string, cas: readonly X509Certificate[]): void {
+  recentAnchors.delete(id);
+  recentAnchors.set(id, new Set(cas.map((c) => c.fingerprint256)));
+  for (const old of recentAnchors.keys()) {
+    if (recentAnchors.size <= RECENT_TRUSTS) break;
+    recentAnchors.delete(old);
+  }
+}
+
+/**
+ * MTLS-4 after a reload: the CAs in force include every CA of `fromId` (a CA was added, none removed),
+ * so a verdict reached under `fromId` (OpenSSL's, with the intermediates the client sent) still holds.
+ */
+export function widens(trust: ClientTrust, fromId: string | undefined): boolean {
+  const before = fromId === undefined ? undefined : recentAnchors.get(fromId);
+  const now = recentAnchors.get(trust.id);
+  if (before === undefined || now === undefined) return false;
+  for (const f of before) if (!now.has(f)) return false;
+  return true;
 }
 
 const EKU_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';

@@ -8,7 +8,7 @@ import { fieldValues } from './header-fields.js';
 import { normaliseTarget } from '../route/normalize-path.js';
 import { HOST_FIELD_RE } from '../uri-host.js';
 import { weakKeyOf } from './cert-key.js';
-import { chainsTo, type ClientTrust } from './client-chain.js';
+import { chainsTo, widens, type ClientTrust } from './client-chain.js';
 import type { ForwardedCertPolicy } from './forwarded-cert.js';
 import type { RequestFacts } from '../types.js';
 
@@ -61,7 +61,8 @@ export function peerCertificate(socket: TLSSocket, trust: ClientTrust, nowMs: nu
   }
   if (e.leaf === undefined) return NO_CERT;
   if (e.trustId !== trust.id) {
-    e.chained = chainsTo(e.leaf, trust.cas, nowMs);
+    // Kept when only CAs were added (the intermediates the client sent are not visible here), else judged again.
+    e.chained = (e.chained && widens(trust, e.trustId)) || chainsTo(e.leaf, trust.cas, nowMs);
     e.trustId = trust.id;
   }
   return { thumbprint: e.thumbprint, trusted: e.chained && e.validFromMs <= nowMs && nowMs < e.validToMs, weakKey: e.weakKey };
