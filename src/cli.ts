@@ -175,10 +175,15 @@ function watchConfigAndFiles(
   };
 }
 
+const ignoreSignal = (): void => undefined;
+
 /** What the files a config names held when it was applied: a later change is a renewal to pick up. */
 const filesState = (loaded: LoadedConfig): string => referencedFiles(loaded).map((f) => `${f}=${digest(f) ?? '-'}`).join('\n');
 
 async function main(argv: string[]): Promise<number> {
+  // SIGHUP's default ends the process: until the reload handlers are in place (a worker's or the
+  // primary's start), a SIGHUP to the process group (a reload) must not kill a gateway still starting.
+  process.on('SIGHUP', ignoreSignal);
   const command = argv[0] !== undefined && !argv[0].startsWith('-') ? argv.shift() : 'run';
   let values: { config?: string; help?: boolean; version?: boolean };
   try {

@@ -4,6 +4,7 @@
 // dies or stops reporting after it started; one that cannot start stops all.
 import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import type { LoadedConfig } from './config/load.js';
 import type { GatewayConfig } from './config/schema.js';
 import { createAdminServer } from './listen/admin-server.js';
@@ -163,6 +164,9 @@ export async function runPrimary(loaded: LoadedConfig, log: PrimaryLog, failedSt
   // A replacement reads the config file as it is now: the restart-only settings stay those this
   // cluster started with (see withPrimarySettings).
   const env = { [PRIMARY_SETTINGS_ENV]: JSON.stringify(restartOnlySettings(loaded)) };
+  // Workers start from a small entry that ignores SIGHUP before anything heavy loads (src/worker.ts),
+  // unless the embedder chose another.
+  if (cluster.settings.exec === undefined) cluster.setupPrimary({ exec: fileURLToPath(new URL('./worker.js', import.meta.url)) });
   const fork = (): Worker => {
     const w = cluster.fork(env);
     ready.set(w.id, undefined);
@@ -183,15 +187,18 @@ export async function runPrimary(loaded: LoadedConfig, log: PrimaryLog, failedSt
     // What it counted stays in the aggregate: counters must not go down when a worker is replaced.
     scrape.gone(w.id);
     if (stopping) return;
-    if (!reported && !started) {
+    // A SIGHUP to the process group (a reload) that came before the worker's entry could ignore it.
+    const hup = signal === 'SIGHUP' && !reported;
+    if (!reported && !started && !hup) {
       log('worker failed to start; stopping', { worker: w.id, code, signal }, 'warn');
       void primary.stop().then(failedStart);
       return;
     }
     // A replacement that cannot start (a config file edited into one that does not load) must not stop
     // the workers still serving: retry with a growing delay.
-    retryMs = reported ? 0 : Math.min(Math.max(1000, retryMs * 2), 30_000);
-    log(reported ? 'worker died; starting a new one' : 'replacement worker failed to start; retrying', { worker: w.id, code, signal, retry_ms: retryMs }, 'warn');
+    retryMs = reported || hup ? 0 : Math.min(Math.max(1000, retryMs * 2), 30_000);
+    const why = reported ? 'worker died; starting a new one' : hup ? 'worker ended by SIGHUP while starting; starting a new one' : 'replacement worker failed to start; retrying';
+    log(why, { worker: w.id, code, signal, retry_ms: retryMs }, 'warn');
     setTimeout(() => {
       if (!stopping) fork();
     }, retryMs).unref();
@@ -210,14 +217,46 @@ export async function runPrimary(loaded: LoadedConfig, log: PrimaryLog, failedSt
  * forks its replacement. One still starting has never reported and is left alone.
  */
 function killSilent(ready: ReadonlyMap<number, { at: number } | undefined>, log: PrimaryLog): void {
-  const now = Date.now();
-  for (const [id, r] of ready) {
+  const silent = (id: number): number | undefined => {
+    const r = ready.get(id);
     const w = cluster.workers?.[id];
-    if (r === undefined || now - r.at <= WORKER_SILENT_MS || w === undefined || w.isDead() || w.process.killed) continue;
-    log('worker not reporting; killing it', { worker: id, pid: w.process.pid, silent_ms: now - r.at, limit_ms: WORKER_SILENT_MS }, 'warn');
-    w.process.kill('SIGKILL');
+    const ms = r === undefined ? 0 : Date.now() - r.at;
+    return ms <= WORKER_SILENT_MS || w === undefined || w.isDead() || w.process.killed ? undefined : ms;
+  };
+  for (const id of ready.keys()) {
+    if (suspected.has(id) || silent(id) === undefined) continue;
+    // Judged again after a pause: the primary itself may have been the one stuck (a log reader that
+    // stalls blocks its writes as it blocks the workers'), with their reports waiting unread.
+    suspected.add(id);
+    setTimeout(() => {
+      const ms = silent(id);
+      const w = cluster.workers?.[id];
+      if (ms === undefined || w === undefined) return void suspected.delete(id);
+      const t0 = Date.now();
+      log('worker not reporting', { worker: id, pid: w.process.pid, silent_ms: ms, limit_ms: WORKER_SILENT_MS }, 'warn');
+      // That line blocked: the log reader stalls, and the workers' log writes block on it as this one
+      // did (they slow down, they are not wedged). Judged again at the next round.
+      if (Date.now() - t0 > LOG_STALL_MS) {
+        log('log output stalled; worker not killed', { worker: id, pid: w.process.pid, stalled_ms: Date.now() - t0 }, 'warn');
+        return void suspected.delete(id);
+      }
+      // Judged once more, once the reports a stall may have held up are read.
+      setTimeout(() => {
+        suspected.delete(id);
+        const still = silent(id);
+        if (still === undefined) return log('worker reporting again; not killed', { worker: id, pid: w.process.pid });
+        log('worker not reporting; killing it', { worker: id, pid: w.process.pid, silent_ms: still, limit_ms: WORKER_SILENT_MS }, 'warn');
+        w.process.kill('SIGKILL');
+      }, SUSPECT_RECHECK_MS).unref();
+    }, SUSPECT_RECHECK_MS).unref();
   }
 }
+/** Workers found silent once, waiting for the second look. */
+const suspected = new Set<number>();
+// More than the workers' report interval (1 s), so a report a stall held up is read in between.
+const SUSPECT_RECHECK_MS = 1500;
+/** A log line that took longer to write: the log reader is stalling. */
+const LOG_STALL_MS = 250;
 
 /** The admin endpoints for all workers: metrics aggregated, ready only when every worker reports ready. */
 async function listenAdmin(

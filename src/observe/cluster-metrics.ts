@@ -107,9 +107,16 @@ export class ClusterMetrics {
     if (scrape === undefined) return;
     this.scrapes.delete(id);
     clearTimeout(scrape.timer);
-    for (const p of scrape.waiting.values()) scrape.missing.push({ worker: p.id, pid: p.pid, why: 'no answer in time' });
+    // A worker slow to answer is still running: its counters as it last reported them, or every counter
+    // would drop by its share for one scrape and read as a reset (a phantom spike in rate()).
+    const stale: WorkerMetrics[] = [];
+    for (const p of scrape.waiting.values()) {
+      scrape.missing.push({ worker: p.id, pid: p.pid, why: 'no answer in time' });
+      const last = this.lastAnswers.get(p.id);
+      if (last !== undefined) stale.push(sumCumulative([last]));
+    }
     if (scrape.missing.length > 0) this.log('workers missing from the metrics scrape', { workers: scrape.missing, timeout_ms: this.timeoutMs }, 'warn');
-    scrape.done(render([...scrape.answers.values(), this.retired], scrape.missing.length));
+    scrape.done(render([...scrape.answers.values(), ...stale, this.retired], scrape.missing.length));
   }
 }
 
