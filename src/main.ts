@@ -314,6 +314,8 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
     clientJwks: new Map(),
   };
   let current = { loaded, built: build(loaded, logger, metrics, shared) };
+  /** Replay stores a reload replaced, closed 30 s later (or by close()). */
+  const retiring = new Map<ReplayStore, NodeJS.Timeout>();
   const gateway = new Gateway(current.built.pipeline, logger, metrics);
   const api = createApiServer(loaded, gateway.handle, (info) => {
     // Requests Node's parser refused never reach the pipeline: counted and logged here.
@@ -422,15 +424,19 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
         gateway.swap(built.pipeline);
         current = { loaded: next, built };
         // Other client CAs: connections close (busy ones after their response), so clients reconnect and
-        // OpenSSL verifies them against the new ones. A request already queued on one is still checked
-        // again (request-facts), without the intermediates the client sent.
+        // OpenSSL verifies them against the new ones (request-facts keeps a verdict when CAs were only
+        // added; otherwise a request already on its way is judged again without the client's intermediates).
         if (casChanged) retireConnections(api);
         pruneKeyCaches(shared, built);
         for (const apply of built.retime) apply();
         shared.forwarder.retainUpstreamCas(upstreamCas(built));
         if (built.pipeline.replay !== previousStore) {
           // In-flight requests may still claim on the old store: close it a little later.
-          setTimeout(() => void previousStore.close(), 30_000).unref();
+          const timer = setTimeout(() => {
+            retiring.delete(previousStore);
+            void previousStore.close();
+          }, 30_000).unref();
+          retiring.set(previousStore, timer);
         }
         logger.level = next.config.logging.level;
         metrics.configReloads.inc({ result: 'ok' });
@@ -465,6 +471,12 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
       }
       await shared.forwarder.close();
       await shared.replay?.store.close();
+      // Stores a reload replaced, still waiting out their in-flight claims: the process is going.
+      for (const [store, timer] of retiring) {
+        clearTimeout(timer);
+        await store.close();
+      }
+      retiring.clear();
       await flushLogger(logger);
     },
   };
