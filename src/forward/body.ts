@@ -53,13 +53,13 @@ export class BufferBudget {
   }
 }
 
+const EMPTY_BYTES = Buffer.alloc(0);
+
 /**
  * A body gathered whole, of at most `max` bytes, copied into one buffer that grows by doubling: a list
  * of the chunks as they came would cost ~200 bytes of heap per chunk, so a body sent one byte at a time
  * would hold ~200 times its size. Its memory counts against `budget` until release().
  */
-const EMPTY_BYTES = Buffer.alloc(0);
-
 export class BodyBuffer {
   private bytes: Buffer;
   private size = 0;
