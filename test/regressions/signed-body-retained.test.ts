@@ -9,23 +9,11 @@
 // the budget no longer counts: memory is no longer bounded by max_buffered_bytes (heap snapshot path:
 // TLSSocket -> reading entry -> req -> Symbol(fapi.body) -> Buffer). One more request on the connection frees it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import type { Harness } from '../support/gateway.js';
-import { edKey, head, mtlsReq, openTls, sign, signedHarness, type ClientKey } from '../support/http-sig.js';
+import { edKey, head, mtlsReq, openTls, retainedBuffers, sign, signedHarness, type ClientKey } from '../support/http-sig.js';
 
 const BODY = 2_000_000;
 const CONNS = 10;
-/** ArrayBuffer memory (Buffers) still reachable after a full GC. */
-async function retainedBuffers(): Promise<number> {
-  setFlagsFromString('--expose_gc');
-  const gc = runInNewContext('gc') as () => void;
-  // Backing stores of collected ArrayBuffers are freed by a background sweep: collect, wait, collect.
-  gc();
-  await new Promise((r) => setTimeout(r, 200));
-  gc();
-  return process.memoryUsage().arrayBuffers;
-}
 
 let h: Harness;
 let k: ClientKey;

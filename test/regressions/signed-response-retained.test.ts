@@ -8,23 +8,12 @@
 // response bodies (heap snapshot path: TLSSocket -> reading entry -> req -> kUpstreamReq -> res -> _events.data ->
 // collect -> BodyBuffer.bytes) (up to response_signing.max_body_bytes each) that the budget no longer counts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Harness } from '../support/gateway.js';
-import { keyFile, mtlsToken, openTls, signingHarness, type SigningKeyFile } from '../support/http-sig.js';
+import { keyFile, mtlsToken, openTls, retainedBuffers, signingHarness, type SigningKeyFile } from '../support/http-sig.js';
 
 const BODY = 2_000_000;
 const CONNS = 10;
-async function retainedBuffers(): Promise<number> {
-  setFlagsFromString('--expose_gc');
-  const gc = runInNewContext('gc') as () => void;
-  // Backing stores of collected ArrayBuffers are freed by a background sweep: collect, wait, collect.
-  gc();
-  await new Promise((r) => setTimeout(r, 200));
-  gc();
-  return process.memoryUsage().arrayBuffers;
-}
 
 let h: Harness;
 let key: SigningKeyFile;

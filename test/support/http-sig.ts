@@ -163,6 +163,19 @@ export function retainedHeap(): number {
   return process.memoryUsage().heapUsed;
 }
 
+/**
+ * ArrayBuffer memory (the Buffers of bodies) still reachable after a full GC. Backing stores of collected
+ * ArrayBuffers are freed by a background sweep: collect, wait, collect.
+ */
+export async function retainedBuffers(): Promise<number> {
+  setFlagsFromString('--expose_gc');
+  const gc = runInNewContext('gc') as () => void;
+  gc();
+  await new Promise((r) => setTimeout(r, 200));
+  gc();
+  return process.memoryUsage().arrayBuffers;
+}
+
 export { PUBLIC_ORIGIN };
 
 // Clients' keys behind a jwks_uri (SIG-2): a directory's JWKS host over real TLS (the test CA).
