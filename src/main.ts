@@ -20,6 +20,7 @@ import { tlsOptions } from './listen/tls-options.js';
 import { buildProtectedResourceMetadata } from './metadata/protected-resource.js';
 import { createLogger, flushLogger, type Logger } from './observe/logger.js';
 import { createMetrics, type Metrics } from './observe/metrics.js';
+import { guardPeerCertificates } from './peer-certificate.js';
 import { MemoryReplayStore } from './replay/memory.js';
 import { ClientJwks } from './signature/client-jwks.js';
 import { ClientKeyring, compileClientKeys } from './signature/client-keys.js';
@@ -302,6 +303,8 @@ function listen(server: Server, address: string): Promise<AddressInfo> {
 export const MEMORY_STORE_IN_CLUSTER = 'replay.store: memory while this process is one of several workers: each would keep its own store; restart to change it';
 
 export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}): Promise<RunningGateway> {
+  // Before any outbound TLS: Node 24 crashes reading some peers' certificates (see peer-certificate.ts).
+  guardPeerCertificates();
   const c = loaded.config;
   const logger = createLogger(c.logging.level, opts.logDestination);
   const metrics = createMetrics();
