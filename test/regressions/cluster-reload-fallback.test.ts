@@ -1,13 +1,13 @@
 // Found in review (fixed; the test failed before): a review of the change e89c299: the reload fallback for a refused config file, with server.workers
 // (the primary watches the files, the workers reload when it says so). The real CLI, 2 workers, Redis.
 import { X509Certificate } from 'node:crypto';
-import { mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { connect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { eventually, freePort, gatewayConfig, killAll, startCluster, uniquePrefix, world, writeConfig, type Proc, type World } from '../support/cluster-procs.js';
-import { issueServerCert, type Pem } from '../support/pki.js';
+import { issueServerCert } from '../support/pki.js';
+import { secretVolume, servedFingerprint } from '../support/secret-volume.js';
 
 let w: World;
 beforeAll(async () => {
@@ -18,44 +18,6 @@ afterAll(async () => {
   await w?.issuer.close();
   await w?.upstream.close();
 });
-
-type PemPair = Pick<Pem, 'certPem' | 'keyPem'>;
-/** A kubernetes.io/tls Secret volume (`..data` swapped atomically, as the kubelet does). */
-function secretVolume(dir: string, first: PemPair): { swap(next: PemPair): void } {
-  rmSync(dir, { recursive: true, force: true });
-  let n = 0;
-  const put = (pem: PemPair): string => {
-    n++;
-    const v = `..2026_01_01_00_00_0${n}.000000000`;
-    mkdirSync(join(dir, v), { recursive: true });
-    writeFileSync(join(dir, v, 'tls.crt'), pem.certPem);
-    writeFileSync(join(dir, v, 'tls.key'), pem.keyPem, { mode: 0o600 });
-    return v;
-  };
-  let current = put(first);
-  symlinkSync(current, join(dir, '..data'));
-  symlinkSync('..data/tls.crt', join(dir, 'tls.crt'));
-  symlinkSync('..data/tls.key', join(dir, 'tls.key'));
-  return {
-    swap(next) {
-      const v = put(next);
-      symlinkSync(v, join(dir, '..data_tmp'));
-      renameSync(join(dir, '..data_tmp'), join(dir, '..data'));
-      rmSync(join(dir, current), { recursive: true });
-      current = v;
-    },
-  };
-}
-
-const served = (port: number): Promise<string> =>
-  new Promise((ok, fail) => {
-    const s = connect({ host: '127.0.0.1', port, servername: 'localhost', ca: w.pki.ca.certPem }, () => {
-      ok(s.getPeerX509Certificate()!.fingerprint256);
-      s.destroy();
-    });
-    s.on('error', fail);
-    s.setTimeout(5000, () => s.destroy(new Error('no handshake in 5 s')));
-  });
 
 describe('server.workers: 2, two refused ConfigMap edits, then a cert-manager renewal', () => {
   // README "Operating it" ("a Secret that cert-manager renews is served to new connections without a
@@ -83,7 +45,7 @@ describe('server.workers: 2, two refused ConfigMap edits, then a cert-manager re
       p = await startCluster(w, file, adminPort, 2);
       const lp = p;
       const refusals = (): number => lp.lines.filter((l) => String(l.msg).startsWith('config reload refused')).length;
-      expect(await served(apiPort)).toBe(new X509Certificate(w.pki.server.certPem).fingerprint256);
+      expect(await servedFingerprint(apiPort, w.pki.ca.certPem)).toBe(new X509Certificate(w.pki.server.certPem).fingerprint256);
       // Two ConfigMap edits naming Secrets that are not mounted (yet): each parses, the workers refuse it.
       for (const missing of edits) {
         const before = refusals();
@@ -98,7 +60,7 @@ describe('server.workers: 2, two refused ConfigMap edits, then a cert-manager re
       const until = Date.now() + 12_000;
       let seen: string[] = [];
       while (Date.now() < until) {
-        seen = await Promise.all(Array.from({ length: 4 }, () => served(apiPort)));
+        seen = await Promise.all(Array.from({ length: 4 }, () => servedFingerprint(apiPort, w.pki.ca.certPem)));
         if (seen.every((f) => f === want)) break;
         await new Promise((r) => setTimeout(r, 500));
       }

@@ -3,15 +3,15 @@
 // renewals, `check` in CI. The real CLI as a process (buildCli), real TLS.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { connect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { ConfigError, parseConfig } from '../../src/config/load.js';
 import { cliFixtures, jsonLines, lineArrives, startVerdict } from '../support/cli.js';
 import type { TestIssuer } from '../support/issuer.js';
-import { issueServerCert, type Pem, type PkiFiles, type TestPki } from '../support/pki.js';
+import { issueServerCert, type PkiFiles, type TestPki } from '../support/pki.js';
+import { secretVolume, servedFingerprint } from '../support/secret-volume.js';
 import type { TestUpstream } from '../support/upstream.js';
 
 let cliJs: string;
@@ -29,7 +29,6 @@ afterAll(async () => {
 });
 
 type Raw = Record<string, any>;
-type PemPair = Pick<Pem, "certPem" | "keyPem">;
 const config = (tls?: Raw): Raw => ({
   server: { listen: '127.0.0.1:0', public_origin: 'https://api.test', tls: tls ?? { cert_file: files.serverCertFile, key_file: files.serverKeyFile } },
   issuers: { main: { issuer: issuer.issuer, jwks_uri: issuer.jwksUri, ca_file: files.caFile } },
@@ -47,44 +46,6 @@ function spawnCli(file: string): { child: ChildProcess; lines: Record<string, an
 const check = (f: string, env: Record<string, string> = {}) =>
   spawnSync(process.execPath, [cliJs, 'check', '--config', f], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 20_000 });
 
-/** A kubernetes.io/tls Secret volume: versioned directories behind `..data`, swapped atomically as the kubelet does. */
-function secretVolume(dir: string, first: PemPair): { swap(next: PemPair): void } {
-  rmSync(dir, { recursive: true, force: true });
-  let n = 0;
-  const put = (pem: PemPair): string => {
-    n++;
-    const v = `..2026_01_01_00_00_0${n}.000000000`;
-    mkdirSync(join(dir, v), { recursive: true });
-    writeFileSync(join(dir, v, 'tls.crt'), pem.certPem);
-    writeFileSync(join(dir, v, 'tls.key'), pem.keyPem, { mode: 0o600 });
-    return v;
-  };
-  let current = put(first);
-  symlinkSync(current, join(dir, '..data'));
-  symlinkSync('..data/tls.crt', join(dir, 'tls.crt'));
-  symlinkSync('..data/tls.key', join(dir, 'tls.key'));
-  return {
-    swap(next) {
-      const v = put(next);
-      symlinkSync(v, join(dir, '..data_tmp'));
-      renameSync(join(dir, '..data_tmp'), join(dir, '..data'));
-      rmSync(join(dir, current), { recursive: true });
-      current = v;
-    },
-  };
-}
-
-/** The SHA-256 fingerprint of the certificate a new TLS connection is served. */
-const served = (api: string): Promise<string> =>
-  new Promise((ok, fail) => {
-    const u = new URL(api);
-    const s = connect({ host: u.hostname, port: Number(u.port), servername: 'localhost', ca: pki.ca.certPem }, () => {
-      ok(s.getPeerCertificate().fingerprint256);
-      s.destroy();
-    });
-    s.on('error', fail);
-    s.setTimeout(5000, () => s.destroy(new Error('no handshake in 5 s')));
-  });
 const fingerprint = (pem: string): string => new X509Certificate(pem).fingerprint256;
 
 describe('hot reload: certificate rotation while the config file on disk is refused', () => {
@@ -103,7 +64,7 @@ describe('hot reload: certificate rotation while the config file on disk is refu
     try {
       expect(await lineArrives(p.lines, (l) => l.msg === 'fapi-gateway listening', 10_000)).toBe(true);
       const api = p.lines.find((l) => l.msg === 'fapi-gateway listening')!.api as string;
-      expect(await served(api)).toBe(fingerprint(pki.server.certPem));
+      expect(await servedFingerprint(Number(new URL(api).port), pki.ca.certPem)).toBe(fingerprint(pki.server.certPem));
 
       // Someone pushes a ConfigMap with a typo: refused, the old config keeps serving (as promised).
       const bad = config({ cert_file: join(dir, 'tls.crt'), key_file: join(dir, 'tls.key') });
@@ -115,10 +76,10 @@ describe('hot reload: certificate rotation while the config file on disk is refu
       const renewed = await issueServerCert(pki.ca, { cn: 'localhost' });
       secret.swap(renewed);
       const until = Date.now() + 10_000;
-      let now = await served(api);
+      let now = await servedFingerprint(Number(new URL(api).port), pki.ca.certPem);
       while (now !== fingerprint(renewed.certPem) && Date.now() < until) {
         await new Promise((r) => setTimeout(r, 250));
-        now = await served(api);
+        now = await servedFingerprint(Number(new URL(api).port), pki.ca.certPem);
       }
       expect(now, 'the renewed certificate is served to new connections').toBe(fingerprint(renewed.certPem));
     } finally {
@@ -141,13 +102,13 @@ describe('hot reload: certificate rotation while the config file on disk is refu
       const r2 = await issueServerCert(pki.ca, { cn: 'localhost' });
       secret.swap(r1);
       expect(await lineArrives(p.lines, (l) => l.msg === 'config reloaded', 10_000)).toBe(true);
-      expect(await served(api)).toBe(fingerprint(r1.certPem));
+      expect(await servedFingerprint(Number(new URL(api).port), pki.ca.certPem)).toBe(fingerprint(r1.certPem));
       secret.swap({ certPem: r2.certPem, keyPem: r1.keyPem });
       expect(await lineArrives(p.lines, (l) => typeof l.msg === 'string' && l.msg.startsWith('config reload refused') && /does not belong/.test(l.detail), 10_000)).toBe(true);
-      expect(await served(api)).toBe(fingerprint(r1.certPem));
+      expect(await servedFingerprint(Number(new URL(api).port), pki.ca.certPem)).toBe(fingerprint(r1.certPem));
       secret.swap(r2);
       expect(await lineArrives(p.lines, () => p.lines.filter((l) => l.msg === 'config reloaded').length >= 2, 10_000)).toBe(true);
-      expect(await served(api)).toBe(fingerprint(r2.certPem));
+      expect(await servedFingerprint(Number(new URL(api).port), pki.ca.certPem)).toBe(fingerprint(r2.certPem));
       expect(p.child.exitCode).toBe(null);
     } finally {
       p.child.kill('SIGKILL');
