@@ -36,6 +36,9 @@ const ALWAYS_STRIPPED = new Set([
   'x-original-uri', 'x-original-path', 'x-original-pathname', 'x-replaced-path',
   // set by the gateway (HDR-3); listed so the underscore form a CGI-style upstream reads as it is dropped
   'x-fapi-interaction-id',
+  // the gateway answers 100-continue itself and sends the body at once: an upstream told to expect
+  // could answer first and read the body as a request of its own ("0.CL"), or refuse it (417)
+  'expect',
 ]);
 /**
  * `x-authenticated-*`, `x-forwarded-*`, `x-ssl-*`, the client-certificate families of proxies and
@@ -137,6 +140,11 @@ export function checkDetailsForwardable(claims: Principal['claims'], ctx: Forwar
 export function prepareUpstreamHeaders(facts: RequestFacts, route: Route, principal: Principal, ctx: ForwardContext): void {
   const h = withoutSpoofable(facts.req.headers, ctx.owned, route.forwardCredentials);
   facts.req.headers = h;
+  // The framing the gateway parsed, in its one spelling (HDR-12): Node re-chunks a `CHUNKED` body but
+  // sends the label as written, and `Content-Length: 0031` reaches the upstream verbatim otherwise.
+  // Only `chunked` gets this far (any other transfer coding was refused).
+  if (h['transfer-encoding'] !== undefined) h['transfer-encoding'] = 'chunked';
+  else if (h['content-length'] !== undefined) h['content-length'] = String(Number(h['content-length']));
   const { claims, binding } = principal;
   const n = ctx.names;
   if (claims.subject !== undefined) h[n.subject] = headerSafe(claims.subject);

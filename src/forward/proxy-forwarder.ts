@@ -509,6 +509,13 @@ export class ProxyForwarder implements Forwarder {
       proxyRes.on('close', onUpstreamClose);
       // A response that ends the connection (close-delimited body, or Connection: close): guard its body.
       if (req[kUpstreamReq]?.shouldKeepAlive === false && req[kTimeoutMs] !== undefined) proxyRes.setTimeout(req[kTimeoutMs], onStalledBody);
+      // A HEAD, 204 or 304 answer ends with its head, and Node pools the connection at once: a legacy
+      // upstream that sends a body anyway, in a later write, would have it read as the next request's
+      // answer, another client's. Such a connection is never used again.
+      if (req.method === 'HEAD' || proxyRes.statusCode === 204 || proxyRes.statusCode === 304) {
+        const upstreamReq = req[kUpstreamReq];
+        if (upstreamReq !== undefined) upstreamReq.shouldKeepAlive = false;
+      }
       // Node writes keep-alive or close itself (HTTP/1.0, a client's close), but not for a server that
       // stopped accepting: a response started while draining says close, or the client would send more.
       // Nor for an upstream that answered before the whole body arrived (a 413): the rest of it would

@@ -157,6 +157,10 @@ export function retireConnections(server: Server): void {
   }
 }
 
+/** What llhttp takes as an upgrade (then it reads nothing more), although Node says `req.upgrade` false without a listener. */
+const upgradeAsked = (req: IncomingMessage): boolean =>
+  req.headers.upgrade !== undefined && req.headers.connection !== undefined && /(?:^|,)[ \t]*upgrade[ \t]*(?:,|$)/i.test(req.headers.connection);
+
 export function createApiServer(
   loaded: LoadedConfig,
   handler: (req: IncomingMessage, res: ServerResponse) => void,
@@ -176,9 +180,10 @@ export function createApiServer(
     },
     (req, res) => answer(req, res),
   );
-  // retireConnections: the answer to a request on a retired connection closes it.
+  // retireConnections: the answer to a request on a retired connection closes it. So does the answer to
+  // an upgrade request (HDR-12, always refused): llhttp parses nothing more on that connection.
   const answer = (req: IncomingMessage, res: ServerResponse): void => {
-    if ((req.socket as Retirable)[kRetired] === true) res.shouldKeepAlive = false;
+    if ((req.socket as Retirable)[kRetired] === true || upgradeAsked(req)) res.shouldKeepAlive = false;
     handler(req, res);
   };
   const live = new Set<TLSSocket>();
