@@ -4,7 +4,7 @@
 // (selfHandleResponse) instead of by its per-header passes.
 import { Agent as HttpAgent, type AgentOptions as HttpAgentOptions, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
-import type { Socket } from 'node:net';
+import { isIP, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { ProxyServer, type ServerOptions } from 'http-proxy-3';
 import { deleteLength } from 'http-proxy-3/dist/lib/http-proxy/passes/web-incoming.js';
@@ -454,6 +454,13 @@ function gatewayAgent<A extends HttpAgent>(agent: A, tls = false): A {
   const pooled = agent as A & { addRequest(req: ClientRequest, options: unknown): void };
   const add = pooled.addRequest.bind(agent);
   pooled.addRequest = (upstreamReq: ClientRequest, options: unknown) => {
+    // TLS-11: the upstream's certificate is checked against the host in upstream.url. Node would take the
+    // name (and the pool) from the Host field, which is the client's under preserve_host.
+    if (tls) {
+      const o = options as { hostname?: string; host?: string; servername?: string };
+      const host = o.hostname ?? o.host ?? '';
+      o.servername = isIP(host) === 0 ? host : '';
+    }
     const client = sending;
     if (client !== undefined) {
       sending = undefined;

@@ -5,7 +5,7 @@
 // fetch replaces the keys, so a key removed from the document stops verifying.
 import { signingJwk } from '../config/schema.js';
 import { GatewayError } from '../errors/gateway-error.js';
-import { getJwksKeys, type HttpClientOptions } from '../token/http-client.js';
+import { getJwksKeys, JWKS_MISS_MIN_AGE_MS, type HttpClientOptions } from '../token/http-client.js';
 import { importClientKey, type ClientKey, type FetchedClientKeys } from './client-keys.js';
 
 export interface ClientJwksOptions {
@@ -62,6 +62,8 @@ export class ClientJwks implements FetchedClientKeys {
   private keys: ReadonlyMap<string, ClientKey> | undefined;
   private fetchedAt = 0;
   private attemptedAt = Number.NEGATIVE_INFINITY;
+  /** When an unknown keyid last made a fetch: the cooldown bounds those, not the scheduled ones. */
+  private missFetchAt = Number.NEGATIVE_INFINITY;
   private lastFetchFailed = false;
   private failedAt = 0;
   private lastProblem = '';
@@ -97,7 +99,9 @@ export class ClientJwks implements FetchedClientKeys {
       await this.inflight.catch(() => undefined);
       return (this.keys as ReadonlyMap<string, ClientKey>).get(keyid) ?? this.miss();
     }
-    if (this.now() - this.attemptedAt < this.opts.refetchCooldownS * 1000) return this.miss();
+    // As issuer keys: only fetches for unknown keyids count against the cooldown, and keys just fetched are not fetched again.
+    if (this.now() - this.missFetchAt < this.opts.refetchCooldownS * 1000 || this.now() - this.fetchedAt < JWKS_MISS_MIN_AGE_MS) return this.miss();
+    this.missFetchAt = this.now();
     await this.refresh();
     return (this.keys as ReadonlyMap<string, ClientKey>).get(keyid);
   }
@@ -155,7 +159,8 @@ export class ClientJwks implements FetchedClientKeys {
     } catch (e) {
       this.lastFetchFailed = true;
       this.failedAt = this.now();
-      this.lastProblem = (e as Error).message;
+      // Cut: the remote side chooses it (Node lists every name of a wrong certificate), and every 503 repeats it.
+      this.lastProblem = (e as Error).message.slice(0, 300);
       this.events.onFetch?.(this.clientId, false, this.lastProblem);
       throw this.unavailable(this.lastProblem, e);
     }

@@ -103,10 +103,14 @@ export function httpsRequest(
     const timer = setTimeout(timedOut, opts.timeoutMs);
     req.on('close', () => clearTimeout(timer));
     req.on('timeout', timedOut);
-    req.on('error', (e) => fail(new OutboundError(`${u.origin}: ${e.message}`)));
+    // Cut: a wrong certificate's message lists every name it holds (thousands on a shared CDN certificate).
+    req.on('error', (e) => fail(new OutboundError(`${u.origin}: ${e.message.slice(0, 300)}`)));
     req.end(opts.body);
   });
 }
+
+/** Keys fetched more recently than this are not fetched again for an unknown kid (issuer and client JWKS). */
+export const JWKS_MISS_MIN_AGE_MS = 1000;
 
 /** More keys than any signer publishes: a document with more is refused before each is looked at. */
 export const MAX_JWKS_KEYS = 100;

@@ -8,7 +8,7 @@ import { createLocalJWKSet, type JSONWebKeySet, type JWK, type JWSHeaderParamete
 import type { IssuerConfig } from '../config/schema.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { metadataUrls } from './discovery.js';
-import { getJson, getJwksKeys, type HttpClientOptions } from './http-client.js';
+import { getJson, getJwksKeys, JWKS_MISS_MIN_AGE_MS, type HttpClientOptions } from './http-client.js';
 
 type KeyGetter = ReturnType<typeof createLocalJWKSet>;
 
@@ -57,6 +57,8 @@ export class IssuerKeys {
   private jwksUri: string | undefined;
   private fetchedAt = 0;
   private attemptedAt = 0;
+  /** When an unknown kid last made a fetch: the cooldown bounds those, not the scheduled ones (JWT-4). */
+  private missFetchAt = Number.NEGATIVE_INFINITY;
   private lastFetchFailed = false;
   private failedAt = 0;
   private inflight: Promise<void> | undefined;
@@ -106,7 +108,7 @@ export class IssuerKeys {
     if (this.local === undefined) return undefined;
     const age = this.now() - this.fetchedAt;
     const refreshMs = this.cfg.jwks_refresh_s * 1000;
-    const due = this.inflight !== undefined || !this.lastFetchFailed || !this.coolingDown();
+    const due = this.inflight !== undefined || !this.lastFetchFailed || this.now() - this.attemptedAt >= this.cfg.jwks_refetch_cooldown_s * 1000;
     if (!due || age <= refreshMs * SOFT_REFRESH) return undefined;
     const fetch = this.refresh().catch(() => undefined);
     return age > refreshMs ? fetch : undefined;
@@ -134,6 +136,7 @@ export class IssuerKeys {
         }
       }
       if (this.coolingDown()) throw this.missError(e);
+      this.missFetchAt = this.now();
       await this.refresh();
       return (this.local as KeyGetter)(header, token);
     }
@@ -154,6 +157,7 @@ export class IssuerKeys {
       if (this.lastFetchFailed) throw this.missError(undefined);
       return false;
     }
+    this.missFetchAt = this.now();
     await this.refresh();
     return true;
   }
@@ -179,8 +183,14 @@ export class IssuerKeys {
     return this.refresh();
   }
 
+  /**
+   * No fetch for an unknown kid: one was made less than the cooldown ago (start-up, reload and refresh
+   * fetches do not count: a key rotated in just after one must not wait out a cooldown), or the keys
+   * were fetched under JWKS_MISS_MIN_AGE_MS ago (a kid they lack is the token's problem).
+   */
   private coolingDown(): boolean {
-    return this.now() - this.attemptedAt < this.cfg.jwks_refetch_cooldown_s * 1000;
+    const now = this.now();
+    return now - this.missFetchAt < this.cfg.jwks_refetch_cooldown_s * 1000 || now - this.fetchedAt < JWKS_MISS_MIN_AGE_MS;
   }
 
   /** Fetch now (single flight). Throws GW_JWKS_UNAVAILABLE on failure. */
@@ -196,6 +206,9 @@ export class IssuerKeys {
     try {
       this.jwksUri ??= await this.discover();
       const jwks = { keys: await getJwksKeys(this.jwksUri, this.http) } as JSONWebKeySet;
+      // An AS always signs with some key: none is a broken answer (an outage, 503), never a reason to
+      // drop the held keys and refuse every token as invalid.
+      if (jwks.keys.length === 0) throw new Error('JWKS has no keys');
       this.local = createLocalJWKSet(jwks);
       this.material = new Set(jwks.keys.map(publishedMaterial).filter((m): m is string => m !== undefined));
       this.generation++;
@@ -220,7 +233,7 @@ export class IssuerKeys {
     for (const url of candidates) {
       try {
         const meta = (await getJson(url, this.http)) as { issuer?: unknown; jwks_uri?: unknown };
-        if (meta.issuer !== this.cfg.issuer) throw new Error(`metadata issuer ${String(meta.issuer)} does not match`);
+        if (meta.issuer !== this.cfg.issuer) throw new Error(`metadata issuer ${String(meta.issuer).slice(0, 100)} does not match`);
         if (typeof meta.jwks_uri !== 'string' || !meta.jwks_uri.startsWith('https://')) throw new Error('metadata has no https jwks_uri');
         return meta.jwks_uri;
       } catch (e) {
