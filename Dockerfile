@@ -1,8 +1,10 @@
 # syntax=docker/dockerfile:1
 # fapi-gateway container image.
-#   docker build -t fapi-gateway .
-#   docker run --rm --read-only -p 8443:8443 -p 9090:9090 \
-#     -v "$PWD/my-gateway.yaml:/etc/fapi-gateway/config.yaml:ro" -v "$PWD/certs:/etc/fapi-gateway/tls:ro" fapi-gateway
+#   docker build -t fapi-gateway:0.1.0 .
+#   docker run --rm --read-only -p 8443:8443 -p 127.0.0.1:9090:9090 \
+#     -v "$PWD/gateway:/etc/fapi-gateway:ro" -e REDIS_URL fapi-gateway:0.1.0
+# (as README "Container image": gateway/ holds config.yaml and tls/; the directory is mounted, not the
+# file, so hot reload sees edits; the admin port stays on the host's loopback)
 # The runtime stage holds production dependencies, dist/, bin/ and config/ only, runs as uid 10001, writes
 # nothing to its filesystem (logs are JSON on stdout), and starts node directly so SIGTERM reaches the
 # gateway's drain.

@@ -3,6 +3,7 @@
 // workers (metrics aggregated, ready only when every worker reports ready) and replaces a worker that
 // dies or stops reporting after it started; one that cannot start stops all.
 import cluster, { type Worker } from 'node:cluster';
+import type { AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { LoadedConfig } from './config/load.js';
@@ -124,7 +125,7 @@ export async function runPrimary(loaded: LoadedConfig, log: PrimaryLog, failedSt
   const live = (): Worker[] => Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && !w.isDead());
   // Before any worker exists: a taken admin port is the start's one error line, with no worker
   // booting behind it (one that loses its primary mid-start dies with an EPIPE stack trace).
-  if (loaded.config.admin !== undefined) await listenAdmin(loaded.config.admin.listen, ready, n, () => stopping, scrape);
+  const admin = loaded.config.admin === undefined ? undefined : await listenAdmin(loaded.config.admin.listen, ready, n, () => stopping, scrape);
   const primary: Primary = {
     reload() {
       // A worker between 'disconnect' and 'exit' would make send() emit an unhandled 'error' (the primary dies).
@@ -207,7 +208,8 @@ export async function runPrimary(loaded: LoadedConfig, log: PrimaryLog, failedSt
     if (!stopping) killSilent(ready, log);
   }, 1000).unref();
   for (let i = 0; i < n; i++) fork();
-  log('primary started workers', { workers: n });
+  // The workers log their api address; the admin listener (probes, /metrics) is the primary's to name.
+  log('primary started workers', { workers: n, ...(admin === undefined ? {} : { admin: `http://${admin.family === 'IPv6' ? `[${admin.address}]` : admin.address}:${admin.port}` }) });
   return primary;
 }
 
@@ -265,7 +267,7 @@ async function listenAdmin(
   n: number,
   stopping: () => boolean,
   metrics: ClusterMetrics,
-): Promise<void> {
+): Promise<AddressInfo> {
   const admin = createAdminServer({
     metrics,
     notReady: async () => {
@@ -289,6 +291,7 @@ async function listenAdmin(
       ok();
     });
   });
+  return admin.address() as AddressInfo;
 }
 
 /** The live workers, as the metrics scrape sees them: one that has not reported yet is still starting. */

@@ -299,6 +299,9 @@ function listen(server: Server, address: string): Promise<AddressInfo> {
   });
 }
 
+/** `host:port` as in a URL (an IPv6 address in brackets). */
+const hostPort = (a: AddressInfo): string => `${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
+
 /** DPOP-21: why a worker of a cluster refuses the memory replay store (at a reload, or as a replacement). */
 export const MEMORY_STORE_IN_CLUSTER = 'replay.store: memory while this process is one of several workers: each would keep its own store; restart to change it';
 
@@ -380,7 +383,7 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
     }
   }
   logger.info(
-    { api: `https://${apiAddress.address}:${apiAddress.port}`, admin: adminAddress && `http://${adminAddress.address}:${adminAddress.port}` },
+    { api: `https://${hostPort(apiAddress)}`, admin: adminAddress && `http://${hostPort(adminAddress)}` },
     'fapi-gateway listening',
   );
   // Warm every issuer's and client's keys so the first request does not pay for it (failures retry on
