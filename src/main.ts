@@ -93,7 +93,7 @@ function replayTarget(loaded: LoadedConfig): string {
   return JSON.stringify([c.mode, loaded.secrets.redisUrl, c.sentinels, c.sentinel_name, c.nodes, c.key_prefix]);
 }
 
-function buildReplayStore(loaded: LoadedConfig, logger: Logger, metrics: Metrics, floorMs: number): ReplayStore {
+function buildReplayStore(loaded: LoadedConfig, logger: Logger, metrics: Metrics, floorMs: number, ca: string | undefined): ReplayStore {
   const r = loaded.config.replay;
   const futureAllowanceMs = loaded.config.dpop.iat_future_s * 1000;
   if (r.store === 'memory') return new MemoryReplayStore({ maxEntries: r.memory_max_entries, futureAllowanceMs });
@@ -106,6 +106,7 @@ function buildReplayStore(loaded: LoadedConfig, logger: Logger, metrics: Metrics
     sentinelName: c.sentinel_name,
     nodes: c.nodes,
     tls: c.tls,
+    ...(ca === undefined ? {} : { ca }),
     connectTimeoutMs: c.connect_timeout_ms,
     commandTimeoutMs: c.command_timeout_ms,
     onError: (err: Error) => {
@@ -163,14 +164,17 @@ function build(loaded: LoadedConfig, logger: Logger, metrics: Metrics, shared: S
   // memory store's size limit is applied to the running store once the config is accepted; its
   // identity ignores the (unused) redis section, so preparing a switch to Redis forgets nothing.
   const { memory_max_entries: _maxEntries, ...replayIdentity } = c.replay;
-  const replayConfig = c.replay.store === 'memory' ? 'memory' : JSON.stringify([replayIdentity, loaded.secrets.redisUrl, loaded.secrets.redisPassword]);
+  // The CA's text too: a renewed CA (same path) reconnects with it.
+  const caFile = c.replay.store === 'redis' ? c.replay.redis?.ca_file : undefined;
+  const redisCa = caFile === undefined ? undefined : readCaFile(loaded, caFile, 'replay.redis.ca_file');
+  const replayConfig = c.replay.store === 'memory' ? 'memory' : JSON.stringify([replayIdentity, loaded.secrets.redisUrl, loaded.secrets.redisPassword, redisCa]);
   if (shared.replay?.config !== replayConfig) {
     // Moved to another store (memory to Redis, another Redis or prefix): the claims made in the old one
     // are not in the new one, whatever its epoch says, so it vouches only from now. Same Redis and
     // prefix with other timeouts: its own epoch stands.
     const target = replayTarget(loaded);
     const floorMs = shared.replay !== undefined && shared.replay.target !== target ? Date.now() : 0;
-    shared.replay = { config: replayConfig, target, store: buildReplayStore(loaded, logger, metrics, floorMs) };
+    shared.replay = { config: replayConfig, target, store: buildReplayStore(loaded, logger, metrics, floorMs, redisCa) };
   }
   const nonces =
     c.dpop.nonce === undefined || loaded.secrets.dpopNonceSecrets === undefined

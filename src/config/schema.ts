@@ -368,10 +368,12 @@ const redis = z.strictObject({
   sentinel_name: z.string().min(1).optional(),
   nodes: z.array(z.strictObject({ host: z.string().min(1), port: z.int().min(1).max(65535) })).min(1).optional(),
   tls: z.boolean().default(false),
+  /** PEM CA(s) the Redis server certificate must chain to (a private CA), instead of Node's bundle; needs tls. */
+  ca_file: z.string().min(1).optional(),
   key_prefix: z.string().default('fapi:dpop:'),
   connect_timeout_ms: z.int().min(50).max(30000).default(1000),
   command_timeout_ms: z.int().min(10).max(10000).default(250),
-});
+}).refine((r) => r.ca_file === undefined || r.tls, { message: 'ca_file needs tls: true', path: ['ca_file'] });
 
 // SIG-2: a client's public keys, by the access token's client_id. Checked further when compiled
 // (key type against alg, RSA size): see signature/client-keys.ts.

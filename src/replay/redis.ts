@@ -21,6 +21,8 @@ export interface RedisReplayStoreOptions {
   /** Sentinel mode: only when the sentinels themselves require AUTH (often they do not). */
   readonly sentinelPassword?: string;
   readonly tls?: boolean;
+  /** PEM CA(s) the server certificate must chain to, instead of Node's bundle (with tls). */
+  readonly ca?: string;
   readonly connectTimeoutMs?: number;
   readonly commandTimeoutMs?: number;
   /** Connection errors, for logs/metrics (the store itself never logs). Called often while Redis is down. */
@@ -119,7 +121,7 @@ export class RedisReplayStore implements ReplayStore {
       // find the new one. 1, not 2: the refused SET NX is never sent again.
       reconnectOnError: (err: Error) => (err.message.startsWith('READONLY') ? 1 : false),
       ...(opts.password !== undefined ? { password: opts.password } : {}),
-      ...(opts.tls === true ? { tls: {} } : {}),
+      ...(opts.tls === true ? { tls: opts.ca === undefined ? {} : { ca: opts.ca } } : {}),
     };
     switch (opts.mode) {
       case 'standalone':
