@@ -85,6 +85,8 @@ export class RedisReplayStore implements ReplayStore {
   private readonly epochKey: string;
   /** The epoch read on this connection; undefined until then, and again once the connection is lost. */
   private epoch: string | undefined;
+  /** The last epoch read, kept across reconnects: a different one read later is a change noticed then. */
+  private lastEpoch: string | undefined;
   private sinceMs: number;
   private readonly floorMs: number;
   readonly futureAllowanceMs: number;
@@ -207,14 +209,18 @@ export class RedisReplayStore implements ReplayStore {
       }
       if (stored === null || !Number.isSafeInteger(epochMs(stored))) return;
       if (stored !== this.epoch) {
+        // A change noticed now: nothing before now is remembered here, whatever the clock of the replica
+        // that wrote the epoch said (a slow one would set the floor too early for everyone).
+        const changed = this.lastEpoch !== undefined && stored !== this.lastEpoch;
+        this.sinceMs = Math.max(epochMs(stored), this.floorMs, changed ? Date.now() : 0);
         if (this.epoch !== undefined || created || renewed) {
           this.onWarning?.(
-            `DPOP-21 the replay store remembers since ${new Date(epochMs(stored)).toISOString()} (${this.epochKey}: it is new, restarted, failed over, or lost or could evict its keys): proofs issued before are refused`,
+            `DPOP-21 the replay store remembers since ${new Date(this.sinceMs).toISOString()} (${this.epochKey}: it is new, restarted, failed over, or lost or could evict its keys): proofs issued before are refused`,
           );
         }
-        this.sinceMs = Math.max(epochMs(stored), this.floorMs);
       }
       this.epoch = stored;
+      this.lastEpoch = stored;
     } catch {
       // Claims fail by themselves while Redis is away; the next inspection tries again.
     }

@@ -85,8 +85,12 @@ const unavailable = (detail: string, cause?: unknown): GatewayError =>
  */
 class AsRefusedRequest extends GatewayError {}
 
-/** INT-8: what is left of the one timeout_ms deadline of a lookup (discovery and call). */
-const remainingMs = (deadline: number, nowMs: number): number => Math.max(0, Math.floor(deadline - nowMs));
+/**
+ * INT-8: the one timeout_ms deadline of a lookup (discovery and call), and what is left of it. On the
+ * monotonic clock: a wall-clock step (NTP) must not stretch or cut a call.
+ */
+const deadlineIn = (ms: number): number => performance.now() + ms;
+const remainingMs = (deadline: number): number => Math.max(0, Math.floor(deadline - performance.now()));
 
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -338,7 +342,7 @@ export class Introspector {
     this.inFlight++;
     try {
       // INT-8: one deadline for the whole lookup, discovery included.
-      r = await this.fetchAnswer(token, nowS, nowMs + this.icfg.timeout_ms);
+      r = await this.fetchAnswer(token, nowS, deadlineIn(this.icfg.timeout_ms));
     } catch (e) {
       // Not an answer: shared by the waiting requests, never cached (INT-6), an outage counted by the breaker (INT-8).
       if (e instanceof AsRefusedRequest) this.recordAnswer();
@@ -349,17 +353,20 @@ export class Introspector {
       this.inFlight--;
     }
     this.recordAnswer();
+    // Judged, and its cache life counted, from when it arrived: a slow AS must not stretch it past exp.
+    const answeredMs = this.now();
+    const answeredS = Math.floor(answeredMs / 1000);
     try {
       checkActive(r);
       checkAudienceNotEmpty(r.aud);
       const exp = r.exp as number | undefined;
       const nbf = r.nbf as number | undefined;
-      checkExpiry(exp, this.cfg.clock_leeway_s, nowS);
-      checkNotBefore(nbf, this.cfg.clock_leeway_s, nowS);
+      checkExpiry(exp, this.cfg.clock_leeway_s, answeredS);
+      checkNotBefore(nbf, this.cfg.clock_leeway_s, answeredS);
       checkIssuer(r.iss, this.cfg);
-      const claims = claimsOf(r, this.issuer, tokenHash, nowS);
+      const claims = claimsOf(r, this.issuer, tokenHash, answeredS);
       // Never cached past exp (INT-6, Q-12).
-      const ttlMs = Math.min(this.icfg.cache_max_s * 1000, exp === undefined ? Infinity : exp * 1000 - nowMs);
+      const ttlMs = Math.min(this.icfg.cache_max_s * 1000, exp === undefined ? Infinity : exp * 1000 - answeredMs);
       this.opts.events?.onCall?.(this.name, 'active');
       return { value: { active: true, claims, exp, nbf }, ttlMs };
     } catch (e) {
@@ -377,7 +384,7 @@ export class Introspector {
     const creds = await this.opts.auth.credentials(nowS);
     const body = new URLSearchParams({ token, token_type_hint: 'access_token', ...creds.form }).toString();
     const tls = this.opts.auth.tls;
-    const timeoutMs = remainingMs(deadline, this.now());
+    const timeoutMs = remainingMs(deadline);
     if (timeoutMs <= 0) throw unavailable(`INT-8 timeout_ms ${this.icfg.timeout_ms} spent before the introspection call`);
     let res: OutboundResponse;
     try {
@@ -410,7 +417,7 @@ export class Introspector {
   private async withinDeadline<T>(work: Promise<T>, deadline: number): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(unavailable(`INT-8 timeout_ms ${this.icfg.timeout_ms} spent before the signed answer could be checked (issuer keys)`)), remainingMs(deadline, this.now()));
+      timer = setTimeout(() => reject(unavailable(`INT-8 timeout_ms ${this.icfg.timeout_ms} spent before the signed answer could be checked (issuer keys)`)), remainingMs(deadline));
     });
     // The key fetch goes on and fills the cache for the next lookup; its own failure is handled there.
     work.catch(() => undefined);
@@ -472,7 +479,7 @@ export class Introspector {
     const candidates = metadataUrls(this.cfg.issuer);
     const problems: string[] = [];
     for (const url of candidates) {
-      const timeoutMs = remainingMs(deadline, this.now());
+      const timeoutMs = remainingMs(deadline);
       if (timeoutMs <= 0) {
         problems.push(`${new URL(url).pathname}: not tried, timeout_ms ${this.icfg.timeout_ms} spent`);
         continue;
