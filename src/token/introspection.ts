@@ -309,7 +309,7 @@ export class Introspector {
     // Rotated credentials do not change what the AS says about a token.
     const same = prev !== undefined && prev.name === this.name && JSON.stringify(settingsOf(prev.cfg)) === JSON.stringify(settingsOf(this.cfg));
     this.endpoint = this.icfg.endpoint ?? (same ? prev.endpoint : undefined);
-    this.cache = same ? prev.cache : new IntrospectionCache<Answer>(this.icfg.cache_max_entries, this.now);
+    this.cache = same ? prev.cache : new IntrospectionCache<Answer>(this.icfg.cache_max_entries, this.now, (a) => !a.active);
   }
 
   /**
