@@ -74,7 +74,8 @@ export class ClientJwks implements FetchedClientKeys {
     private readonly uri: string,
     private opts: ClientJwksOptions,
     private readonly events: ClientJwksEvents = {},
-    private readonly now: () => number = Date.now,
+    /** For durations only (refresh, cooldowns): monotonic, so a wall-clock step (NTP) stretches none. */
+    private readonly now: () => number = () => performance.now(),
   ) {}
 
   get ready(): boolean {
@@ -99,8 +100,11 @@ export class ClientJwks implements FetchedClientKeys {
       await this.inflight.catch(() => undefined);
       return (this.keys as ReadonlyMap<string, ClientKey>).get(keyid) ?? this.miss();
     }
-    // As issuer keys: only fetches for unknown keyids count against the cooldown, and keys just fetched are not fetched again.
-    if (this.now() - this.missFetchAt < this.opts.refetchCooldownS * 1000 || this.now() - this.fetchedAt < JWKS_MISS_MIN_AGE_MS) return this.miss();
+    // As issuer keys: only fetches for unknown keyids count against the cooldown (any fetch, during an
+    // outage), and keys just fetched are not fetched again.
+    const now = this.now();
+    const cooldownMs = this.opts.refetchCooldownS * 1000;
+    if (now - this.missFetchAt < cooldownMs || now - this.fetchedAt < JWKS_MISS_MIN_AGE_MS || (this.lastFetchFailed && now - this.attemptedAt < cooldownMs)) return this.miss();
     this.missFetchAt = this.now();
     await this.refresh();
     return (this.keys as ReadonlyMap<string, ClientKey>).get(keyid);

@@ -60,8 +60,10 @@ export function httpsRequest(
   const maxBytes = opts.maxBytes ?? 1024 * 1024;
   return new Promise((resolve, reject) => {
     const u = new URL(url);
+    // In every message: cut, since a discovered URL is the remote side's choice (a 200 KB host name).
+    const origin = u.origin.slice(0, 200);
     if (u.protocol !== 'https:') {
-      reject(new OutboundError(`refusing non-https URL ${u.origin}`));
+      reject(new OutboundError(`refusing non-https URL ${origin}`));
       return;
     }
     // Settled once. The request is destroyed without an error: one given to destroy() after the response
@@ -88,7 +90,7 @@ export function httpsRequest(
         let size = 0;
         res.on('data', (c: Buffer) => {
           size += c.length;
-          if (size > maxBytes) fail(new OutboundError(`response from ${u.origin} over ${maxBytes} bytes`));
+          if (size > maxBytes) fail(new OutboundError(`response from ${origin} over ${maxBytes} bytes`));
           else if (!settled) chunks.push(c);
         });
         res.on('end', () => {
@@ -96,15 +98,15 @@ export function httpsRequest(
           settled = true;
           resolve({ status: res.statusCode ?? 0, contentType: String(res.headers['content-type'] ?? ''), body: Buffer.concat(chunks) });
         });
-        res.on('error', (e) => fail(new OutboundError(`${u.origin}: ${e.message}`)));
+        res.on('error', (e) => fail(new OutboundError(`${origin}: ${e.message}`)));
       },
     );
-    const timedOut = (): void => fail(new OutboundError(`${u.origin} timed out after ${opts.timeoutMs} ms`));
+    const timedOut = (): void => fail(new OutboundError(`${origin} timed out after ${opts.timeoutMs} ms`));
     const timer = setTimeout(timedOut, opts.timeoutMs);
     req.on('close', () => clearTimeout(timer));
     req.on('timeout', timedOut);
     // Cut: a wrong certificate's message lists every name it holds (thousands on a shared CDN certificate).
-    req.on('error', (e) => fail(new OutboundError(`${u.origin}: ${e.message.slice(0, 300)}`)));
+    req.on('error', (e) => fail(new OutboundError(`${origin}: ${e.message.slice(0, 300)}`)));
     req.end(opts.body);
   });
 }
@@ -126,10 +128,10 @@ export async function getJwksKeys(url: string, opts: HttpClientOptions): Promise
 
 export async function getJson(url: string, opts: HttpClientOptions): Promise<unknown> {
   const res = await httpsRequest(url, opts);
-  if (res.status !== 200) throw new OutboundError(`${new URL(url).origin} answered ${res.status}`);
+  if (res.status !== 200) throw new OutboundError(`${new URL(url).origin.slice(0, 200)} answered ${res.status}`);
   try {
     return JSON.parse(res.body.toString('utf8')) as unknown;
   } catch {
-    throw new OutboundError(`${new URL(url).origin} answered with a body that is not JSON`);
+    throw new OutboundError(`${new URL(url).origin.slice(0, 200)} answered with a body that is not JSON`);
   }
 }

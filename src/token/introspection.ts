@@ -43,7 +43,10 @@ export interface IntrospectorOptions {
   readonly ca?: readonly string[];
   /** Outbound HTTPS; a test may swap it. */
   readonly transport?: Transport;
+  /** The wall clock, for exp, nbf and iat. */
   readonly now?: () => number;
+  /** For durations (the cache's lifetimes, the breaker): monotonic, so a wall-clock step stretches none. `now` when a test sets only that. */
+  readonly monotonic?: () => number;
   /** For metrics: every lookup (cache hit or not) and every call's outcome. */
   readonly events?: IntrospectionEvents;
   /**
@@ -282,6 +285,7 @@ export class Introspector {
   private readonly cache: IntrospectionCache<Answer>;
   private readonly transport: Transport;
   private readonly now: () => number;
+  private readonly monotonic: () => number;
   private endpoint: string | undefined;
   private discovering: Promise<string> | undefined;
   private failures = 0;
@@ -305,11 +309,12 @@ export class Introspector {
     this.icfg = issuer.config.introspection;
     this.transport = opts.transport ?? httpsRequest;
     this.now = opts.now ?? Date.now;
+    this.monotonic = opts.monotonic ?? opts.now ?? (() => performance.now());
     const prev = opts.previous;
     // Rotated credentials do not change what the AS says about a token.
     const same = prev !== undefined && prev.name === this.name && JSON.stringify(settingsOf(prev.cfg)) === JSON.stringify(settingsOf(this.cfg));
     this.endpoint = this.icfg.endpoint ?? (same ? prev.endpoint : undefined);
-    this.cache = same ? prev.cache : new IntrospectionCache<Answer>(this.icfg.cache_max_entries, this.now, (a) => !a.active);
+    this.cache = same ? prev.cache : new IntrospectionCache<Answer>(this.icfg.cache_max_entries, this.monotonic, (a) => !a.active);
   }
 
   /**
@@ -333,11 +338,10 @@ export class Introspector {
 
   /** One introspection call and its checks; the cache stores the result for the TTL returned (INT-6). */
   private async load(token: string, tokenHash: string): Promise<CacheLoad<Answer>> {
-    const nowMs = this.now();
-    const nowS = Math.floor(nowMs / 1000);
+    const nowS = Math.floor(this.now() / 1000);
     // In-flight first: a refusal here must not leave the breaker thinking a probe is under way.
     this.checkInFlight();
-    this.checkBreaker(nowMs);
+    this.checkBreaker(this.monotonic());
     let r: Json;
     this.inFlight++;
     try {
@@ -346,7 +350,7 @@ export class Introspector {
     } catch (e) {
       // Not an answer: shared by the waiting requests, never cached (INT-6), an outage counted by the breaker (INT-8).
       if (e instanceof AsRefusedRequest) this.recordAnswer();
-      else this.recordFailure(this.now());
+      else this.recordFailure(this.monotonic());
       this.opts.events?.onCall?.(this.name, 'error');
       throw isGatewayError(e) ? e : unavailable(`INT-8 introspection failed: ${(e as Error).message}`, e);
     } finally {

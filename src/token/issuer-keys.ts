@@ -48,6 +48,11 @@ function publishedMaterial(jwk: JWK): string | undefined {
   }
 }
 
+/** A public key for signatures: not `use: enc`, `key_ops` (if any) with verify, readable as a key. */
+function canVerify(jwk: JWK): boolean {
+  return jwk.use !== 'enc' && (!Array.isArray(jwk.key_ops) || jwk.key_ops.includes('verify')) && publishedMaterial(jwk) !== undefined;
+}
+
 export interface KeySourceEvents {
   onFetch?(issuer: string, ok: boolean, detail: string): void;
 }
@@ -71,7 +76,8 @@ export class IssuerKeys {
     private cfg: IssuerConfig,
     ca: readonly string[],
     private readonly events: KeySourceEvents = {},
-    private readonly now: () => number = Date.now,
+    /** For durations only (refresh, cooldowns): monotonic, so a wall-clock step (NTP) stretches none. */
+    private readonly now: () => number = () => performance.now(),
   ) {
     this.jwksUri = cfg.jwks_uri;
     this.http = { ca, timeoutMs: cfg.http_timeout_ms };
@@ -185,12 +191,15 @@ export class IssuerKeys {
 
   /**
    * No fetch for an unknown kid: one was made less than the cooldown ago (start-up, reload and refresh
-   * fetches do not count: a key rotated in just after one must not wait out a cooldown), or the keys
-   * were fetched under JWKS_MISS_MIN_AGE_MS ago (a kid they lack is the token's problem).
+   * fetches do not count, unless they failed: a key rotated in just after one must not wait out a
+   * cooldown), or the keys were fetched under JWKS_MISS_MIN_AGE_MS ago (a kid they lack is the token's problem).
    */
   private coolingDown(): boolean {
     const now = this.now();
-    return now - this.missFetchAt < this.cfg.jwks_refetch_cooldown_s * 1000 || now - this.fetchedAt < JWKS_MISS_MIN_AGE_MS;
+    const cooldownMs = this.cfg.jwks_refetch_cooldown_s * 1000;
+    // During an outage any fetch counts: requests wait on a failing fetch at most once per cooldown.
+    if (this.lastFetchFailed && now - this.attemptedAt < cooldownMs) return true;
+    return now - this.missFetchAt < cooldownMs || now - this.fetchedAt < JWKS_MISS_MIN_AGE_MS;
   }
 
   /** Fetch now (single flight). Throws GW_JWKS_UNAVAILABLE on failure. */
@@ -208,7 +217,7 @@ export class IssuerKeys {
       const jwks = { keys: await getJwksKeys(this.jwksUri, this.http) } as JSONWebKeySet;
       // An AS always signs with some key: none is a broken answer (an outage, 503), never a reason to
       // drop the held keys and refuse every token as invalid.
-      if (jwks.keys.length === 0) throw new Error('JWKS has no keys');
+      if (!jwks.keys.some(canVerify)) throw new Error(jwks.keys.length === 0 ? 'JWKS has no keys' : 'JWKS has no key that can verify a signature');
       this.local = createLocalJWKSet(jwks);
       this.material = new Set(jwks.keys.map(publishedMaterial).filter((m): m is string => m !== undefined));
       this.generation++;
