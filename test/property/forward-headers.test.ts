@@ -137,6 +137,16 @@ function run(input: IncomingHttpHeaders, names: IdentityHeaderNames, keepCredent
   return { input, output: req.headers, ours, names, keepCredentials };
 }
 
+/**
+ * What header `k` of the input should arrive as: as sent, but the framing the gateway parsed in its one
+ * spelling (only `chunked` and a decimal length get this far in the gateway; the property sends anything).
+ */
+function framed(input: IncomingHttpHeaders, k: string): unknown {
+  if (k === 'transfer-encoding') return 'chunked';
+  if (k === 'content-length' && input['transfer-encoding'] === undefined) return String(Number(input[k]));
+  return input[k];
+}
+
 /** Every way the output breaks the contract (plain checks: this runs thousands of times). */
 function violations(r: Run): string[] {
   const { input, output, ours, names, keepCredentials } = r;
@@ -176,8 +186,8 @@ function violations(r: Run): string[] {
     if (listed.includes(name)) bad.push(`header named in Connection kept: ${k}`);
     // HDR-11: credentials only on an opted-in route.
     if ((k === 'authorization' || k === 'dpop') && !keepCredentials) bad.push(`credential forwarded: ${k}`);
-    // Everything else passes exactly as sent.
-    if (JSON.stringify(v) !== JSON.stringify(input[k])) bad.push(`${k} changed`);
+    // Everything else passes exactly as sent, but the framing (HDR-12: in one spelling).
+    if (JSON.stringify(v) !== JSON.stringify(framed(input, k))) bad.push(`${k} changed`);
   }
   for (const [k, v] of ours) if (output[k] !== v) bad.push(`our ${k} missing or changed`);
   // And whatever may pass is still there.
@@ -185,7 +195,7 @@ function violations(r: Run): string[] {
     const name = dashed(k);
     const refused =
       ours.has(k) || STRIPPED_PREFIXES.some((p) => name.startsWith(p)) || owned.has(name) || listed.includes(name) || (!keepCredentials && (k === 'authorization' || k === 'dpop'));
-    if (!refused && JSON.stringify(output[k]) !== JSON.stringify(input[k])) bad.push(`${k} dropped or changed`);
+    if (!refused && JSON.stringify(output[k]) !== JSON.stringify(framed(input, k))) bad.push(`${k} dropped or changed`);
   }
   return bad;
 }
