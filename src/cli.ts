@@ -53,7 +53,8 @@ function checkFiles(loaded: LoadedConfig): string[] {
     const i = cfg.introspection;
     if (i !== undefined && here(i.private_key_file) && here(i.cert_file) && here(i.key_file)) clientAuthFor(name, cfg, loaded);
   }
-  caBundle(loaded.config.replay.redis?.ca_file, 'replay.redis.ca_file');
+  // As the start reads it: only for the Redis store (a memory store ignores a prepared redis section).
+  if (loaded.config.replay.store === 'redis') caBundle(loaded.config.replay.redis?.ca_file, 'replay.redis.ca_file');
   // SIG-2, SIG-8: the clients' keys and the gateway's signing keys, as the start compiles them.
   const sig = loaded.config.http_signatures;
   if (sig !== undefined) {

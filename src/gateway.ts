@@ -23,7 +23,7 @@ import type { Logger } from './observe/logger.js';
 import type { HistogramSeries } from './observe/hot-metrics.js';
 import type { Metrics } from './observe/metrics.js';
 import { requestLogWriter, type RequestLine, type RequestLogWriter } from './observe/request-log.js';
-import { checkRemembered, type ReplayStore } from './replay/store.js';
+import { checkRemembered, type ReplayClock, type ReplayStore } from './replay/store.js';
 import { acceptSignature, requestSignatureOf, type RequestSignatureVerifier, type VerifiedSignature } from './signature/request-signature.js';
 import type { ResponseSigner } from './signature/response-signer.js';
 import { fieldValue } from './signature/signature-base.js';
@@ -71,6 +71,8 @@ export interface Pipeline {
   readonly tokens: TokenValidator;
   readonly bindings: BindingVerifier;
   readonly replay: ReplayStore;
+  /** DPOP-21: the process's future allowance over time and wall-clock steps. */
+  readonly replayClock: ReplayClock;
   readonly forwarder: Forwarder;
   readonly settings: GatewaySettings;
   /** RFC 9728 documents, when `resource_metadata` is configured. */
@@ -471,7 +473,7 @@ export class Gateway {
     const replay = binding.replay;
     if (replay !== undefined) {
       t = performance.now();
-      checkRemembered(p.replay, replay.iatS);
+      checkRemembered(p.replay, replay.iatS, p.replayClock);
       const first = p.replay.claimNow?.(replay.key, replay.ttlMs) ?? (await p.replay.claim(replay.key, replay.ttlMs));
       o.stages.mark('replay', t);
       if (!first) throw new GatewayError('GW_DPOP_REPLAY', 'DPOP-21 jti already used');

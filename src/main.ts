@@ -27,7 +27,7 @@ import { ClientKeyring, compileClientKeys } from './signature/client-keys.js';
 import { RequestSignatureVerifier } from './signature/request-signature.js';
 import { buildResponseSigner } from './signature/response-signer.js';
 import { RedisReplayStore } from './replay/redis.js';
-import { trustedFromMs, type ReplayStore } from './replay/store.js';
+import { ReplayClock, trustedFromMs, type ReplayStore } from './replay/store.js';
 import { compileRouteTable } from './route/table.js';
 import { IssuerKeys } from './token/issuer-keys.js';
 import { createTokenValidator } from './token/token-validator.js';
@@ -74,6 +74,8 @@ interface Shared {
   readonly forwarder: ProxyForwarder;
   readonly buffers: BufferBudget;
   replay: { readonly config: string; readonly target: string; readonly store: ReplayStore } | undefined;
+  /** DPOP-21: the future allowance over time and wall-clock steps, for the whole process (every store, every reload). */
+  readonly replayClock: ReplayClock;
   readonly issuerKeys: Map<string, IssuerKeys>;
   readonly clientJwks: Map<string, ClientJwks>;
 }
@@ -171,9 +173,10 @@ function build(loaded: LoadedConfig, logger: Logger, metrics: Metrics, shared: S
   if (shared.replay?.config !== replayConfig) {
     // Moved to another store (memory to Redis, another Redis or prefix): the claims made in the old one
     // are not in the new one, whatever its epoch says, so it vouches only from now. Same Redis and
-    // prefix with other timeouts: its own epoch stands.
+    // prefix with other timeouts, credentials or CA: its own epoch stands, and the floor the old store reached.
     const target = replayTarget(loaded);
-    const floorMs = shared.replay !== undefined && shared.replay.target !== target ? Date.now() : 0;
+    const previous = shared.replay;
+    const floorMs = previous === undefined ? 0 : previous.target !== target ? Date.now() : previous.store.rememberedSinceMs;
     shared.replay = { config: replayConfig, target, store: buildReplayStore(loaded, logger, metrics, floorMs, redisCa) };
   }
   const nonces =
@@ -200,6 +203,7 @@ function build(loaded: LoadedConfig, logger: Logger, metrics: Metrics, shared: S
     }),
     bindings: new SenderConstraintVerifier(dpop, c.server.public_origin, c.server.tls.client_ca_file !== undefined, nonces),
     replay: shared.replay.store,
+    replayClock: shared.replayClock,
     forwarder: shared.forwarder,
     metadata: buildProtectedResourceMetadata(loaded, routes.routes),
     signatures:
@@ -228,6 +232,8 @@ function build(loaded: LoadedConfig, logger: Logger, metrics: Metrics, shared: S
   };
   // Applied once the config serves: a refused reload leaves the budget and the store's size as they were.
   retime.push(() => shared.buffers.resize(bufferLimit(loaded)));
+  // From now on, proofs may be accepted this far ahead: the DPOP-21 floors set later must allow for it.
+  retime.push(() => shared.replayClock.setFutureAllowance(c.dpop.iat_future_s * 1000));
   const store = shared.replay.store;
   if (store instanceof MemoryReplayStore) retime.push(() => store.resize(c.replay.memory_max_entries));
   return { pipeline, dpop, issuerKeys, keyCacheKeys, clientJwks, retime };
@@ -320,6 +326,7 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
     forwarder: new ProxyForwarder({ onResend: (route) => metrics.upstreamResends.inc({ route: route.id }), buffers }),
     buffers,
     replay: undefined,
+    replayClock: new ReplayClock(c.dpop.iat_future_s * 1000),
     issuerKeys: new Map(),
     clientJwks: new Map(),
   };
@@ -361,7 +368,7 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
       if (!(await store.ping())) return 'replay store not reached yet';
       // A store whose memory has just begun (this process's memory store, a Redis seen for the first
       // time) refuses every proof for iat_future_s (DPOP-21): no traffic until it would accept them.
-      const acceptsFrom = trustedFromMs(store);
+      const acceptsFrom = trustedFromMs(store, shared.replayClock);
       const takesDpop = current.loaded.config.routes.some((r) => r.auth.binding === 'dpop' || r.auth.binding === 'any');
       if (takesDpop && Date.now() < acceptsFrom) {
         return `replay store remembers only from ${new Date(store.rememberedSinceMs).toISOString()}: DPoP proofs accepted from ${new Date(acceptsFrom).toISOString()}`;

@@ -35,7 +35,8 @@ export interface RedisReplayStoreOptions {
   readonly epochKey?: string;
   /**
    * Claims made elsewhere before this time are unknown to this store whatever its epoch says: a reload
-   * that moved the store (from memory, from another Redis or prefix) forgets them.
+   * that moved the store (from memory, from another Redis or prefix) forgets them. A store rebuilt on
+   * the same Redis starts from the floor the one it replaces had reached.
    */
   readonly floorMs?: number;
   /** dpop.iat_future_s (ms) when the store is built (see ReplayStore.futureAllowanceMs). */
@@ -88,7 +89,6 @@ export class RedisReplayStore implements ReplayStore {
   /** The last epoch read, kept across reconnects: a different one read later is a change noticed then. */
   private lastEpoch: string | undefined;
   private sinceMs: number;
-  private readonly floorMs: number;
   readonly futureAllowanceMs: number;
   private reading: Promise<void> | undefined;
   /** Why Redis may drop a claim before it expires (an evicting maxmemory-policy), or undefined. */
@@ -102,9 +102,8 @@ export class RedisReplayStore implements ReplayStore {
     this.onWarning = opts.onWarning;
     this.readinessKey = opts.readinessKey ?? 'fapi:readiness';
     this.epochKey = opts.epochKey ?? 'fapi:epoch';
-    this.floorMs = opts.floorMs ?? 0;
     this.futureAllowanceMs = opts.futureAllowanceMs ?? 0;
-    this.sinceMs = this.floorMs;
+    this.sinceMs = opts.floorMs ?? 0;
     const common: RedisOptions = {
       // Named in CLIENT LIST, so operators can tell the gateway's connections apart.
       connectionName: 'fapi-gateway',
@@ -212,7 +211,8 @@ export class RedisReplayStore implements ReplayStore {
         // A change noticed now: nothing before now is remembered here, whatever the clock of the replica
         // that wrote the epoch said (a slow one would set the floor too early for everyone).
         const changed = this.lastEpoch !== undefined && stored !== this.lastEpoch;
-        this.sinceMs = Math.max(epochMs(stored), this.floorMs, changed ? Date.now() : 0);
+        // Never lowered: a reconnect or a re-read must not undo a floor raised when a change was noticed.
+        this.sinceMs = Math.max(this.sinceMs, epochMs(stored), changed ? Date.now() : 0);
         if (this.epoch !== undefined || created || renewed) {
           this.onWarning?.(
             `DPOP-21 the replay store remembers since ${new Date(this.sinceMs).toISOString()} (${this.epochKey}: it is new, restarted, failed over, or lost or could evict its keys): proofs issued before are refused`,

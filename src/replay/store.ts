@@ -13,7 +13,8 @@ export interface ReplayStore {
   readonly rememberedSinceMs: number;
   /**
    * The DPoP future allowance (dpop.iat_future_s, ms) when the store began: a proof accepted before its
-   * memory began could carry an `iat` up to this much later (a client clock running fast).
+   * memory began could carry an `iat` up to this much later (a client clock running fast). The process's
+   * ReplayClock, when given, knows better: the largest allowance in force before a given time.
    */
   readonly futureAllowanceMs: number;
   /** Health for readiness: false instead of throwing. */
@@ -22,47 +23,97 @@ export interface ReplayStore {
 }
 
 /** The first `iat` (ms) no proof accepted before the store's memory began can carry. */
-export const trustedFromMs = (store: ReplayStore): number => store.rememberedSinceMs + store.futureAllowanceMs;
+export const trustedFromMs = (store: ReplayStore, clock?: ReplayClock): number =>
+  store.rememberedSinceMs + (clock === undefined ? store.futureAllowanceMs : clock.allowanceBefore(store.rememberedSinceMs));
 
 /**
- * A backward step of the wall clock (NTP, a VM resumed) by more than iat_future_s plus this margin
- * outlasts the replay records' TTL margin (binding/dpop-proof.ts REPLAY_TTL_MARGIN_MS): a proof used
- * before the step could enter its iat window again after its record expired.
+ * A backward step of the wall clock (NTP, a VM resumed) by more than this outlasts what a replay record
+ * adds to its proof's iat window (binding/dpop-proof.ts REPLAY_TTL_MARGIN_MS: a proof dated iat_future_s
+ * ahead is acceptable until its record has only this much left): a proof used before the step could
+ * enter its window again after its record expired.
  */
 const STEP_BACK_TOLERATED_MS = 10_000;
 
+/** Allowance changes kept (a reload each); older ones merge into the first, keeping its maximum. */
+const ALLOWANCE_HISTORY = 32;
+
 /**
- * Per store: the largest offset seen between the wall clock and the monotonic one (a step back lowers
- * it), and the floor a step back set: the wall time it would be without the step, when it was noticed.
+ * One per process (main.ts), across reloads and stores, for the DPOP-21 floors:
+ * - dpop.iat_future_s over time: a proof accepted at time t may carry an `iat` up to the allowance
+ *   then in force later than t, so a floor at time T must add the largest allowance in force before T;
+ * - the wall clock against the monotonic one: replay records count real time, DPoP iat windows the
+ *   wall clock; after the wall clock stepped back further than STEP_BACK_TOLERATED_MS, proofs issued
+ *   before the time it stepped back from may have been used and their records expired.
  */
-const clocks = new WeakMap<ReplayStore, { offsetMs: number; stepFloorMs: number }>();
+export class ReplayClock {
+  private readonly allowances: { fromMs: number; ms: number }[];
+  /** The largest offset of the wall clock over the monotonic one seen (a step back lowers the offset). */
+  private offsetMs: number;
+  private stepFloorMs = Number.NEGATIVE_INFINITY;
+
+  constructor(
+    futureAllowanceMs: number,
+    private readonly now: () => number = Date.now,
+    private readonly monotonic: () => number = () => performance.now(),
+  ) {
+    this.allowances = [{ fromMs: Number.NEGATIVE_INFINITY, ms: futureAllowanceMs }];
+    this.offsetMs = now() - monotonic();
+  }
+
+  /** A config that took effect now (an accepted reload) has this dpop.iat_future_s (ms). */
+  setFutureAllowance(ms: number): void {
+    const a = this.allowances;
+    if (a[a.length - 1]?.ms === ms) return;
+    a.push({ fromMs: this.now(), ms });
+    if (a.length > ALLOWANCE_HISTORY) {
+      const [first, second] = a.splice(0, 2) as [{ fromMs: number; ms: number }, { fromMs: number; ms: number }];
+      a.unshift({ fromMs: first.fromMs, ms: Math.max(first.ms, second.ms) });
+    }
+  }
+
+  /** The largest future allowance in force at any time before `tMs`. */
+  allowanceBefore(tMs: number): number {
+    let max = 0;
+    for (const a of this.allowances) if (a.fromMs < tMs && a.ms > max) max = a.ms;
+    return max;
+  }
+
+  /** The wall time proofs must not predate because of a step back (-Infinity: none seen). */
+  stepFloor(): number {
+    const mono = this.monotonic();
+    const offsetMs = this.now() - mono;
+    if (offsetMs > this.offsetMs) this.offsetMs = offsetMs;
+    else if (this.offsetMs - offsetMs > STEP_BACK_TOLERATED_MS) {
+      // What the clock would show without the step.
+      this.stepFloorMs = Math.max(this.stepFloorMs, mono + this.offsetMs);
+      this.offsetMs = offsetMs;
+    }
+    return this.stepFloorMs;
+  }
+}
 
 /**
  * DPOP-21: a proof that could have been accepted before the store's memory began (its `iat`, less the
  * future allowance then in force, is earlier) may have been used and forgotten: refused. So may one
- * issued before the time the clock showed when it stepped back further than replay records outlive
- * their proofs (the records count real time): refused until the clock passes that time again.
+ * issued before the time the wall clock stepped back from (`clock`), until it passes that time again.
  */
-export function checkRemembered(store: ReplayStore, iatS: number, nowMs = Date.now(), monotonicMs = performance.now()): void {
-  const offsetMs = nowMs - monotonicMs;
-  let clock = clocks.get(store);
-  if (clock === undefined) clocks.set(store, (clock = { offsetMs, stepFloorMs: Number.NEGATIVE_INFINITY }));
-  else if (offsetMs > clock.offsetMs) clock.offsetMs = offsetMs;
-  else if (clock.offsetMs - offsetMs > store.futureAllowanceMs + STEP_BACK_TOLERATED_MS) {
-    clock.stepFloorMs = Math.max(clock.stepFloorMs, monotonicMs + clock.offsetMs);
-    clock.offsetMs = offsetMs;
-  }
+export function checkRemembered(store: ReplayStore, iatS: number, clock?: ReplayClock): void {
   const iatMs = iatS * 1000;
-  if (iatMs < trustedFromMs(store)) {
+  const trusted = trustedFromMs(store, clock);
+  if (iatMs < trusted) {
     throw new GatewayError(
       'GW_DPOP_PROOF_PREDATES_STORE',
-      `DPOP-21 proof iat ${iatS} is before ${new Date(trustedFromMs(store)).toISOString()}: the replay store remembers from ${new Date(store.rememberedSinceMs).toISOString()}, and iat_future_s later`,
+      `DPOP-21 proof iat ${iatS} is before ${new Date(trusted).toISOString()}: the replay store remembers from ${new Date(store.rememberedSinceMs).toISOString()}, and iat_future_s later`,
     );
   }
-  if (iatMs < clock.stepFloorMs + store.futureAllowanceMs) {
+  if (clock === undefined) return;
+  const stepFloorMs = clock.stepFloor();
+  if (stepFloorMs === Number.NEGATIVE_INFINITY) return;
+  const from = stepFloorMs + clock.allowanceBefore(stepFloorMs);
+  if (iatMs < from) {
     throw new GatewayError(
       'GW_DPOP_PROOF_PREDATES_STORE',
-      `DPOP-21 proof iat ${iatS} is before ${new Date(clock.stepFloorMs + store.futureAllowanceMs).toISOString()}: the wall clock stepped back from that time, further than replay records outlive their proofs`,
+      `DPOP-21 proof iat ${iatS} is before ${new Date(from).toISOString()}: the wall clock stepped back from ${new Date(stepFloorMs).toISOString()}, further than replay records outlive their proofs`,
     );
   }
 }

@@ -1,7 +1,8 @@
 // Found in review (fixed; the test failed before): time and clocks: DPOP-21 (never a replay accepted) when the wall clock is stepped (NTP, a VM resumed, an
 // operator's `date -s`) while the gateway runs. The gateway's replay stage is exactly
 //   verifier.verifyNow(input)            (DPOP-11 iat window, on Date.now)
-//   checkRemembered(store, r.iatS)       (DPOP-21 "since" floor)
+//   checkRemembered(store, r.iatS, steps) (DPOP-21 "since" floor, and wall-clock steps: the process's
+//                                         ReplayClock, built here on the injected clocks)
 //   store.claimNow?.(key, ttl) ?? store.claim(key, ttl)
 // (src/gateway.ts, the binding and replay stages). Here the same three calls are made with the wall clock
 // injected (DpopVerifier.verifyNow(input, nowMs), MemoryReplayStore({ now })), so a step can be simulated
@@ -15,7 +16,7 @@ import { expectedHtu } from '../../src/binding/htu.js';
 import { GatewayError } from '../../src/errors/gateway-error.js';
 import { MemoryReplayStore } from '../../src/replay/memory.js';
 import { RedisReplayStore } from '../../src/replay/redis.js';
-import { checkRemembered, type ReplayStore } from '../../src/replay/store.js';
+import { checkRemembered, ReplayClock, type ReplayStore } from '../../src/replay/store.js';
 import { SHARED_REDIS_URL, uniquePrefix, until, withRedis } from '../support/redis.js';
 
 const AT = 'access-token-for-review-time';
@@ -45,11 +46,10 @@ const input = (p: string): DpopProofInput => ({ proofs: [p], method: 'GET', htu:
 const REFUSED = /^GW_DPOP_(REPLAY|PROOF_PREDATES_STORE)$/;
 
 /** The gateway's binding + replay stages for one proof at wall time `nowMs`: 'forwarded', or the refusal code. */
-const presentAt = (v: DpopVerifier, store: ReplayStore, p: string, nowMs: number, monotonicMs?: number): Promise<string> => present(v, store, p, nowMs, monotonicMs);
-async function present(v: DpopVerifier, store: ReplayStore, p: string, nowMs: number, monotonicMs = performance.now()): Promise<string> {
+async function present(v: DpopVerifier, store: ReplayStore, p: string, nowMs: number, steps?: ReplayClock): Promise<string> {
   try {
     const r = v.verifyNow(input(p), nowMs);
-    checkRemembered(store, r.iatS, nowMs, monotonicMs);
+    checkRemembered(store, r.iatS, steps);
     const first = store.claimNow?.(r.replayKey, r.ttlMs) ?? (await store.claim(r.replayKey, r.ttlMs));
     return first ? 'forwarded' : 'GW_DPOP_REPLAY';
   } catch (e) {
@@ -76,25 +76,28 @@ describe('DPOP-21 memory store and a wall-clock step', () => {
     const T0 = 1_760_000_000_000;
     let wall = T0 - 60_000; // the process started a minute ago
     let mono = 1_000; // the monotonic clock: real time, which never steps
+    const steps = new ReplayClock(10_000, () => wall, () => mono);
     const store = new MemoryReplayStore({ now: () => wall, futureAllowanceMs: 10_000 });
     const v = new DpopVerifier({ algorithms: ['ES256'], iatPastS: 300, iatFutureS: 10, keyPrefix: 'fapi:dpop:' });
 
     wall = T0;
     mono += 60_000;
     const used = await proofAt(T0 / 1000);
-    expect(await present(v, store, used, wall, mono)).toBe('forwarded');
-    expect(await present(v, store, used, wall + 1000, mono + 1000)).toBe('GW_DPOP_REPLAY');
+    expect(await present(v, store, used, wall, steps)).toBe('forwarded');
+    wall += 1000;
+    mono += 1000;
+    expect(await present(v, store, used, wall, steps)).toBe('GW_DPOP_REPLAY');
 
     // The wall clock jumps 400 s ahead; another client's request (its proof fresh by the new clock) is
     // claimed, and the claim's sweep deletes every entry whose wall-clock expiry has "passed".
     wall = T0 + 400_000;
     mono += 1_500;
-    expect(await present(v, store, await proofAt(wall / 1000), wall, mono)).toBe('forwarded');
+    expect(await present(v, store, await proofAt(wall / 1000), wall, steps)).toBe('forwarded');
 
     // NTP steps the clock back. The captured proof is inside the iat window again, and its jti is gone.
     wall = T0 + 2_000;
     mono += 500;
-    expect(await present(v, store, used, wall, mono)).toMatch(REFUSED); // was: 'forwarded'
+    expect(await present(v, store, used, wall, steps)).toMatch(REFUSED); // was: 'forwarded'
   });
 });
 
@@ -125,11 +128,11 @@ describe('DPOP-21 Redis store and a wall-clock step back', () => {
       let offsetMs = 0; // the gateway's wall clock = Date.now() + offsetMs
       let elapsedMs = 0; // real time simulated as passed (the monotonic clock = performance.now() + elapsedMs)
       const wall = (): number => Date.now() + offsetMs;
-      const present = (vv: DpopVerifier, s: ReplayStore, p: string, nowMs: number): Promise<string> => presentAt(vv, s, p, nowMs, performance.now() + elapsedMs);
+      const steps = new ReplayClock(0, wall, () => performance.now() + elapsedMs);
 
       const used = await proofAt(Math.floor(wall() / 1000));
-      expect(await present(v, store, used, wall())).toBe('forwarded');
-      expect(await present(v, store, used, wall())).toBe('GW_DPOP_REPLAY');
+      expect(await present(v, store, used, wall(), steps)).toBe('forwarded');
+      expect(await present(v, store, used, wall(), steps)).toBe('GW_DPOP_REPLAY');
 
       offsetMs = -65_000; // NTP steps the gateway's clock back 65 s
       // Redis's 70 s TTL runs out in real time (simulated: its keys of this run deleted instead of waiting).
@@ -141,7 +144,7 @@ describe('DPOP-21 Redis store and a wall-clock step back', () => {
         await r.del(...keys);
       });
       // Gateway time is now about 6 s after the proof's iat: inside the 60 s window.
-      expect(await present(v, store, used, wall())).toMatch(REFUSED); // was: 'forwarded'
+      expect(await present(v, store, used, wall(), steps)).toMatch(REFUSED); // was: 'forwarded'
     },
     30_000,
   );
