@@ -98,7 +98,7 @@ function replayTarget(loaded: LoadedConfig): string {
 function buildReplayStore(loaded: LoadedConfig, logger: Logger, metrics: Metrics, floorMs: number, ca: string | undefined): ReplayStore {
   const r = loaded.config.replay;
   const futureAllowanceMs = loaded.config.dpop.iat_future_s * 1000;
-  if (r.store === 'memory') return new MemoryReplayStore({ maxEntries: r.memory_max_entries, futureAllowanceMs });
+  if (r.store === 'memory') return new MemoryReplayStore({ maxEntries: r.memory_max_entries, futureAllowanceMs, floorMs });
   const c = r.redis!;
   return new RedisReplayStore({
     mode: c.mode,

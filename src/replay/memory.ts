@@ -7,6 +7,8 @@ export interface MemoryReplayStoreOptions {
   readonly maxEntries?: number;
   /** dpop.iat_future_s (ms) at the start (see ReplayStore.futureAllowanceMs). */
   readonly futureAllowanceMs?: number;
+  /** Claims made elsewhere before this time are unknown here: a reload that moved the store from Redis. */
+  readonly floorMs?: number;
   /** Injectable clock for tests. */
   readonly now?: () => number;
 }
@@ -24,7 +26,8 @@ export class MemoryReplayStore implements ReplayStore {
   /**
    * A new process remembers nothing: the claims it forgot were made before it started. From the start of
    * that second, as `iat` is written: a client's first proof after a restart is not refused for a
-   * rounding (a predecessor that used a proof within the same second is the one case left open).
+   * rounding (a predecessor that used a proof within the same second is the one case left open). A
+   * reload that moved the store here from Redis: from that moment (floorMs), not rounded.
    */
   readonly rememberedSinceMs: number;
   readonly futureAllowanceMs: number;
@@ -32,7 +35,7 @@ export class MemoryReplayStore implements ReplayStore {
   constructor(opts: MemoryReplayStoreOptions = {}) {
     this.maxEntries = opts.maxEntries ?? 1_000_000;
     this.now = opts.now ?? Date.now;
-    this.rememberedSinceMs = Math.floor(this.now() / 1000) * 1000;
+    this.rememberedSinceMs = Math.max(Math.floor(this.now() / 1000) * 1000, opts.floorMs ?? 0);
     this.futureAllowanceMs = opts.futureAllowanceMs ?? 0;
     if (!Number.isInteger(this.maxEntries) || this.maxEntries < 1) throw new RangeError('maxEntries must be a positive integer');
   }

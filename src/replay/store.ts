@@ -38,6 +38,13 @@ const STEP_BACK_TOLERATED_MS = 10_000;
 const ALLOWANCE_HISTORY = 32;
 
 /**
+ * An allowance out of force longer than this before a floor cannot matter to it: a proof accepted
+ * under it is dated at most that allowance (config maximum 60 s) after its acceptance, and requests
+ * judged under an older config finish (a replaced store is closed 30 s after a reload).
+ */
+const ALLOWANCE_REACH_MS = 120_000;
+
+/**
  * One per process (main.ts), across reloads and stores, for the DPOP-21 floors:
  * - dpop.iat_future_s over time: a proof accepted at time t may carry an `iat` up to the allowance
  *   then in force later than t, so a floor at time T must add the largest allowance in force before T;
@@ -71,10 +78,15 @@ export class ReplayClock {
     }
   }
 
-  /** The largest future allowance in force at any time before `tMs`. */
+  /** The largest future allowance in force before `tMs`, but not ended ALLOWANCE_REACH_MS before it. */
   allowanceBefore(tMs: number): number {
+    const a = this.allowances;
     let max = 0;
-    for (const a of this.allowances) if (a.fromMs < tMs && a.ms > max) max = a.ms;
+    for (let i = 0; i < a.length; i++) {
+      const { fromMs, ms } = a[i] as { fromMs: number; ms: number };
+      const endMs = a[i + 1]?.fromMs ?? Number.POSITIVE_INFINITY;
+      if (fromMs < tMs && endMs > tMs - ALLOWANCE_REACH_MS && ms > max) max = ms;
+    }
     return max;
   }
 
