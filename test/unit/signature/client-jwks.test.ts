@@ -176,6 +176,18 @@ describe('SIG-2 ClientJwks: fetched, refreshed, refetched on an unknown keyid', 
     expect(host.fetches.get(path)).toBe(3);
   });
 
+  it('SIG-2 / Q-13: an unknown keyid just after a failed refresh makes no second fetch within the cooldown, and is a 503', async () => {
+    const { keys, path, clock } = fetcher({ keys: [ec('k1')] }, { refreshS: 10, refetchCooldownS: 30 });
+    await keys.find('k1');
+    host.mode = 'down';
+    clock.t += 11_000;
+    expect(await keys.find('k1')).toBeDefined(); // the refresh failed; the held key still verifies
+    expect(host.fetches.get(path)).toBe(2);
+    clock.t += 2_000;
+    expect(await unavailable(keys.find('k-rotated'))).toMatch(/unknown keyid while the last fetch failed/);
+    expect(host.fetches.get(path)).toBe(2);
+  });
+
   it('configure: new timings apply to the keys held (a reload keeps them)', async () => {
     const { keys, path, clock } = fetcher({ keys: [ec('k1')] }, { refreshS: 300 });
     await keys.find('k1');
